@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+-include .env
+export
+
+.PHONY: install demo test test-sqlite test-postgres lint format check bench browser-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here; browser tests will be skipped"; fi; }
+
+demo: install
+	@DEBUG=1 $(BIN)/python manage.py demo --port $(PORT)
+
+test: install browser-deps
+	@$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+lint: install
+	@$(BIN)/ruff check apps integration_console tests
+	@$(BIN)/ruff format --check apps integration_console tests
+
+format: install
+	@$(BIN)/ruff format apps integration_console tests
+	@$(BIN)/ruff check --fix apps integration_console tests
+
+check: install
+	@DEBUG=1 $(BIN)/python manage.py check
+	@DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+bench: install
+	@DEBUG=1 $(BIN)/python manage.py bench
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3* var/demo

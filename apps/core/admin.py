@@ -1,0 +1,145 @@
+"""The admin base every model admin here uses: history with diffs, a reason for each change, masking."""
+
+from django import forms
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
+
+from .context import audit_context
+from .masking import MASK, masked_fields_for
+
+MASK_PREFIX = "masked_"
+
+
+class ChangeReasonForm(forms.ModelForm):
+    """Every admin change carries a reason, recorded on the history row."""
+
+    change_reason = forms.CharField(
+        label="Reason for this change",
+        max_length=500,
+        required=False,
+        help_text="Recorded in the history with your name and the request ID "
+        "(e.g. 'Correct tax region per ticket FIN-231').",
+        widget=forms.TextInput(attrs={"size": 80}),
+    )
+
+    def clean_change_reason(self):
+        reason = self.cleaned_data.get("change_reason", "").strip()
+        if self.instance.pk and self.has_changed() and not reason:
+            raise forms.ValidationError("Say why you are changing this record; auditors read it in the history.")
+        return reason
+
+
+class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
+    """History diffs with sensitive values hidden for users who may not see them."""
+
+    def __init__(self, model, historical_record, *, hidden=frozenset()):
+        super().__init__(model, historical_record)
+        self.hidden = hidden
+
+    def prepare_delta_change_value(self, change, value):
+        if change.field in self.hidden:
+            return MASK
+        return super().prepare_delta_change_value(change, value)
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """Model admin with history (diffs, who, why, correlation ID), change reasons and masking."""
+
+    form = ChangeReasonForm
+    history_list_display = ["correlation_id"]
+    list_per_page = 50
+    show_full_result_count = False
+
+    # --- masking -----------------------------------------------------------------------------
+    def __getattr__(self, name):
+        if name.startswith(MASK_PREFIX):
+            field = self.model._meta.get_field(name[len(MASK_PREFIX) :])
+
+            def masked(obj):
+                return MASK
+
+            masked.short_description = field.verbose_name
+            return masked
+        raise AttributeError(name)
+
+    def _hidden(self, request) -> frozenset[str]:
+        return masked_fields_for(request.user, self.model)
+
+    def _mask_names(self, names, hidden):
+        return [f"{MASK_PREFIX}{name}" if isinstance(name, str) and name in hidden else name for name in names]
+
+    def get_list_display(self, request):
+        return self._mask_names(super().get_list_display(request), self._hidden(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly + [f"{MASK_PREFIX}{name}" for name in sorted(self._hidden(request))]
+
+    def get_fieldsets(self, request, obj=None):
+        hidden = self._hidden(request)
+        fieldsets = []
+        for title, options in super().get_fieldsets(request, obj):
+            fields = [name for name in options.get("fields", ()) if name != "change_reason"]
+            fieldsets.append((title, {**options, "fields": self._mask_names(fields, hidden)}))
+        may_write = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        if may_write:
+            fieldsets.append(("Why", {"fields": ["change_reason"]}))
+        return fieldsets
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return MaskedHistoryContextHelper(self.model, historical_record, hidden=self._hidden(request))
+
+    # --- reasons -----------------------------------------------------------------------------
+    def _reason(self, request, form, change) -> str:
+        reason = form.cleaned_data.get("change_reason") if form is not None else ""
+        if reason:
+            return reason
+        verb = "Changed" if change else "Created"
+        return f"{verb} in the admin by {request.user.get_username()}"
+
+    def save_model(self, request, obj, form, change):
+        if change and not [name for name in form.changed_data if name != "change_reason"]:
+            return  # nothing changed: no save, so no empty history row
+        obj._change_reason = self._reason(request, form, change)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        with audit_context(reason=self._reason(request, form, change)):
+            super().save_related(request, form, formsets, change)
+
+    def delete_model(self, request, obj):
+        obj._change_reason = f"Deleted in the admin by {request.user.get_username()}"
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # One delete() per row so every deletion writes its history row.
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class HistoryInline(admin.TabularInline):
+    """Inline rows whose sensitive columns are masked like the parent's."""
+
+    extra = 0
+    show_change_link = True
+
+    def __getattr__(self, name):
+        if name.startswith(MASK_PREFIX):
+            field = self.model._meta.get_field(name[len(MASK_PREFIX) :])
+
+            def masked(obj):
+                return MASK
+
+            masked.short_description = field.verbose_name
+            return masked
+        raise AttributeError(name)
+
+    def get_fields(self, request, obj=None):
+        hidden = masked_fields_for(request.user, self.model)
+        fields = super().get_fields(request, obj)
+        return [f"{MASK_PREFIX}{name}" if name in hidden else name for name in fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        hidden = masked_fields_for(request.user, self.model)
+        return list(super().get_readonly_fields(request, obj)) + [f"{MASK_PREFIX}{name}" for name in sorted(hidden)]

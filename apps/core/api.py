@@ -1,0 +1,168 @@
+"""API building blocks shared by every app: problem+json errors, permissions, masking, history."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from .errors import BusinessError
+from .masking import masked_fields_for
+from .middleware import PROBLEM_CONTENT_TYPE
+
+
+def _flatten(errors, prefix="") -> list[dict]:
+    """DRF's nested error structure as a flat list of {field, message}."""
+    flat = []
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            flat.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(errors, list):
+        if all(not isinstance(item, dict | list) for item in errors):
+            flat.extend({"field": prefix or None, "message": str(item)} for item in errors)
+        else:
+            for index, item in enumerate(errors):
+                flat.extend(_flatten(item, f"{prefix}[{index}]"))
+    else:
+        flat.append({"field": prefix or None, "message": str(errors)})
+    return flat
+
+
+def problem(status_code: int, title: str, detail: str, request=None, **extra) -> Response:
+    body = {"type": extra.pop("type", "about:blank"), "title": title, "status": status_code, "detail": detail}
+    if request is not None:
+        body["correlation_id"] = getattr(request, "correlation_id", None)
+    body.update({key: value for key, value in extra.items() if value is not None})
+    return Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_exception_handler(exc, context):
+    """Every API error as RFC 9457 problem+json with a readable `detail`."""
+    request = context.get("request")
+    if isinstance(exc, BusinessError):
+        return problem(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "Business rule not met",
+            exc.message,
+            request,
+            fix=exc.fix or None,
+            technical=exc.technical or None,
+            code=exc.code,
+        )
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+        return problem(
+            response.status_code, "Invalid input", detail or "The input is not valid.", request, errors=errors
+        )
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    titles = {
+        401: "Not authenticated",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        406: "Not acceptable",
+        413: "Payload too large",
+        415: "Unsupported media type",
+        429: "Too many requests",
+    }
+    result = problem(response.status_code, titles.get(response.status_code, "Error"), str(detail), request)
+    for header in ("Retry-After", "WWW-Authenticate", "Allow"):
+        if header in response:
+            result[header] = response[header]
+    return result
+
+
+class MaskedModelSerializer(serializers.ModelSerializer):
+    """Replaces the model's sensitive fields with null for users without the permission, and says so."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        hidden = masked_fields_for(getattr(request, "user", None), self.Meta.model) & set(data)
+        if hidden:
+            for name in hidden:
+                data[name] = None
+            data["masked_fields"] = sorted(hidden)
+        return data
+
+
+def history_serializer_for(model):
+    """A read-only serializer for a model's history rows, masking what the model masks."""
+    history_model = model.history.model
+
+    class HistorySerializer(MaskedModelSerializer):
+        history_user = serializers.StringRelatedField()
+
+        class Meta:
+            model = history_model
+            fields = "__all__"
+
+    HistorySerializer.__name__ = f"{history_model.__name__}Serializer"
+    return HistorySerializer
+
+
+def history_rows(obj, rows, user) -> list[dict]:
+    """History rows of one object, newest first, each with its field-level changes against the previous row."""
+    hidden = masked_fields_for(user, type(obj))
+    serializer = history_serializer_for(type(obj))
+    result = []
+    for row in rows:
+        item = {
+            "history_id": row.history_id,
+            "history_date": row.history_date,
+            "history_type": {"+": "created", "~": "changed", "-": "deleted"}[row.history_type],
+            "history_user": str(row.history_user) if row.history_user_id else None,
+            "history_change_reason": row.history_change_reason,
+            "correlation_id": row.correlation_id,
+            "changes": [],
+        }
+        previous = row.prev_record
+        if previous is not None:
+            for change in row.diff_against(previous).changes:
+                masked = change.field in hidden
+                item["changes"].append(
+                    {
+                        "field": change.field,
+                        "old": None if masked else change.old,
+                        "new": None if masked else change.new,
+                        "masked": masked,
+                    }
+                )
+        item["record"] = serializer(row, context={"request": _UserOnly(user)}).data
+        result.append(item)
+    return result
+
+
+class _UserOnly:
+    """The part of a request a serializer's masking needs."""
+
+    def __init__(self, user):
+        self.user = user
+
+
+class HistoryActionMixin:
+    """Adds GET <resource>/<id>/history/: who changed what, when, why, with diffs (masked as the record is)."""
+
+    from rest_framework.decorators import action as _action
+
+    @_action(detail=True, methods=["get"], url_path="history")
+    def history(self, request, pk=None):
+        obj = self.get_object()
+        opts = type(obj).history.model._meta
+        if not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+            raise exceptions.PermissionDenied("You may not read the history of this record.")
+        rows = obj.history.select_related("history_user").order_by("-history_date", "-history_id")
+        page = self.paginate_queryset(rows)
+        data = history_rows(obj, page if page is not None else rows, request.user)
+        return self.get_paginated_response(data) if page is not None else Response(data)

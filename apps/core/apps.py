@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+    verbose_name = "Core"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from . import history, roles  # noqa: F401  (connects the history stamping signal)
+
+        post_migrate.connect(roles.sync_roles_after_migrate, dispatch_uid="core.sync_roles")

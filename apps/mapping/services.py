@@ -1,0 +1,143 @@
+"""Value-map lookups and cross-reference writes; every miss names the map or system, the value and the date."""
+
+import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.context import audit_context
+from apps.core.errors import MappingError
+from apps.core.objects import BusinessObject, object_type_of
+from apps.systems.models import ConnectedSystem
+
+from .models import CrossReference, ValueMap, ValueMapEntry
+
+
+class ValueMapMiss(MappingError):
+    code = "value_map_miss"
+
+
+class CrossReferenceMissing(MappingError):
+    code = "cross_reference_missing"
+
+
+class CrossReferenceConflict(MappingError):
+    code = "cross_reference_conflict"
+
+
+def _get_map(name: str) -> ValueMap:
+    try:
+        return ValueMap.objects.get(name=name)
+    except ValueMap.DoesNotExist:
+        raise ValueMapMiss(
+            f"There is no value map '{name}'.",
+            fix=f"Create value map '{name}' or correct the mapping that refers to it.",
+            context={"value_map": name},
+        ) from None
+
+
+def value_map_lookup(map_name: str, value, *, on: datetime.date | None = None) -> str:
+    """Translate `value` through the named map as of `on`; a miss raises ValueMapMiss (unless a default is set)."""
+    on = on or timezone.localdate()
+    value_map = _get_map(map_name)
+    text = "" if value is None else str(value).strip()
+    entries = ValueMapEntry.objects.in_force(on).filter(value_map=value_map)
+    entries = (
+        entries.filter(source_value=text) if value_map.case_sensitive else entries.filter(source_value__iexact=text)
+    )
+    entry = entries.order_by("-effective_from").first()
+    if entry is not None:
+        return entry.target_value
+    if value_map.default_target:
+        return value_map.default_target
+    raise ValueMapMiss(
+        f"value map {value_map.label} has no entry for '{text}' on {on.isoformat()}",
+        fix=f"Add an entry for '{text}' to value map '{value_map.name}' covering {on.isoformat()}, "
+        f"then re-run the transaction.",
+        technical=f"ValueMap(name={value_map.name!r}) lookup of {text!r} on {on.isoformat()} found no entry",
+        context={"value_map": value_map.name, "value": text, "on": on.isoformat()},
+    )
+
+
+def external_id_for(*, system: ConnectedSystem, obj) -> str | None:
+    """The record's ID in `system`, or None if it has none yet."""
+    return (
+        CrossReference.objects.filter(system=system, object_type=object_type_of(obj), object_id=obj.pk)
+        .values_list("external_id", flat=True)
+        .first()
+    )
+
+
+def canonical_id_for(*, system: ConnectedSystem, object_type: str, external_id: str) -> int | None:
+    """The canonical record's primary key for an external ID, or None."""
+    return (
+        CrossReference.objects.filter(system=system, object_type=object_type, external_id=str(external_id))
+        .values_list("object_id", flat=True)
+        .first()
+    )
+
+
+def require_external_id(*, system: ConnectedSystem, obj) -> str:
+    """The record's ID in `system`; raises CrossReferenceMissing if it was never created there."""
+    external_id = external_id_for(system=system, obj=obj)
+    if external_id is None:
+        label = BusinessObject(object_type_of(obj)).label.lower()
+        raise CrossReferenceMissing(
+            f"{label.capitalize()} {obj} has no ID in {system.name} yet.",
+            fix=f"Create the {label} in {system.name} first (re-run its workflow), "
+            "or record its ID as a cross-reference.",
+            context={"system": system.slug, "object_type": object_type_of(obj), "object_id": obj.pk},
+        )
+    return external_id
+
+
+def cross_reference_record(
+    *,
+    system: ConnectedSystem,
+    obj,
+    external_id: str,
+    origin: str = CrossReference.Origin.WORKFLOW,
+    actor=None,
+    reason: str = "",
+) -> CrossReference:
+    """Record that `obj` is `external_id` in `system`; idempotent for the same pair, refused on a conflict."""
+    object_type = object_type_of(obj)
+    external_id = str(external_id)
+    existing = CrossReference.objects.filter(system=system, object_type=object_type, object_id=obj.pk).first()
+    if existing is not None:
+        if existing.external_id == external_id:
+            return existing
+        raise CrossReferenceConflict(
+            f"{obj} is already linked to {system.name} ID '{existing.external_id}', not '{external_id}'.",
+            fix="Check for a duplicate record in the target system; correct the cross-reference if it is wrong.",
+            context={"system": system.slug, "object_type": object_type, "existing": existing.external_id},
+        )
+    taken = CrossReference.objects.filter(system=system, object_type=object_type, external_id=external_id).first()
+    if taken is not None:
+        raise CrossReferenceConflict(
+            f"{system.name} ID '{external_id}' already belongs to another {BusinessObject(object_type).label.lower()} "
+            f"(#{taken.object_id}).",
+            fix="Merge the duplicate canonical records, or correct the cross-reference that is wrong.",
+            context={"system": system.slug, "object_type": object_type, "external_id": external_id},
+        )
+    with audit_context(actor=actor, reason=reason or f"Linked to {system.slug}:{external_id}"):
+        try:
+            with transaction.atomic():
+                return CrossReference.objects.create(
+                    system=system,
+                    object_type=object_type,
+                    object_id=obj.pk,
+                    external_id=external_id,
+                    origin=origin,
+                    last_synced_at=timezone.now(),
+                )
+        except IntegrityError:
+            # A concurrent writer recorded a link between our checks and the insert: answer as if it were first.
+            existing = CrossReference.objects.filter(system=system, object_type=object_type, object_id=obj.pk).first()
+            if existing is not None and existing.external_id == external_id:
+                return existing
+            raise CrossReferenceConflict(
+                f"{system.name} ID '{external_id}' for {obj} conflicts with a cross-reference "
+                "recorded at the same time.",
+                fix="Open the cross-references of this record and keep the right one.",
+            ) from None

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SystemsConfig(AppConfig):
+    name = "apps.systems"
+    label = "systems"
+    verbose_name = "Connected systems and ownership"

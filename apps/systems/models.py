@@ -1,0 +1,183 @@
+"""Connected systems, their inbound signing secrets (by reference), and system-of-record ownership rules."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from apps.core.history import history
+from apps.core.models import EffectiveDated, EffectiveQuerySet, Timestamped
+from apps.core.objects import BusinessObject, field_names
+
+from . import secrets
+
+
+class SystemKind(models.TextChoices):
+    CRM = "crm", "CRM"
+    CPQ = "cpq", "CPQ / proposal"
+    PSA = "psa", "PSA"
+    ERP = "erp", "ERP"
+    BILLING = "billing", "Billing"
+    HRIS = "hris", "HR system"
+    BI = "bi", "BI / analytics"
+
+
+class SigningScheme(models.TextChoices):
+    """How a system signs the webhooks it sends us (names are the configuration document's)."""
+
+    NONE = "none", "None (inbound disabled)"
+    STANDARD_WEBHOOKS = "standard-webhooks", "Standard Webhooks v1"
+    HUBSPOT_V1 = "hubspot-v1", "HubSpot v1"
+    HUBSPOT_V2 = "hubspot-v2", "HubSpot v2"
+    HUBSPOT_V3 = "hubspot-v3", "HubSpot v3"
+    STRIPE = "stripe", "Stripe-style (t=…,v1=…)"
+    BASIC = "basic", "HTTP Basic"
+    CLIENT_STATE = "client-state", "Shared clientState token"
+    BEARER = "bearer", "Bearer token"
+
+
+class OutboundAuth(models.TextChoices):
+    NONE = "none", "None"
+    BEARER = "bearer", "Bearer token"
+    BASIC = "basic", "HTTP Basic"
+    API_KEY = "api-key", "API key header"
+    OAUTH2_CLIENT_CREDENTIALS = "oauth2-client-credentials", "OAuth 2 client credentials"
+
+
+class ConnectedSystem(Timestamped):
+    """A CRM, PSA, ERP, billing or HR system the console talks to; credentials are references only."""
+
+    slug = models.SlugField(max_length=50, unique=True, help_text="Short stable key, e.g. 'salesforce' or 'netsuite'.")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=SystemKind.choices)
+    vendor = models.CharField(max_length=50, help_text="e.g. salesforce, hubspot, kantata, netsuite, chargebee.")
+    base_url = models.URLField(blank=True, help_text="API root used by the connector.")
+    enabled = models.BooleanField(default=True, help_text="Disabled systems receive no calls and accept no webhooks.")
+
+    outbound_auth = models.CharField(max_length=32, choices=OutboundAuth.choices, default=OutboundAuth.NONE)
+    outbound_credentials = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[secrets.validate_credentials],
+        help_text='A reference such as {"env": "NETSUITE_TOKEN"}, or parts: '
+        '{"username": {"env": "X_USER"}, "password": {"env": "X_PASS"}}. Never the secret itself.',
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Calls per minute shared by all workers; empty = no limit."
+    )
+    rate_limit_burst = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    connect_timeout_seconds = models.DecimalField(max_digits=6, decimal_places=2, default=5)
+    read_timeout_seconds = models.DecimalField(max_digits=6, decimal_places=2, default=30)
+
+    inbound_scheme = models.CharField(max_length=32, choices=SigningScheme.choices, default=SigningScheme.NONE)
+    inbound_replay_window_seconds = models.PositiveIntegerField(
+        default=300, help_text="Signed deliveries older than this are refused as replays."
+    )
+    notes = models.TextField(blank=True)
+
+    history = history()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def active_signing_secrets(self, at=None):
+        """Secrets that verify deliveries now: active and not past their retirement time."""
+        at = at or timezone.now()
+        return [
+            secret
+            for secret in self.signing_secrets.all()
+            if secret.active and (secret.not_after is None or secret.not_after > at)
+        ]
+
+
+class SigningSecret(Timestamped):
+    """One secret a system may sign webhooks with; several may be active at once during a rotation."""
+
+    system = models.ForeignKey(ConnectedSystem, on_delete=models.CASCADE, related_name="signing_secrets")
+    label = models.CharField(max_length=80, help_text="e.g. 'primary 2026' or 'rotation 2026-11'.")
+    reference = models.JSONField(
+        validators=[secrets.validate_reference],
+        help_text='Where the secret lives: {"env": "HUBSPOT_CLIENT_SECRET"} or {"file": "/run/secrets/hubspot"}.',
+    )
+    active = models.BooleanField(default=True)
+    not_after = models.DateTimeField(
+        null=True, blank=True, help_text="Stop accepting this secret after this time (end of a rotation)."
+    )
+
+    history = history()
+
+    class Meta:
+        ordering = ["system__slug", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "label"],
+                name="unique_signing_secret_label",
+                violation_error_message="This system already has a signing secret with that label.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system.slug}: {self.label} ({secrets.describe(self.reference)})"
+
+
+class OwnershipRule(EffectiveDated, Timestamped):
+    """Which system owns an object type (or one of its fields) over a period, and who else may write it."""
+
+    object_type = models.CharField(max_length=32, choices=BusinessObject.choices)
+    field = models.CharField(
+        max_length=64, blank=True, default="", help_text="Empty: the rule covers the whole object."
+    )
+    owner = models.ForeignKey(
+        ConnectedSystem, on_delete=models.PROTECT, related_name="owned_rules", help_text="The system of record."
+    )
+    may_create = models.ManyToManyField(
+        ConnectedSystem, blank=True, related_name="create_grants", help_text="Other systems allowed to create it."
+    )
+    may_update = models.ManyToManyField(
+        ConnectedSystem, blank=True, related_name="update_grants", help_text="Other systems allowed to update it."
+    )
+    rationale = models.TextField(blank=True, help_text="Why this system owns it (governance decision, ticket).")
+
+    objects = EffectiveQuerySet.as_manager()
+    history = history(m2m_fields=[may_create, may_update])
+
+    class Meta:
+        ordering = ["object_type", "field", "effective_from"]
+        indexes = [models.Index(fields=["object_type", "field", "effective_from"])]
+
+    def __str__(self) -> str:
+        scope = f"{self.object_type}.{self.field}" if self.field else self.object_type
+        return f"{scope} owned by {self.owner.slug} ({self.period_label()})"
+
+    @property
+    def scope_label(self) -> str:
+        label = BusinessObject(self.object_type).label.lower()
+        return f"field '{self.field}' of {label}" if self.field else label
+
+    def clean(self):
+        self.clean_period()
+        if self.field and self.object_type and self.field not in field_names(self.object_type):
+            known = ", ".join(sorted(field_names(self.object_type)))
+            raise ValidationError(
+                {
+                    "field": f"A {BusinessObject(self.object_type).label.lower()} has no field '{self.field}'. "
+                    f"Known fields: {known}."
+                }
+            )
+        if self.object_type and self.effective_from:
+            clash = (
+                OwnershipRule.objects.filter(object_type=self.object_type, field=self.field)
+                .overlapping(self.effective_from, self.effective_to)
+                .exclude(pk=self.pk)
+                .select_related("owner")
+                .first()
+            )
+            if clash is not None:
+                raise ValidationError(
+                    f"The {self.scope_label} already has an ownership rule for {clash.period_label()} "
+                    f"(owner {clash.owner.name}). Rules for the same object and field may not overlap: "
+                    f"end the existing rule the day before this one starts, or change this rule's dates."
+                )

@@ -1,0 +1,23 @@
+"""Root URLs: the admin console, the REST API under /api/v1/ and the OpenAPI schema."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "Integration Console"
+admin.site.site_title = "Integration Console"
+admin.site.index_title = "Systems, canonical records, mappings and history"
+
+api_v1 = [
+    path("", include("apps.systems.api.urls")),
+    path("", include("apps.canonical.api.urls")),
+    path("", include("apps.mapping.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("", include("apps.core.urls")),
+]

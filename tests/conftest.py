@@ -1,0 +1,79 @@
+"""Shared fixtures: one user per role plus an outsider, API clients, and the usual connected systems."""
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from . import factories
+
+ROLES = ["finance_ops", "delivery_ops", "mapping_steward", "auditor", "integration_admin"]
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, *roles: str, **fields):
+        user = django_user_model.objects.create_user(username=username, password="pw-for-tests-only", **fields)
+        for role in roles:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def finance_user(make_user):
+    return make_user("fiona.finance", "finance_ops")
+
+
+@pytest.fixture
+def delivery_user(make_user):
+    return make_user("dan.delivery", "delivery_ops")
+
+
+@pytest.fixture
+def steward(make_user):
+    return make_user("sam.steward", "mapping_steward")
+
+
+@pytest.fixture
+def auditor(make_user):
+    return make_user("alex.auditor", "auditor", is_staff=True)
+
+
+@pytest.fixture
+def integration_admin(make_user):
+    return make_user("ian.admin", "integration_admin", is_staff=True)
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("olly.outsider")
+
+
+@pytest.fixture
+def api():
+    """An API client; call api.force_authenticate(user) or use `api_as`."""
+    return APIClient()
+
+
+@pytest.fixture
+def api_as():
+    def client_for(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def systems(db):
+    """The six connected systems of the demo firm, keyed by kind."""
+    return {
+        "crm": factories.system("salesforce", "crm", name="Salesforce", vendor="salesforce"),
+        "cpq": factories.system("pandadoc", "cpq", name="PandaDoc", vendor="pandadoc"),
+        "psa": factories.system("kantata", "psa", name="Kantata", vendor="kantata"),
+        "erp": factories.system("netsuite", "erp", name="NetSuite", vendor="netsuite"),
+        "billing": factories.system("chargebee", "billing", name="Chargebee", vendor="chargebee"),
+        "hris": factories.system("bamboohr", "hris", name="BambooHR", vendor="bamboohr"),
+    }

@@ -1,0 +1,54 @@
+"""History rows record who, why and the correlation ID — in requests, in system code and in bulk writes."""
+
+import pytest
+
+from apps.canonical.models import LegalEntity
+from apps.core.context import audit_context, system_context
+from apps.core.history import bulk_create_tracked, bulk_update_tracked
+from apps.core.users import system_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_records_actor_reason_and_correlation_id_of_a_service_call(steward):
+    with audit_context(actor=steward, reason="New UK entity per FIN-12", correlation_id="corr-123"):
+        entity = LegalEntity.objects.create(code="ACME-UK", name="Acme UK Ltd", country="GB", currency="GBP")
+    row = entity.history.get()
+    assert row.history_user == steward
+    assert row.history_change_reason == "New UK entity per FIN-12"
+    assert row.correlation_id == "corr-123"
+    assert row.history_type == "+"
+
+
+def test_it_records_the_system_user_outside_a_request():
+    with system_context("Nightly reference data pull"):
+        entity = LegalEntity.objects.create(code="ACME-DE", name="Acme GmbH", country="DE", currency="EUR")
+    row = entity.history.get()
+    assert row.history_user == system_user()
+    assert row.history_change_reason == "Nightly reference data pull"
+    assert len(row.correlation_id) == 32
+
+
+def test_a_write_with_no_context_still_gets_who_why_and_an_id():
+    entity = LegalEntity.objects.create(code="ACME-FR", name="Acme SAS", country="FR", currency="EUR")
+    row = entity.history.get()
+    assert row.history_user == system_user()
+    assert row.history_change_reason
+    assert row.correlation_id
+
+
+def test_bulk_writes_keep_history_with_who_why_and_correlation(steward):
+    with audit_context(actor=steward, reason="Load entities", correlation_id="bulk-1"):
+        created = bulk_create_tracked(
+            LegalEntity,
+            [LegalEntity(code=f"E-{n}", name=f"Entity {n}", country="US", currency="USD") for n in range(5)],
+        )
+    assert LegalEntity.history.filter(history_type="+", correlation_id="bulk-1").count() == 5
+    for entity in created:
+        entity.name = entity.name + " renamed"
+    with audit_context(actor=steward, reason="Rename", correlation_id="bulk-2"):
+        bulk_update_tracked(LegalEntity, created, ["name"])
+    rows = LegalEntity.history.filter(correlation_id="bulk-2")
+    assert rows.count() == 5
+    assert {row.history_user_id for row in rows} == {steward.pk}
+    assert {row.history_change_reason for row in rows} == {"Rename"}
