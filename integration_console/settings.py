@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "apps.systems",
     "apps.canonical",
     "apps.mapping",
+    "apps.configuration",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
