@@ -64,6 +64,10 @@ INSTALLED_APPS = [
     "apps.systems",
     "apps.canonical",
     "apps.mapping",
+    "apps.inbound",
+    "apps.sync",
+    "apps.connectors",
+    "apps.sandbox",
     "apps.configuration",
     "apps.demo",
 ]
@@ -112,7 +116,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not memory: end-to-end tests start real worker processes that must see the test database.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test_{os.getpid()}.sqlite3")}
+else:
+    # One test database per test process, so parallel runs (xdist workers, several developers' runs on one
+    # server) never drop each other's database.
+    _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

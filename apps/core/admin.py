@@ -2,6 +2,8 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db.models.constants import LOOKUP_SEP
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
@@ -28,6 +30,31 @@ class ChangeReasonForm(forms.ModelForm):
         if self.instance.pk and self.has_changed() and not reason:
             raise forms.ValidationError("Say why you are changing this record; auditors read it in the history.")
         return reason
+
+
+def mask_names(names, hidden) -> list:
+    """Field names with each hidden one replaced by its masked stand-in, each name once."""
+    result = []
+    for name in names:
+        masked = f"{MASK_PREFIX}{name}" if isinstance(name, str) and name in hidden else name
+        if masked not in result:
+            result.append(masked)
+    return result
+
+
+def lookup_touches(model, lookup: str, user) -> bool:
+    """Whether a filter such as `version__lines__bill_rate__gte` reads a field this user may not see."""
+    for part in lookup.split(LOOKUP_SEP):
+        if part in masked_fields_for(user, model):
+            return True
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+    return False
 
 
 class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
@@ -67,14 +94,22 @@ class HistoryAdmin(SimpleHistoryAdmin):
         return masked_fields_for(request.user, self.model)
 
     def _mask_names(self, names, hidden):
-        return [f"{MASK_PREFIX}{name}" if isinstance(name, str) and name in hidden else name for name in names]
+        return mask_names(names, hidden)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # A filter on a hidden amount (?bill_rate__gte=150) would reveal it one question at a time.
+        if request is not None and lookup_touches(self.model, lookup, request.user):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_list_display(self, request):
         return self._mask_names(super().get_list_display(request), self._hidden(request))
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        return readonly + [f"{MASK_PREFIX}{name}" for name in sorted(self._hidden(request))]
+        if getattr(request, "_history_as_of", False):
+            readonly = mask_names(self._all_fields_read_only(request, obj) + readonly, self._hidden(request))
+        return mask_names(readonly + [f"{MASK_PREFIX}{name}" for name in sorted(self._hidden(request))], ())
 
     def get_fieldsets(self, request, obj=None):
         hidden = self._hidden(request)
@@ -83,12 +118,35 @@ class HistoryAdmin(SimpleHistoryAdmin):
             fields = [name for name in options.get("fields", ()) if name != "change_reason"]
             fieldsets.append((title, {**options, "fields": self._mask_names(fields, hidden)}))
         may_write = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
-        if may_write:
+        if may_write and not getattr(request, "_history_as_of", False):
             fieldsets.append(("Why", {"fields": ["change_reason"]}))
         return fieldsets
 
     def get_historical_record_context_helper(self, request, historical_record):
         return MaskedHistoryContextHelper(self.model, historical_record, hidden=self._hidden(request))
+
+    # --- read-only paths stay read-only -------------------------------------------------------
+    def changelist_view(self, request, extra_context=None):
+        # Actions and list edits are POSTs to the changelist; Django answers a view-only user's POST
+        # with "no action selected" (200). Say 403, as every other write path does.
+        if request.method == "POST" and not (
+            self.has_change_permission(request) or self.has_delete_permission(request)
+        ):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # "View as of" a history row: revert is disabled product-wide (SIMPLE_HISTORY_REVERT_DISABLED), but
+        # simple-history would still save a POST here, so refuse it; and show every field read-only.
+        if request.method != "GET":
+            raise PermissionDenied
+        request._history_as_of = True
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def _all_fields_read_only(self, request, obj) -> list[str]:
+        names = [field.name for field in self.model._meta.fields if field.editable and not field.primary_key]
+        names += [field.name for field in self.model._meta.many_to_many]
+        return names
 
     # --- reasons -----------------------------------------------------------------------------
     def _reason(self, request, form, change) -> str:
@@ -136,10 +194,10 @@ class HistoryInline(admin.TabularInline):
         raise AttributeError(name)
 
     def get_fields(self, request, obj=None):
-        hidden = masked_fields_for(request.user, self.model)
-        fields = super().get_fields(request, obj)
-        return [f"{MASK_PREFIX}{name}" if name in hidden else name for name in fields]
+        return mask_names(super().get_fields(request, obj), masked_fields_for(request.user, self.model))
 
     def get_readonly_fields(self, request, obj=None):
         hidden = masked_fields_for(request.user, self.model)
-        return list(super().get_readonly_fields(request, obj)) + [f"{MASK_PREFIX}{name}" for name in sorted(hidden)]
+        return mask_names(
+            list(super().get_readonly_fields(request, obj)) + [f"{MASK_PREFIX}{name}" for name in sorted(hidden)], ()
+        )

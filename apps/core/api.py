@@ -1,15 +1,24 @@
-"""API building blocks shared by every app: problem+json errors, permissions, masking, history."""
+"""API building blocks shared by every app: problem+json errors, permissions, masking, history, tracked writes."""
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models, transaction
+from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, filters, serializers, status, viewsets
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
+from .context import audit_context
 from .errors import BusinessError
 from .masking import masked_fields_for
 from .middleware import PROBLEM_CONTENT_TYPE
+
+CHANGE_REASON_HEADER = "X-Change-Reason"
+_NO_FIELD_KEYS = {NON_FIELD_ERRORS, api_settings.NON_FIELD_ERRORS_KEY}
 
 
 def _flatten(errors, prefix="") -> list[dict]:
@@ -17,7 +26,10 @@ def _flatten(errors, prefix="") -> list[dict]:
     flat = []
     if isinstance(errors, dict):
         for key, value in errors.items():
-            flat.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            if key in _NO_FIELD_KEYS:
+                flat.extend(_flatten(value, prefix))
+            else:
+                flat.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     elif isinstance(errors, list):
         if all(not isinstance(item, dict | list) for item in errors):
             flat.extend({"field": prefix or None, "message": str(item)} for item in errors)
@@ -49,6 +61,14 @@ def problem_exception_handler(exc, context):
             fix=exc.fix or None,
             technical=exc.technical or None,
             code=exc.code,
+        )
+    if isinstance(exc, ProtectedError | RestrictedError):
+        return problem(
+            status.HTTP_409_CONFLICT,
+            "Still in use",
+            _in_use_detail(exc),
+            request,
+            fix="Remove or re-point the records that use it first, or end its validity instead of deleting it.",
         )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
@@ -83,8 +103,42 @@ def problem_exception_handler(exc, context):
     return result
 
 
+def _in_use_detail(exc) -> str:
+    """'Rate card STD-US is still used by contract K-1, project P-2.' from a Protected/RestrictedError."""
+    blockers = list(exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects)
+    names = [f"{obj._meta.verbose_name} {obj}" for obj in blockers[:5]]
+    more = f" and {len(blockers) - 5} more" if len(blockers) > 5 else ""
+    return f"It cannot be deleted: it is still used by {', '.join(names)}{more}."
+
+
+def change_reason(request) -> str:
+    """The reason a caller gave in X-Change-Reason, or a default naming the user."""
+    given = (request.headers.get(CHANGE_REASON_HEADER) or "").strip()
+    return given[:500] or f"Changed through the API by {request.user.get_username()}"
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
 class MaskedModelSerializer(serializers.ModelSerializer):
-    """Replaces the model's sensitive fields with null for users without the permission, and says so."""
+    """Replaces the model's sensitive fields with null for users without the permission, and says so.
+
+    The same users may not write those fields: a request that carries one is refused with 403.
+    """
+
+    def to_internal_value(self, data):
+        request = self.context.get("request")
+        hidden = masked_fields_for(getattr(request, "user", None), self.Meta.model)
+        sent = sorted(hidden & set(data)) if isinstance(data, dict) else []
+        if sent:
+            raise exceptions.PermissionDenied(
+                f"Your role may not see or set {', '.join(_label(name) for name in sent)} "
+                f"(sensitive amounts). Leave {'them' if len(sent) > 1 else 'it'} out of the request, "
+                "or ask a finance user or mapping steward to set "
+                f"{'them' if len(sent) > 1 else 'it'}."
+            )
+        return super().to_internal_value(data)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -166,3 +220,89 @@ class HistoryActionMixin:
         page = self.paginate_queryset(rows)
         data = history_rows(obj, page if page is not None else rows, request.user)
         return self.get_paginated_response(data) if page is not None else Response(data)
+
+
+class TrackedModelSerializer(MaskedModelSerializer):
+    """Writes validate with the model's full_clean() and save only when a value changed (each save is history).
+
+    Call it inside `audit_context` (TrackedModelViewSet does) so the history row names who and why.
+    """
+
+    def _split_many(self, validated_data):
+        many = {}
+        for field in self.Meta.model._meta.many_to_many:
+            if field.name in validated_data:
+                many[field.name] = validated_data.pop(field.name)
+        return many
+
+    def create(self, validated_data):
+        many = self._split_many(validated_data)
+        instance = self.Meta.model(**validated_data)
+        instance.full_clean()
+        instance.save()
+        for name, values in many.items():
+            getattr(instance, name).set(values)
+        return instance
+
+    def update(self, instance, validated_data):
+        many = self._split_many(validated_data)
+        changed = [name for name, value in validated_data.items() if getattr(instance, name) != value]
+        for name in changed:
+            setattr(instance, name, validated_data[name])
+        if changed:
+            instance.full_clean()
+            instance.save()
+        for name, values in many.items():
+            manager = getattr(instance, name)
+            if {obj.pk for obj in manager.all()} != {obj.pk for obj in values}:
+                manager.set(values)
+        return instance
+
+
+class MaskedOrderingFilter(filters.OrderingFilter):
+    """Ordering, minus the sensitive fields the user may not see (sorting by them would reveal them)."""
+
+    def get_valid_fields(self, queryset, view, context=None):
+        valid = super().get_valid_fields(queryset, view, context)
+        request = (context or {}).get("request")
+        hidden = masked_fields_for(getattr(request, "user", None), queryset.model)
+        return [item for item in valid if item[0] not in hidden]
+
+
+class ReadableNotFoundMixin:
+    """A 404 that names what was looked for ("There is no rate card version with id 42.")."""
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+            name = self.get_queryset().model._meta.verbose_name
+            raise exceptions.NotFound(f"There is no {name} with id {lookup}, or you may not see it.") from None
+
+
+class ReadOnlyViewSet(ReadableNotFoundMixin, HistoryActionMixin, viewsets.ReadOnlyModelViewSet):
+    """List, retrieve and history of one model; filter with its FilterSet, order by visible fields."""
+
+    filter_backends = [DjangoFilterBackend, MaskedOrderingFilter, filters.SearchFilter]
+
+
+class TrackedModelViewSet(ReadableNotFoundMixin, HistoryActionMixin, viewsets.ModelViewSet):
+    """Read-write viewset whose writes are atomic and recorded with actor=request.user and the caller's reason."""
+
+    filter_backends = [DjangoFilterBackend, MaskedOrderingFilter, filters.SearchFilter]
+
+    def audit(self):
+        return audit_context(actor=self.request.user, reason=change_reason(self.request))
+
+    def perform_create(self, serializer):
+        with self.audit(), transaction.atomic():
+            serializer.save()
+
+    def perform_update(self, serializer):
+        with self.audit(), transaction.atomic():
+            serializer.save()
+
+    def perform_destroy(self, instance: models.Model):
+        with self.audit(), transaction.atomic():
+            instance.delete()

@@ -132,3 +132,50 @@ class ValueMapEntry(EffectiveDated, Timestamped):
                 f"for {clash.period_label()}. Entries for the same value may not overlap: end that entry the day "
                 f"before this one starts, or change these dates."
             )
+
+
+class SourceProfile(Timestamped):
+    """A versioned, declarative mapping from one vendor payload shape to canonical commands.
+
+    Stewards edit a draft and publish it; publishing retires the previous active version of the same
+    profile, so exactly one version of a profile name is active at a time and old versions stay readable.
+    The spec format is documented in docs/source-profiles.md and interpreted by apps.mapping.profiles.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    name = models.SlugField(max_length=100, help_text="e.g. 'hubspot-deal-closedwon'.")
+    version = models.PositiveIntegerField(default=1)
+    vendor = models.CharField(max_length=50, help_text="The vendor whose payloads this reads, e.g. 'hubspot'.")
+    event_types = models.JSONField(default=list, help_text="Vendor event types it handles, e.g. ['invoice.paid'].")
+    schema_version = models.CharField(max_length=40, blank=True, help_text="Empty: any schema version.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    builtin = models.BooleanField(default=False, help_text="Shipped with the product (from vendor documentation).")
+    description = models.TextField(blank=True)
+    documentation_url = models.URLField(blank=True, max_length=500)
+    spec = models.JSONField(help_text="The mapping (see docs/source-profiles.md).")
+    sample_payload = models.JSONField(null=True, blank=True, help_text="A payload to preview the mapping on.")
+
+    history = history()
+
+    class Meta:
+        ordering = ["vendor", "name", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "version"],
+                name="unique_source_profile_version",
+                violation_error_message="This profile already has a version with that number.",
+            ),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(status="active"),
+                name="one_active_version_per_source_profile",
+                violation_error_message="Another version of this profile is already active.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.get_status_display()})"

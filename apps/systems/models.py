@@ -73,6 +73,12 @@ class ConnectedSystem(Timestamped):
     inbound_replay_window_seconds = models.PositiveIntegerField(
         default=300, help_text="Signed deliveries older than this are refused as replays."
     )
+    source_profiles = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of the source profiles this system's events are read with. "
+        "Empty: every active built-in profile for the system's vendor.",
+    )
     notes = models.TextField(blank=True)
 
     history = history()

@@ -1,5 +1,10 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
-router = DefaultRouter(trailing_slash=True)
+from .views import ConnectedSystemViewSet, OwnershipRuleViewSet, SigningSecretViewSet
+
+router = SimpleRouter(trailing_slash=True)
+router.register("connected-systems", ConnectedSystemViewSet)
+router.register("signing-secrets", SigningSecretViewSet)
+router.register("ownership-rules", OwnershipRuleViewSet)
 
 urlpatterns = router.urls

@@ -1,0 +1,439 @@
+"""Admin for the canonical records: history with diffs and reasons, masked rates, rate card approval."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+
+from apps.core.admin import HistoryAdmin, HistoryInline
+from apps.core.errors import BusinessError
+
+from .models import (
+    BillingEvent,
+    BillingSchedule,
+    Contract,
+    ContractAmendment,
+    ContractLine,
+    Customer,
+    Expense,
+    Invoice,
+    InvoiceLine,
+    LegalEntity,
+    Milestone,
+    Opportunity,
+    Payment,
+    Project,
+    RateCard,
+    RateCardLine,
+    RateCardVersion,
+    Resource,
+    RevenueSchedule,
+    RevenueScheduleLine,
+    Task,
+    TimeEntry,
+)
+from .services import rate_card_version_approve
+
+TIMESTAMPS = ("created_at", "updated_at")
+
+
+# --- parties ----------------------------------------------------------------------------------
+
+
+@admin.register(LegalEntity)
+class LegalEntityAdmin(HistoryAdmin):
+    list_display = ["code", "name", "country", "currency", "tax_region", "active"]
+    list_filter = ["active", "country", "currency"]
+    search_fields = ["code", "name", "tax_id"]
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(Customer)
+class CustomerAdmin(HistoryAdmin):
+    list_display = ["number", "name", "parent", "legal_entity", "status", "region", "currency", "is_bill_to"]
+    list_filter = ["status", "legal_entity", "currency", "is_sold_to", "is_bill_to", "region"]
+    list_select_related = ["parent", "legal_entity"]
+    search_fields = ["number", "name", "tax_id", "billing_email"]
+    autocomplete_fields = ["parent", "bill_to", "legal_entity"]
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(Resource)
+class ResourceAdmin(HistoryAdmin):
+    list_display = ["employee_number", "name", "role", "legal_entity", "cost_rate", "cost_currency", "active"]
+    list_filter = ["active", "legal_entity", "role"]
+    list_select_related = ["legal_entity"]
+    search_fields = ["employee_number", "name", "email", "role"]
+    autocomplete_fields = ["legal_entity"]
+    readonly_fields = list(TIMESTAMPS)
+
+
+# --- rate cards -------------------------------------------------------------------------------
+
+
+class RateCardVersionInline(HistoryInline):
+    model = RateCardVersion
+    fields = ["version", "status", "effective_from", "effective_to", "approved_at", "notes"]
+    readonly_fields = ["status", "approved_at"]
+
+
+@admin.register(RateCard)
+class RateCardAdmin(HistoryAdmin):
+    list_display = ["code", "name", "currency", "updated_at"]
+    list_filter = ["currency"]
+    search_fields = ["code", "name", "description"]
+    readonly_fields = list(TIMESTAMPS)
+    inlines = [RateCardVersionInline]
+
+
+class RateCardLineInline(HistoryInline):
+    model = RateCardLine
+    fields = ["role", "bill_rate", "cost_rate", "currency", "unit"]
+
+
+@admin.register(RateCardVersion)
+class RateCardVersionAdmin(HistoryAdmin):
+    list_display = ["rate_card", "version", "status", "effective_from", "effective_to", "line_count", "approved_at"]
+    list_filter = ["status", "rate_card"]
+    list_select_related = ["rate_card"]
+    search_fields = ["rate_card__code", "rate_card__name", "notes"]
+    autocomplete_fields = ["rate_card"]
+    date_hierarchy = "effective_from"
+    # Approval goes through the action, which checks overlaps and that the version has rates.
+    readonly_fields = ["status", "approved_at", *TIMESTAMPS]
+    fields = ["rate_card", "version", "status", "effective_from", "effective_to", "notes", "approved_at", *TIMESTAMPS]
+    inlines = [RateCardLineInline]
+    actions = ["approve_versions"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(line_total=Count("lines"))
+
+    @admin.display(description="Rates", ordering="line_total")
+    def line_count(self, obj):
+        return obj.line_total
+
+    @admin.action(description="Approve selected versions", permissions=["change"])
+    def approve_versions(self, request, queryset):
+        approved = []
+        for version in queryset.select_related("rate_card").order_by("rate_card__code", "version"):
+            label = f"Rate card {version.rate_card.code} version {version.version}"
+            try:
+                rate_card_version_approve(
+                    version=version,
+                    actor=request.user,
+                    reason=f"Approved in the admin by {request.user.get_username()}",
+                )
+            except ValidationError as exc:
+                self.message_user(request, f"{label} was not approved: {' '.join(exc.messages)}", messages.ERROR)
+            except BusinessError as exc:
+                self.message_user(request, f"{label} was not approved: {exc.message}", messages.ERROR)
+            else:
+                approved.append(label)
+        if approved:
+            self.message_user(request, f"Approved: {', '.join(approved)}.", messages.SUCCESS)
+
+
+@admin.register(RateCardLine)
+class RateCardLineAdmin(HistoryAdmin):
+    list_display = ["role", "version", "bill_rate", "cost_rate", "currency", "unit"]
+    list_filter = ["version__status", "currency", "version__rate_card"]
+    list_select_related = ["version__rate_card"]
+    search_fields = ["role", "version__rate_card__code", "version__rate_card__name"]
+    autocomplete_fields = ["version"]
+    readonly_fields = list(TIMESTAMPS)
+
+
+# --- commercial -------------------------------------------------------------------------------
+
+
+@admin.register(Opportunity)
+class OpportunityAdmin(HistoryAdmin):
+    list_display = ["number", "name", "customer", "stage", "amount", "currency", "close_date", "contract_type"]
+    list_filter = ["stage", "contract_type", "currency", "region"]
+    list_select_related = ["customer"]
+    search_fields = ["number", "name", "customer__number", "customer__name"]
+    autocomplete_fields = ["customer", "legal_entity", "rate_card"]
+    date_hierarchy = "close_date"
+    readonly_fields = list(TIMESTAMPS)
+
+
+class ContractLineInline(HistoryInline):
+    model = ContractLine
+    fields = [
+        "line_number",
+        "service_item",
+        "description",
+        "billing_method",
+        "quantity",
+        "unit_price",
+        "amount",
+        "currency",
+        "introduced_by",
+    ]
+    autocomplete_fields = ["introduced_by"]
+
+
+class ContractAmendmentInline(HistoryInline):
+    model = ContractAmendment
+    fields = [
+        "version",
+        "effective_from",
+        "description",
+        "new_total_value",
+        "new_end_date",
+        "new_rate_card_version",
+        "status",
+        "applied_at",
+    ]
+    readonly_fields = ["applied_at"]
+    autocomplete_fields = ["new_rate_card_version"]
+
+
+@admin.register(Contract)
+class ContractAdmin(HistoryAdmin):
+    list_display = [
+        "number",
+        "name",
+        "customer",
+        "legal_entity",
+        "contract_type",
+        "status",
+        "version",
+        "start_date",
+        "end_date",
+        "total_value",
+        "currency",
+    ]
+    list_filter = ["status", "contract_type", "legal_entity", "currency"]
+    list_select_related = ["customer", "legal_entity"]
+    search_fields = ["number", "name", "customer__number", "customer__name"]
+    autocomplete_fields = ["customer", "bill_to", "legal_entity", "opportunity", "rate_card"]
+    date_hierarchy = "start_date"
+    readonly_fields = list(TIMESTAMPS)
+    inlines = [ContractLineInline, ContractAmendmentInline]
+
+
+@admin.register(ContractLine)
+class ContractLineAdmin(HistoryAdmin):
+    list_display = ["contract", "line_number", "service_item", "billing_method", "quantity", "amount", "currency"]
+    list_filter = ["billing_method", "currency"]
+    list_select_related = ["contract"]
+    search_fields = ["service_item", "description", "contract__number"]
+    autocomplete_fields = ["contract", "introduced_by"]
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(ContractAmendment)
+class ContractAmendmentAdmin(HistoryAdmin):
+    list_display = ["contract", "version", "status", "effective_from", "new_total_value", "applied_at"]
+    list_filter = ["status"]
+    list_select_related = ["contract"]
+    search_fields = ["contract__number", "contract__name", "description"]
+    autocomplete_fields = ["contract", "new_rate_card_version"]
+    date_hierarchy = "effective_from"
+    readonly_fields = ["applied_at", *TIMESTAMPS]
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+class TaskInline(HistoryInline):
+    model = Task
+    fields = ["code", "name", "billable", "parent"]
+    autocomplete_fields = ["parent"]
+
+
+class MilestoneInline(HistoryInline):
+    model = Milestone
+    fields = ["code", "name", "due_date", "amount", "currency", "status", "completed_on"]
+
+
+@admin.register(Project)
+class ProjectAdmin(HistoryAdmin):
+    list_display = [
+        "code",
+        "name",
+        "customer",
+        "contract",
+        "status",
+        "billing_method",
+        "project_manager",
+        "start_date",
+        "end_date",
+    ]
+    list_filter = ["status", "billing_method", "legal_entity", "currency"]
+    list_select_related = ["customer", "contract", "project_manager"]
+    search_fields = ["code", "name", "customer__number", "customer__name", "contract__number"]
+    autocomplete_fields = ["customer", "contract", "legal_entity", "rate_card", "project_manager"]
+    date_hierarchy = "start_date"
+    readonly_fields = list(TIMESTAMPS)
+    inlines = [TaskInline, MilestoneInline]
+
+
+@admin.register(Task)
+class TaskAdmin(HistoryAdmin):
+    list_display = ["code", "name", "project", "billable", "parent"]
+    list_filter = ["billable"]
+    list_select_related = ["project", "parent__project"]
+    search_fields = ["code", "name", "project__code"]
+    autocomplete_fields = ["project", "parent"]
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(HistoryAdmin):
+    list_display = ["code", "name", "project", "due_date", "amount", "currency", "status", "completed_on"]
+    list_filter = ["status", "currency"]
+    list_select_related = ["project"]
+    search_fields = ["code", "name", "project__code"]
+    autocomplete_fields = ["project"]
+    date_hierarchy = "due_date"
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(TimeEntry)
+class TimeEntryAdmin(HistoryAdmin):
+    list_display = [
+        "work_date",
+        "resource",
+        "project",
+        "hours",
+        "role",
+        "status",
+        "billable",
+        "bill_rate",
+        "cost_rate",
+        "currency",
+    ]
+    list_filter = ["status", "billable", "currency"]
+    list_select_related = ["resource", "project"]
+    search_fields = ["resource__name", "resource__employee_number", "project__code", "description", "role"]
+    autocomplete_fields = ["resource", "project", "task"]
+    raw_id_fields = ["billing_event"]
+    date_hierarchy = "work_date"
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(Expense)
+class ExpenseAdmin(HistoryAdmin):
+    list_display = ["incurred_on", "resource", "project", "category", "amount", "currency", "status", "billable"]
+    list_filter = ["status", "billable", "category", "currency"]
+    list_select_related = ["resource", "project"]
+    search_fields = ["resource__name", "resource__employee_number", "project__code", "description", "category"]
+    autocomplete_fields = ["resource", "project"]
+    raw_id_fields = ["billing_event"]
+    date_hierarchy = "incurred_on"
+    readonly_fields = list(TIMESTAMPS)
+
+
+# --- finance ----------------------------------------------------------------------------------
+
+
+@admin.register(BillingSchedule)
+class BillingScheduleAdmin(HistoryAdmin):
+    list_display = ["project", "revision", "billing_method", "frequency", "start_date", "status", "currency"]
+    list_filter = ["status", "frequency", "billing_method"]
+    list_select_related = ["project"]
+    search_fields = ["project__code", "project__name", "contract__number"]
+    autocomplete_fields = ["project", "contract"]
+    date_hierarchy = "start_date"
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(BillingEvent)
+class BillingEventAdmin(HistoryAdmin):
+    list_display = ["event_date", "project", "source", "description", "amount", "currency", "status", "invoice"]
+    list_filter = ["status", "source", "currency"]
+    list_select_related = ["project", "invoice__customer"]
+    search_fields = ["description", "project__code", "invoice__number"]
+    autocomplete_fields = ["project", "contract", "milestone"]
+    raw_id_fields = ["invoice"]
+    date_hierarchy = "event_date"
+    readonly_fields = list(TIMESTAMPS)
+
+
+class InvoiceLineInline(HistoryInline):
+    model = InvoiceLine
+    fields = [
+        "line_number",
+        "description",
+        "service_item",
+        "quantity",
+        "unit_price",
+        "amount",
+        "tax_code",
+        "tax_rate",
+        "tax_amount",
+        "billing_event",
+    ]
+    raw_id_fields = ["billing_event"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(HistoryAdmin):
+    list_display = [
+        "number",
+        "customer",
+        "legal_entity",
+        "issue_date",
+        "due_date",
+        "total",
+        "amount_paid",
+        "currency",
+        "status",
+    ]
+    list_filter = ["status", "legal_entity", "currency"]
+    list_select_related = ["customer", "legal_entity"]
+    search_fields = ["number", "customer__number", "customer__name"]
+    autocomplete_fields = ["customer", "contract", "project", "legal_entity"]
+    date_hierarchy = "issue_date"
+    readonly_fields = ["posted_at", *TIMESTAMPS]
+    inlines = [InvoiceLineInline]
+
+
+@admin.register(InvoiceLine)
+class InvoiceLineAdmin(HistoryAdmin):
+    list_display = ["invoice", "line_number", "description", "quantity", "unit_price", "amount", "tax_amount"]
+    list_filter = ["tax_code"]
+    list_select_related = ["invoice__customer"]
+    search_fields = ["invoice__number", "description", "service_item"]
+    raw_id_fields = ["invoice", "billing_event"]
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(Payment)
+class PaymentAdmin(HistoryAdmin):
+    list_display = ["reference", "customer", "invoice", "received_on", "amount", "currency", "method", "status"]
+    list_filter = ["status", "method", "currency"]
+    list_select_related = ["customer", "invoice__customer"]
+    search_fields = ["reference", "customer__number", "customer__name", "invoice__number"]
+    autocomplete_fields = ["customer"]
+    raw_id_fields = ["invoice"]
+    date_hierarchy = "received_on"
+    readonly_fields = list(TIMESTAMPS)
+
+
+class RevenueScheduleLineInline(HistoryInline):
+    model = RevenueScheduleLine
+    fields = ["period_start", "amount", "recognized"]
+
+
+@admin.register(RevenueSchedule)
+class RevenueScheduleAdmin(HistoryAdmin):
+    list_display = ["contract", "project", "method", "total_amount", "currency"]
+    list_filter = ["method", "currency"]
+    list_select_related = ["contract", "project"]
+    search_fields = ["contract__number", "contract__name", "project__code"]
+    autocomplete_fields = ["contract", "project"]
+    readonly_fields = list(TIMESTAMPS)
+    inlines = [RevenueScheduleLineInline]
+
+
+@admin.register(RevenueScheduleLine)
+class RevenueScheduleLineAdmin(HistoryAdmin):
+    list_display = ["schedule", "period_start", "amount", "recognized"]
+    list_filter = ["recognized"]
+    list_select_related = ["schedule__contract"]
+    search_fields = ["schedule__contract__number"]
+    autocomplete_fields = ["schedule"]
+    date_hierarchy = "period_start"
+    readonly_fields = list(TIMESTAMPS)

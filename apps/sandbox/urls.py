@@ -1,0 +1,3 @@
+"""Sandbox systems under /sandbox/<kind>/ (see docs/sandbox.md)."""
+
+urlpatterns: list = []

@@ -1,0 +1,210 @@
+"""The transaction ledger: one transaction per workflow execution, its steps, and every attempt of each step.
+
+The database, not the task queue, is the source of truth for what must run: a step is due when its
+status is pending or waiting_retry and `next_attempt_at` has passed, or when it is running and its
+lease has expired (its worker died). django-q2 only carries "run step N now" messages, which may be
+lost or delivered twice; claiming a step is an atomic conditional update, so a duplicate message is a
+no-op.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.errors import ErrorClass
+from apps.core.history import history
+from apps.core.models import Timestamped
+from apps.core.money import AMOUNT, CurrencyField
+from apps.systems.models import ConnectedSystem
+
+
+class Workflow(models.TextChoices):
+    INBOUND_EVENT = "inbound_event", "Inbound event mapping"
+    OPPORTUNITY_TO_PROJECT = "opportunity_to_project", "Opportunity to project"
+    CUSTOMER_UPDATE = "customer_update", "Customer update"
+    RESOURCE_UPDATE = "resource_update", "Resource update"
+    TIME_TO_BILL = "time_to_bill", "Time and expenses to bill"
+    MILESTONE_TO_BILL = "milestone_to_bill", "Milestone to bill"
+    INVOICE_TO_ERP = "invoice_to_erp", "Invoice to ERP and CRM"
+    PAYMENT_TO_CRM = "payment_to_crm", "Payment to ERP and CRM"
+    CONTRACT_AMENDMENT = "contract_amendment", "Contract amendment"
+    REFERENCE_DATA = "reference_data", "Reference data"
+
+
+class Transaction(Timestamped):
+    """One execution of a workflow, from its trigger to completion or an exception someone must handle."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        WAITING_RETRY = "waiting_retry", "Waiting to retry"
+        COMPLETED = "completed", "Completed"
+        EXCEPTION = "exception", "Exception"
+        RESOLVED = "resolved", "Resolved by hand"
+        IGNORED = "ignored", "Ignored"
+
+    OPEN_STATUSES = (Status.PENDING, Status.RUNNING, Status.WAITING_RETRY)
+    CLOSED_STATUSES = (Status.COMPLETED, Status.RESOLVED, Status.IGNORED)
+
+    workflow = models.CharField(max_length=40, choices=Workflow.choices, db_index=True)
+    correlation_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    business_key = models.CharField(
+        max_length=255, blank=True, db_index=True, help_text="What this is about, e.g. 'salesforce:opportunity:006…'."
+    )
+    subject = models.CharField(max_length=300, blank=True, help_text="A readable label for lists.")
+    subject_type = models.CharField(max_length=32, blank=True)
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    inbound_event = models.ForeignKey(
+        "inbound.InboundEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The transaction that started this one (e.g. the inbound event it came from).",
+    )
+    command_index = models.PositiveIntegerField(null=True, blank=True)
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
+    input = models.JSONField(default=dict, help_text="The command as received. Never edited.")
+    input_override = models.JSONField(
+        null=True, blank=True, help_text="An edited copy of the input used on re-runs (the original stays above)."
+    )
+    state = models.JSONField(default=dict, blank=True, help_text="What earlier steps produced (IDs, amounts).")
+    value_at_risk = models.DecimalField(**AMOUNT, null=True, blank=True)
+    currency = CurrencyField(blank=True)
+    owner_role = models.CharField(max_length=40, blank=True, help_text="The team that handles its exceptions.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="owned_transactions"
+    )
+    error_class = models.CharField(max_length=24, choices=ErrorClass.CHOICES, blank=True)
+    error_message = models.TextField(blank=True)
+    error_fix = models.TextField(blank=True)
+    error_technical = models.TextField(blank=True)
+    exception_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution_reason = models.TextField(blank=True)
+
+    history = history(excluded_fields=["state"])
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "command_index"],
+                condition=Q(parent__isnull=False),
+                name="one_transaction_per_command",
+            ),
+            models.UniqueConstraint(
+                fields=["inbound_event"],
+                condition=Q(workflow="inbound_event", replay_of__isnull=True),
+                name="one_mapping_transaction_per_event",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"]), models.Index(fields=["workflow", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_workflow_display()}: {self.subject or self.correlation_id} ({self.get_status_display()})"
+
+    @property
+    def effective_input(self) -> dict:
+        return self.input_override if self.input_override is not None else self.input
+
+
+class Step(Timestamped):
+    """One step of a transaction: a validation, a canonical write or a call to one target system."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        WAITING_RETRY = "waiting_retry", "Waiting to retry"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    DUE_STATUSES = (Status.PENDING, Status.WAITING_RETRY)
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="steps")
+    sequence = models.PositiveIntegerField()
+    name = models.CharField(max_length=60)
+    title = models.CharField(max_length=200, blank=True)
+    target_system = models.ForeignKey(
+        ConnectedSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="steps"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a run message was last queued (the sweep does not re-queue it at once)."
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    leased_by = models.CharField(max_length=120, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    input_override = models.JSONField(
+        null=True, blank=True, help_text="Edited input for this step on a re-run (kept in history)."
+    )
+    output = models.JSONField(default=dict, blank=True)
+    request = models.JSONField(default=dict, blank=True, help_text="Last outbound request (secrets masked).")
+    response = models.JSONField(default=dict, blank=True, help_text="Last response (secrets masked).")
+    error_class = models.CharField(max_length=24, choices=ErrorClass.CHOICES, blank=True)
+    error_message = models.TextField(blank=True)
+    error_fix = models.TextField(blank=True)
+    error_technical = models.TextField(blank=True)
+
+    history = history(excluded_fields=["request", "response", "output"])
+
+    class Meta:
+        ordering = ["transaction", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["transaction", "sequence"], name="unique_step_sequence"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="sync_step_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="sync_step_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transaction.correlation_id} #{self.sequence} {self.name} ({self.get_status_display()})"
+
+
+class StepAttempt(models.Model):
+    """One try of a step, including tries whose worker died (recorded as abandoned when the lease ran out)."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (worker stopped mid-step)"
+        SUPERSEDED = "superseded", "Finished after its lease was taken over"
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=120)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    error_class = models.CharField(max_length=24, choices=ErrorClass.CHOICES, blank=True)
+    error_message = models.TextField(blank=True)
+    error_technical = models.TextField(blank=True)
+    http_calls = models.JSONField(default=list, blank=True, help_text="Every outbound call (masked).")
+    retry_at = models.DateTimeField(null=True, blank=True)
+
+    history = history(excluded_fields=["http_calls"])
+
+    class Meta:
+        ordering = ["step", "number"]
+        constraints = [models.UniqueConstraint(fields=["step", "number"], name="unique_attempt_number")]
+
+    def __str__(self) -> str:
+        return f"{self.step} attempt {self.number} ({self.get_outcome_display()})"

@@ -1,0 +1,37 @@
+"""Read-only API for connected systems and their signing-secret references; read-write ownership rules."""
+
+from apps.core.api import ReadOnlyViewSet, TrackedModelViewSet
+
+from .. import selectors
+from ..filters import ConnectedSystemFilter, OwnershipRuleFilter, SigningSecretFilter
+from .serializers import ConnectedSystemSerializer, OwnershipRuleSerializer, SigningSecretSerializer
+
+
+class ConnectedSystemViewSet(ReadOnlyViewSet):
+    """Connected systems; credentials and signing secrets appear as references, never values."""
+
+    queryset = selectors.connected_system_list()
+    serializer_class = ConnectedSystemSerializer
+    filterset_class = ConnectedSystemFilter
+    search_fields = ["slug", "name", "vendor"]
+    ordering_fields = ["slug", "name", "kind", "vendor", "updated_at"]
+
+
+class SigningSecretViewSet(ReadOnlyViewSet):
+    """The signing secrets of every system, by reference."""
+
+    queryset = selectors.signing_secret_list()
+    serializer_class = SigningSecretSerializer
+    filterset_class = SigningSecretFilter
+    search_fields = ["label", "system__slug"]
+    ordering_fields = ["label", "not_after", "updated_at"]
+
+
+class OwnershipRuleViewSet(TrackedModelViewSet):
+    """Which system owns which object (or field) over which period; writes go through ownership_rule_save."""
+
+    queryset = selectors.ownership_rule_list()
+    serializer_class = OwnershipRuleSerializer
+    filterset_class = OwnershipRuleFilter
+    search_fields = ["object_type", "field", "rationale", "owner__slug"]
+    ordering_fields = ["object_type", "field", "effective_from", "effective_to", "updated_at"]

@@ -1,0 +1,42 @@
+"""FilterSets for connected systems, signing secrets and ownership rules (used by the API and lists)."""
+
+import django_filters
+
+from apps.core.objects import BusinessObject
+
+from .models import ConnectedSystem, OwnershipRule, SigningSecret, SystemKind
+
+
+class ConnectedSystemFilter(django_filters.FilterSet):
+    kind = django_filters.MultipleChoiceFilter(choices=SystemKind.choices)
+
+    class Meta:
+        model = ConnectedSystem
+        fields = {
+            "slug": ["exact"],
+            "vendor": ["exact", "iexact"],
+            "enabled": ["exact"],
+            "inbound_scheme": ["exact"],
+            "outbound_auth": ["exact"],
+        }
+
+
+class SigningSecretFilter(django_filters.FilterSet):
+    system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
+
+    class Meta:
+        model = SigningSecret
+        fields = {"active": ["exact"], "label": ["exact", "icontains"], "not_after": ["isnull", "lte", "gte"]}
+
+
+class OwnershipRuleFilter(django_filters.FilterSet):
+    object_type = django_filters.MultipleChoiceFilter(choices=BusinessObject.choices)
+    owner = django_filters.CharFilter(field_name="owner__slug", label="Owning system (slug)")
+    in_force_on = django_filters.DateFilter(method="filter_in_force_on", label="In force on (date)")
+
+    class Meta:
+        model = OwnershipRule
+        fields = {"field": ["exact"], "effective_from": ["exact", "gte", "lte"], "effective_to": ["isnull"]}
+
+    def filter_in_force_on(self, queryset, name, value):
+        return queryset.in_force(value)
