@@ -188,6 +188,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- Inbound ---------------------------------------------------------------------------------
+INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)
+INBOUND_BULK_MAX_BODY_BYTES = env_int("INBOUND_BULK_MAX_BODY_BYTES", 64 * 1024 * 1024)
+INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
+
 # --- django-q2 -------------------------------------------------------------------------------
 # ORM broker on the main database: a crash never loses an in-flight task. retry > 3 x timeout and
 # queue_limit = workers keep a task from being leased twice while it waits (PITFALLS.md).

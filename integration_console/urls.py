@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.systems.api.urls")),
     path("", include("apps.canonical.api.urls")),
     path("", include("apps.mapping.api.urls")),
+    path("", include("apps.inbound.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -6,6 +6,13 @@ from rest_framework.test import APIClient
 
 from . import factories
 
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashing costs ~0.3 s per user; tests create many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 ROLES = ["finance_ops", "delivery_ops", "mapping_steward", "auditor", "integration_admin"]
 
 

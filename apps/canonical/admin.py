@@ -14,6 +14,7 @@ from .models import (
     ContractAmendment,
     ContractLine,
     Customer,
+    ExchangeRate,
     Expense,
     Invoice,
     InvoiceLine,
@@ -426,6 +427,15 @@ class RevenueScheduleAdmin(HistoryAdmin):
     autocomplete_fields = ["contract", "project"]
     readonly_fields = list(TIMESTAMPS)
     inlines = [RevenueScheduleLineInline]
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(HistoryAdmin):
+    list_display = ["effective_date", "base", "quote", "rate", "source"]
+    list_filter = ["base", "quote", "source"]
+    search_fields = ["base", "quote", "source"]
+    date_hierarchy = "effective_date"
+    readonly_fields = list(TIMESTAMPS)
 
 
 @admin.register(RevenueScheduleLine)

@@ -9,6 +9,7 @@ from .models import (
     ContractAmendment,
     ContractLine,
     Customer,
+    ExchangeRate,
     Expense,
     Invoice,
     InvoiceLine,
@@ -128,6 +129,11 @@ def invoice_line_list() -> QuerySet[InvoiceLine]:
 def payment_list() -> QuerySet[Payment]:
     """Payments."""
     return Payment.objects.all()
+
+
+def exchange_rate_list() -> QuerySet[ExchangeRate]:
+    """Exchange rates."""
+    return ExchangeRate.objects.all()
 
 
 def revenue_schedule_list() -> QuerySet[RevenueSchedule]:

@@ -4,11 +4,13 @@ import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from apps.core.context import audit_context
-from apps.core.errors import BusinessError
+from apps.core.errors import BusinessError, OwnershipConflict
+from apps.core.objects import object_type_of
+from apps.systems.services import CREATE, UPDATE, assert_may_write, may_write
 
 from .models import RateCard, RateCardLine, RateCardVersion
 
@@ -105,3 +107,79 @@ def rate_card_version_approve(*, version: RateCardVersion, actor, reason: str) -
         version.full_clean()
         version.save()
     return version
+
+
+def _same(current, incoming) -> bool:
+    if isinstance(current, models.Model) or isinstance(incoming, models.Model):
+        return getattr(current, "pk", current) == getattr(incoming, "pk", incoming)
+    if isinstance(current, Decimal) and incoming is not None:
+        try:
+            return current == Decimal(str(incoming))
+        except ArithmeticError:
+            return False
+    return current == incoming
+
+
+def _shown(value) -> str:
+    if value in (None, ""):
+        return "(empty)"
+    return str(value)
+
+
+def governed_upsert(model, *, system, values: dict, instance=None, on: datetime.date | None = None):
+    """Create or update a canonical record on behalf of a source system, as its ownership rules allow.
+
+    A new record needs the system's create right on the object type (it may then set every field).
+    An update applies only if the system may update every field whose value it changes; otherwise
+    nothing is applied and an OwnershipConflict lists each refused field with both values.
+    Returns (instance, created, changed_field_names). Saves only when something changed.
+    """
+    object_type = object_type_of(model)
+    on = on or timezone.localdate()
+    if instance is None:
+        assert_may_write(system=system, object_type=object_type, operation=CREATE, on=on)
+        instance = model(**values)
+        instance.full_clean()
+        instance.save()
+        return instance, True, sorted(values)
+    changes = {name: value for name, value in values.items() if not _same(getattr(instance, name), value)}
+    if not changes:
+        return instance, False, []
+    decision = may_write(system=system, object_type=object_type, fields=list(changes), on=on, operation=UPDATE)
+    if decision.refused:
+        conflicts = [
+            {
+                "field": name,
+                "incoming": _shown(changes[name]),
+                "current": _shown(getattr(instance, name)),
+                "owner": decision.owners[name],
+            }
+            for name in decision.refused
+        ]
+        details = "; ".join(
+            f"{c['field']}: {system.name} sent {c['incoming']}, the record has {c['current']} (owned by {c['owner']})"
+            for c in conflicts
+        )
+        raise OwnershipConflict(
+            f"{system.name} may not change {', '.join(decision.refused)} of {instance}: {details}.",
+            fix="Keep the current value (resolve), make the change in the owning system, or have a mapping steward "
+            "change the ownership rule and re-run.",
+            technical=f"refused={decision.refused}",
+            context={"conflicts": conflicts, "object_type": object_type, "object_id": instance.pk},
+        )
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    instance.save()
+    return instance, False, sorted(changes)
+
+
+def next_number(model, prefix: str, *, field: str = "number", width: int = 5) -> str:
+    """The next free business number like 'P-01042' for a model (max existing suffix + 1)."""
+    existing = model.objects.filter(**{f"{field}__startswith": f"{prefix}-"}).values_list(field, flat=True)
+    highest = 0
+    for value in existing:
+        suffix = value[len(prefix) + 1 :]
+        if suffix.isdigit():
+            highest = max(highest, int(suffix))
+    return f"{prefix}-{highest + 1:0{width}d}"

@@ -136,13 +136,12 @@ def reference_problem(value, *, where: str) -> str | None:
 
 
 class Item:
-    """One mapping of the document at `location`; records problems in `problems` and remembers if any."""
+    """One mapping of the document at `location`; records its problems in `problems` instead of raising."""
 
     def __init__(self, data: dict, location: str, problems: Problems):
         self.data = data
         self.location = location
         self.problems = problems
-        self.ok = True
 
     @classmethod
     def of(cls, data, location: str, problems: Problems, *, keys, what: str = "an object") -> "Item | None":
@@ -161,7 +160,6 @@ class Item:
         return f"{self.location}.{key}" if self.location else str(key)
 
     def fail(self, location: str, message: str) -> object:
-        self.ok = False
         self.problems.add(location, message)
         return INVALID
 
@@ -173,7 +171,9 @@ class Item:
         location = self.at(key.key)
         if key.key not in self.data or self.data[key.key] is None:
             if key.required:
-                return self.fail(location, "this key is required" if key.key not in self.data else "must be given")
+                return self.fail(
+                    location, "this key is required" if key.key not in self.data else "must have a value, not null"
+                )
             return key.default() if callable(key.default) else key.default
         raw = self.data[key.key]
         reader = getattr(self, f"_read_{key.kind}")
@@ -275,9 +275,7 @@ class Item:
         found = []
         for index, entry in enumerate(raw):
             child = Item.of(entry, f"{location}[{index}]", self.problems, keys=keys, what=f"one of the {what}")
-            if child is None:
-                self.ok = False
-            else:
+            if child is not None:
                 found.append(child)
         return found
 
@@ -287,10 +285,7 @@ class Item:
         if raw is None:
             return Item({}, self.at(key), self.problems)
         child = Item.of(raw, self.at(key), self.problems, keys=keys)
-        if child is None:
-            self.ok = False
-            return Item({}, self.at(key), self.problems)
-        return child
+        return child if child is not None else Item({}, self.at(key), self.problems)
 
 
 def export_value(kind: str, value):

@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
@@ -74,6 +75,7 @@ class HistoryAdmin(SimpleHistoryAdmin):
     """Model admin with history (diffs, who, why, correlation ID), change reasons and masking."""
 
     form = ChangeReasonForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # API roots are https; Django 6 default
     history_list_display = ["correlation_id"]
     list_per_page = 50
     show_full_result_count = False

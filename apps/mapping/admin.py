@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from apps.core.admin import HistoryAdmin, HistoryInline
 from apps.core.objects import BusinessObject, model_for
 
-from .models import CrossReference, ValueMap, ValueMapEntry
+from .models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
 from .services import cross_reference_record
 
 TIMESTAMPS = ("created_at", "updated_at")
@@ -128,4 +128,27 @@ class ValueMapEntryAdmin(HistoryAdmin):
     search_fields = ["source_value", "target_value", "value_map__name", "note"]
     autocomplete_fields = ["value_map"]
     date_hierarchy = "effective_from"
+    readonly_fields = list(TIMESTAMPS)
+
+
+@admin.register(SourceProfile)
+class SourceProfileAdmin(HistoryAdmin):
+    list_display = ["name", "version", "vendor", "status", "builtin", "schema_version", "updated_at"]
+    list_filter = ["status", "vendor", "builtin"]
+    search_fields = ["name", "vendor", "description"]
+    readonly_fields = list(TIMESTAMPS)
+    fieldsets = [
+        (None, {"fields": ["name", "version", "vendor", "status", "builtin", "event_types", "schema_version"]}),
+        ("Mapping", {"fields": ["spec", "sample_payload"]}),
+        ("About", {"fields": ["description", "documentation_url", *TIMESTAMPS]}),
+    ]
+
+
+@admin.register(ReferenceValue)
+class ReferenceValueAdmin(HistoryAdmin):
+    list_display = ["system", "kind", "code", "name", "external_id", "active", "updated_at"]
+    list_filter = ["system", "kind", "active"]
+    list_select_related = ["system"]
+    search_fields = ["code", "name", "external_id"]
+    autocomplete_fields = ["system"]
     readonly_fields = list(TIMESTAMPS)

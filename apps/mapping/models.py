@@ -179,3 +179,24 @@ class SourceProfile(Timestamped):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.get_status_display()})"
+
+
+class ReferenceValue(Timestamped):
+    """A code list entry pulled from a system (subsidiary, currency, tax code, item, department…)."""
+
+    system = models.ForeignKey(ConnectedSystem, on_delete=models.CASCADE, related_name="reference_values")
+    kind = models.CharField(max_length=40, help_text="subsidiary, currency, tax_code, item, department, class")
+    external_id = models.CharField(max_length=255)
+    code = models.CharField(max_length=120, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(default=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    history = history(excluded_fields=["data"])
+
+    class Meta:
+        ordering = ["system", "kind", "code"]
+        constraints = [models.UniqueConstraint(fields=["system", "kind", "external_id"], name="unique_reference_value")]
+
+    def __str__(self) -> str:
+        return f"{self.system.slug} {self.kind} {self.code or self.external_id} {self.name}"

@@ -141,3 +141,25 @@ def cross_reference_record(
                 "recorded at the same time.",
                 fix="Open the cross-references of this record and keep the right one.",
             ) from None
+
+
+def profiles_for_system(system: ConnectedSystem):
+    """The active source profiles a system's events are read with (its named ones, else its vendor's built-ins)."""
+    from .models import SourceProfile
+
+    active = SourceProfile.objects.filter(status=SourceProfile.Status.ACTIVE)
+    if system.source_profiles:
+        return active.filter(name__in=system.source_profiles)
+    return active.filter(vendor=system.vendor, builtin=True)
+
+
+def profile_for_event(*, system: ConnectedSystem, event_type: str, schema_version: str = ""):
+    """The active profile that reads this event type (and schema version) from this system, or None."""
+    candidates = [
+        profile
+        for profile in profiles_for_system(system).order_by("name")
+        if event_type in (profile.event_types or []) or "*" in (profile.event_types or [])
+    ]
+    exact = [p for p in candidates if p.schema_version and p.schema_version == schema_version]
+    generic = [p for p in candidates if not p.schema_version]
+    return (exact or generic or [None])[0]

@@ -1,3 +1,45 @@
 """Sandbox systems under /sandbox/<kind>/ (see docs/sandbox.md)."""
 
-urlpatterns: list = []
+from django.urls import path, re_path
+
+from . import billing, common, crm, erp, psa
+
+SALESFORCE = r"^crm/services/data/v(?P<version>\d+\.\d+)/sobjects/(?P<sobject>\w+)"
+KANTATA = r"^psa/api/v1/(?P<collection>workspaces|time_entries|stories)"
+NETSUITE = r"^erp/services/rest/record/v1/(?P<record_type>[A-Za-z]+)"
+CHARGEBEE = "billing/api/v2/"
+
+urlpatterns = [
+    re_path(r"^(?P<kind>crm|psa|erp|billing)/_faults/?$", common.faults_view, name="sandbox-faults"),
+    # crm (Salesforce-like)
+    re_path(SALESFORCE + r"/?$", crm.sobject_collection, name="sandbox-crm-sobject"),
+    re_path(SALESFORCE + r"/(?P<record_id>\w+)/?$", crm.sobject_record, name="sandbox-crm-record"),
+    re_path(r"^crm/", crm.anything_else),
+    # psa (Kantata-like)
+    re_path(KANTATA + r"\.json$", psa.collection_view, name="sandbox-psa-collection"),
+    re_path(KANTATA + r"/(?P<record_id>\d+)\.json$", psa.record_view, name="sandbox-psa-record"),
+    re_path(r"^psa/", psa.anything_else),
+    # erp (NetSuite-like)
+    re_path(NETSUITE + r"/?$", erp.collection_view, name="sandbox-erp-collection"),
+    re_path(NETSUITE + r"/(?P<ref>(?:eid:[^/]+|\d+))/?$", erp.record_view, name="sandbox-erp-record"),
+    re_path(r"^erp/", erp.anything_else),
+    # billing (Chargebee-like)
+    path(CHARGEBEE + "customers", billing.customers_view, name="sandbox-billing-customers"),
+    path(CHARGEBEE + "customers/<str:record_id>", billing.customer_view, name="sandbox-billing-customer"),
+    path(CHARGEBEE + "billing_schedules", billing.schedules_view, name="sandbox-billing-schedules"),
+    path(CHARGEBEE + "billing_schedules/<str:record_id>", billing.schedule_view, name="sandbox-billing-schedule"),
+    path(CHARGEBEE + "unbilled_charges", billing.charges_view, name="sandbox-billing-charges"),
+    path(
+        CHARGEBEE + "unbilled_charges/invoice_unbilled_charges",
+        billing.invoice_charges_view,
+        name="sandbox-billing-invoice-charges",
+    ),
+    path(CHARGEBEE + "invoices", billing.invoices_view, name="sandbox-billing-invoices"),
+    path(CHARGEBEE + "invoices/<str:record_id>", billing.invoice_view, name="sandbox-billing-invoice"),
+    path(
+        CHARGEBEE + "invoices/<str:record_id>/record_payment",
+        billing.record_payment_view,
+        name="sandbox-billing-record-payment",
+    ),
+    re_path(r"^billing/", billing.anything_else),
+]

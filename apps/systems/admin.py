@@ -45,7 +45,10 @@ class ConnectedSystemAdmin(HistoryAdmin):
                 ]
             },
         ),
-        ("Inbound webhooks", {"fields": ["inbound_scheme", "inbound_replay_window_seconds", "secret_references"]}),
+        (
+            "Inbound webhooks",
+            {"fields": ["inbound_scheme", "inbound_replay_window_seconds", "secret_references", "source_profiles"]},
+        ),
         ("Timestamps", {"fields": list(TIMESTAMPS), "classes": ["collapse"]}),
     ]
     inlines = [SigningSecretInline]

@@ -11,7 +11,16 @@ from .commercial import (
     RateCardVersion,
 )
 from .delivery import Expense, Milestone, Project, Task, TimeEntry
-from .finance import BillingEvent, BillingSchedule, Invoice, InvoiceLine, Payment, RevenueSchedule, RevenueScheduleLine
+from .finance import (
+    BillingEvent,
+    BillingSchedule,
+    ExchangeRate,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    RevenueSchedule,
+    RevenueScheduleLine,
+)
 from .parties import Customer, LegalEntity, Resource
 
 __all__ = [
@@ -22,6 +31,7 @@ __all__ = [
     "ContractLine",
     "ContractType",
     "Customer",
+    "ExchangeRate",
     "Expense",
     "Invoice",
     "InvoiceLine",

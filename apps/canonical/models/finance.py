@@ -237,3 +237,24 @@ class RevenueScheduleLine(Timestamped):
 
     def __str__(self) -> str:
         return f"{self.schedule} {self.period_start}"
+
+
+class ExchangeRate(Timestamped):
+    """An exchange rate published by the ERP for a date: 1 `base` = `rate` `quote`."""
+
+    base = CurrencyField()
+    quote = CurrencyField()
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+    effective_date = models.DateField()
+    source = models.CharField(max_length=50, blank=True, help_text="System slug it was pulled from.")
+
+    history = history()
+
+    class Meta:
+        ordering = ["-effective_date", "base", "quote"]
+        constraints = [
+            models.UniqueConstraint(fields=["base", "quote", "effective_date"], name="unique_exchange_rate_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.base} = {self.rate} {self.quote} on {self.effective_date}"

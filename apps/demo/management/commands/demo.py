@@ -1,0 +1,144 @@
+"""manage.py demo: a working console with the demo firm loaded, from a fresh checkout, in one command.
+
+Steps, in order: demo secrets into the environment, migrate, cache table, load_demo, then (unless
+--no-serve) start the web console, wait for /healthz, print where to go, and stay in the foreground
+until Ctrl-C, when every process it started is stopped.
+"""
+
+import os
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import NoReverseMatch, reverse
+
+from apps.core.errors import BusinessError
+from apps.demo.environment import demo_environment_apply, demo_secrets_ensure, secrets_path
+from apps.demo.runner import (
+    HOST,
+    Supervisor,
+    ensure_port_free,
+    interrupt_on_sigterm,
+    start_web_console,
+    wait_until_healthy,
+    watch,
+)
+from apps.demo.services import DEMO_PASSWORD, DEMO_USERS, refuse_outside_development
+
+# What to open first: (admin URL name, a record to open or None for the list, why it is worth a look).
+TOUR = (
+    ("admin:systems_connectedsystem_changelist", None, "the six connected systems, auth and webhook secrets"),
+    ("admin:systems_ownershiprule_changelist", None, "who owns what: system-of-record rules, some per field"),
+    ("admin:mapping_valuemap_changelist", None, "value maps: region → subsidiary, items, tax codes, currencies"),
+    ("admin:canonical_ratecard_changelist", None, "rate cards STD-US and STD-EU, 2025 and 2026 versions"),
+    ("admin:canonical_customer_changelist", None, "the Fabrikam group: parent, sold-to and separate bill-to"),
+    ("admin:canonical_contract_change", ("canonical", "Contract", "number", "K-1001"), "contract K-1001, amended"),
+    ("admin:canonical_timeentry_changelist", None, "time entries: billed, approved, waiting for approval"),
+    ("admin:canonical_invoice_change", ("canonical", "Invoice", "number", "INV-UK-2026-0001"), "an invoice with VAT"),
+    ("api-docs", None, "the REST API (OpenAPI)"),
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the demo: migrate, load the demo firm, start the console on 127.0.0.1:<port>, print the URL "
+        "and the logins, and wait for Ctrl-C."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="Port for the web console (default 8000).")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Do everything except starting the console (tests, CI)."
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even with DEBUG off. Only for throwaway databases: the demo logins' password is public.",
+        )
+
+    def handle(self, *args, port: int = 8000, no_serve: bool = False, force: bool = False, **options):
+        self.verbosity = options.get("verbosity", 1)
+        try:
+            refuse_outside_development(force=force)
+            if not no_serve:
+                ensure_port_free(port)
+            self.prepare_environment()
+            self.prepare_database()
+            self.load_demo_firm()
+            if no_serve:
+                self.print_welcome(base_url=None)
+                return
+            self.serve(port)
+        except BusinessError as exc:
+            raise CommandError(f"{exc.message} {exc.fix}".strip()) from exc
+
+    # --- steps ------------------------------------------------------------------------------------
+    def step(self, text: str) -> None:
+        self.stdout.write(self.style.MIGRATE_HEADING(f"== {text}"))
+
+    def prepare_environment(self) -> None:
+        """Demo secrets into this process's environment; the processes started later inherit them."""
+        values = demo_secrets_ensure()
+        demo_environment_apply(values)
+        self.step(f"Demo secrets: {len(values)} DEMO_* variables from {secrets_path()}")
+
+    def prepare_database(self) -> None:
+        self.step("Migrating the database")
+        call_command("migrate", interactive=False, verbosity=max(self.verbosity - 1, 0), stdout=self.stdout)
+        call_command("createcachetable", verbosity=max(self.verbosity - 1, 0), stdout=self.stdout)
+
+    def load_demo_firm(self) -> None:
+        self.step("Loading the demo firm, Northwind Advisory")
+        call_command("load_demo", force=True, verbosity=self.verbosity, stdout=self.stdout, stderr=self.stderr)
+
+    def serve(self, port: int) -> None:
+        base_url = f"http://{HOST}:{port}"
+        interrupt_on_sigterm()
+        try:
+            with Supervisor() as supervisor:
+                self.step(f"Starting the web console on {base_url}")
+                console = start_web_console(supervisor, port=port, env=dict(os.environ))
+                wait_until_healthy(console, f"{base_url}/healthz")
+                self.print_welcome(base_url=base_url)
+                dead = watch(supervisor)
+                raise CommandError(
+                    f"The {dead.name} stopped on its own (exit code {dead.process.returncode}); the demo stops too. "
+                    "Read its output above."
+                )
+        except KeyboardInterrupt:
+            self.stdout.write("\nDemo stopped.")
+
+    # --- output ---------------------------------------------------------------------------------------
+    def print_welcome(self, *, base_url: str | None) -> None:
+        lines = [""]
+        if base_url:
+            lines += [self.style.SUCCESS(f"The Integration Console is running at {base_url}/"), ""]
+        else:
+            lines += [self.style.SUCCESS("The demo database is ready (console not started: --no-serve)."), ""]
+        lines.append(f"Logins (password for all: {DEMO_PASSWORD}):")
+        lines += [f"  {spec.username:<12} {spec.role or 'superuser':<18} {spec.looks_at}" for spec in DEMO_USERS]
+        tour = self.tour(base_url or "")
+        if tour:
+            lines += ["", "Worth a look:"]
+            lines += [f"  {url:<58} {why}" for url, why in tour]
+        if base_url:
+            lines += ["", "Press Ctrl-C to stop."]
+        self.stdout.write("\n".join(lines))
+
+    def tour(self, base_url: str) -> list[tuple[str, str]]:
+        """The TOUR entries that exist in this build of the console, as URLs."""
+        from django.apps import apps
+
+        stops = []
+        for url_name, record, why in TOUR:
+            args = ()
+            if record is not None:
+                app_label, model_name, key, value = record
+                pk = apps.get_model(app_label, model_name).objects.filter(**{key: value}).values_list("pk", flat=True)
+                if not pk:
+                    continue
+                args = (pk[0],)
+            try:
+                stops.append((base_url + reverse(url_name, args=args), why))
+            except NoReverseMatch:
+                continue  # that page is not part of this build yet
+        return stops

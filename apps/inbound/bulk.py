@@ -1,0 +1,279 @@
+"""Month-end bulk ingestion: thousands of approved time or expense records in one upload.
+
+Each record is checked on its own; valid ones are stored with bulk writes and handed to the ledger in
+chunks of ~1,000 records per transaction, invalid ones are reported by position and never block the rest.
+"""
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from apps.core.context import get_correlation_id, new_correlation_id, system_context
+from apps.core.history import bulk_create_tracked
+from apps.core.money import MINOR_UNITS
+from apps.systems.models import ConnectedSystem
+
+from .models import Delivery, InboundEvent
+
+CHUNK = getattr(settings, "INBOUND_BULK_CHUNK", 1000)
+MAX_REPORTED_ERRORS = 1000
+
+RECORD_TYPES = {
+    "time_entry": {
+        "command": "time_entry.approved",
+        "key": "time_entry_external_id",
+        "required": ("time_entry_external_id", "resource_external_id", "project_external_id", "work_date", "hours"),
+    },
+    "expense": {
+        "command": "expense.approved",
+        "key": "expense_external_id",
+        "required": (
+            "expense_external_id",
+            "resource_external_id",
+            "project_external_id",
+            "incurred_on",
+            "category",
+            "amount",
+            "currency",
+        ),
+    },
+}
+TEXT_LIMITS = {"description": 500, "role": 80, "category": 60}
+
+
+class BulkRefused(Exception):
+    """The upload as a whole cannot be read (not the records in it)."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class BulkReport:
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[dict] = field(default_factory=list)
+    error_count: int = 0
+    delivery: Delivery | None = None
+    transactions: list[str] = field(default_factory=list)
+
+    def refuse(self, position: int, problems: list[str]) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({"position": position, "errors": problems})
+
+    def as_dict(self) -> dict:
+        return {
+            "delivery_id": self.delivery.pk if self.delivery else None,
+            "received": self.received,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.error_count,
+            "errors": self.errors,
+            "errors_truncated": self.error_count > len(self.errors),
+            "transactions": self.transactions,
+        }
+
+
+def parse_records(body: bytes, content_type: str) -> list:
+    """A JSON array or NDJSON; a malformed NDJSON line becomes an error at its position, not a refusal."""
+    text = body.decode("utf-8-sig", errors="strict") if body else ""
+    if content_type in ("application/x-ndjson", "application/jsonl", "application/x-jsonlines"):
+        records = []
+        for number, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                records.append(_Unparsable(f"line {number + 1} is not JSON: {exc.msg}"))
+        return records
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BulkRefused(
+            400, f"The body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("records"), list):
+        data = data["records"]
+    if not isinstance(data, list):
+        raise BulkRefused(400, "Send a JSON array of records (or an object with a 'records' array), or NDJSON.")
+    return data
+
+
+@dataclass(frozen=True)
+class _Unparsable:
+    problem: str
+
+
+def _check(record, record_type: str | None) -> tuple[str, dict, list[str]]:
+    """(record type, cleaned record, problems) for one record."""
+    if isinstance(record, _Unparsable):
+        return "", {}, [record.problem]
+    if not isinstance(record, dict):
+        return "", {}, ["the record is not a JSON object"]
+    kind = str(record.get("record_type") or record_type or "")
+    if kind not in RECORD_TYPES:
+        return kind, {}, [f"record_type '{kind}' is not one of: {', '.join(RECORD_TYPES)}"]
+    spec = RECORD_TYPES[kind]
+    problems = [f"{name}: is required" for name in spec["required"] if record.get(name) in (None, "")]
+    clean = {key: value for key, value in record.items() if key != "record_type"}
+    for name in ("work_date", "incurred_on"):
+        if record.get(name) not in (None, ""):
+            try:
+                datetime.date.fromisoformat(str(record[name]))
+            except ValueError:
+                problems.append(f"{name}: '{record[name]}' is not a date (YYYY-MM-DD)")
+    if record.get("hours") not in (None, ""):
+        hours = _decimal(record["hours"])
+        if hours is None or not (0 < hours <= 24):
+            problems.append(f"hours: '{record['hours']}' must be a number above 0 and at most 24")
+    if record.get("amount") not in (None, ""):
+        amount = _decimal(record["amount"])
+        if amount is None or amount <= 0:
+            problems.append(f"amount: '{record['amount']}' must be a positive number")
+    if record.get("currency") not in (None, "") and record["currency"] not in MINOR_UNITS:
+        problems.append(f"currency: '{record['currency']}' is not an ISO 4217 code the console supports")
+    if "billable" in record and not isinstance(record["billable"], bool):
+        problems.append("billable: must be true or false")
+    for name, limit in TEXT_LIMITS.items():
+        if isinstance(record.get(name), str) and len(record[name]) > limit:
+            problems.append(f"{name}: longer than {limit} characters")
+    for name in ("time_entry_external_id", "expense_external_id", "resource_external_id", "project_external_id"):
+        if isinstance(record.get(name), dict | list):
+            problems.append(f"{name}: must be text or a number")
+    return kind, clean, problems
+
+
+def _decimal(value) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return result if result.is_finite() else None
+
+
+def receive_bulk(
+    *,
+    system: ConnectedSystem,
+    request_meta: dict,
+    verification,
+    body: bytes,
+    content_type: str,
+    record_type: str | None,
+) -> BulkReport:
+    """Check every record, store the valid ones with bulk writes, and queue them in ledger chunks."""
+    records = parse_records(body, content_type)
+    limit = getattr(settings, "INBOUND_BULK_MAX_RECORDS", 100_000)
+    if len(records) > limit:
+        raise BulkRefused(413, f"The upload has {len(records)} records; at most {limit} are accepted at once.")
+    report = BulkReport(received=len(records))
+    valid: list[tuple[int, str, dict]] = []
+    keys_in_upload: set[str] = set()
+    for position, record in enumerate(records):
+        kind, clean, problems = _check(record, record_type)
+        if problems:
+            report.refuse(position, problems)
+            continue
+        key = f"{kind}:{clean[RECORD_TYPES[kind]['key']]}"
+        if key in keys_in_upload:
+            report.duplicates += 1
+            continue
+        keys_in_upload.add(key)
+        valid.append((position, kind, clean))
+    for attempt in (1, 2):
+        try:
+            return _store(system, request_meta, verification, body, report, valid)
+        except IntegrityError:
+            # Another upload stored some of the same records between our check and our insert: check again.
+            if attempt == 2:
+                raise BulkRefused(
+                    409, "Another upload with the same records is being stored right now; retry it."
+                ) from None
+    return report
+
+
+def _store(system, request_meta, verification, body, report: BulkReport, valid) -> BulkReport:
+    from apps.sync.models import Workflow
+    from apps.sync.services import transaction_start
+
+    correlation_id = get_correlation_id() or new_correlation_id()
+    keys = [f"{kind}:{clean[RECORD_TYPES[kind]['key']]}" for _, kind, clean in valid]
+    existing: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        existing.update(
+            InboundEvent.objects.filter(system=system, idempotency_key__in=keys[start : start + CHUNK]).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+    fresh = [(item, key) for item, key in zip(valid, keys, strict=True) if key not in existing]
+    with system_context(f"Bulk upload from {system.name}", correlation_id=correlation_id), transaction.atomic():
+        delivery = Delivery.objects.create(
+            system=system,
+            kind=Delivery.Kind.BULK,
+            status=Delivery.Status.ACCEPTED,
+            body=body,
+            body_sha256=Delivery.digest(body),
+            verified=True,
+            scheme=verification.scheme,
+            secret_label=verification.secret_label,
+            signed_at=verification.signed_at,
+            correlation_id=correlation_id,
+            **request_meta,
+        )
+        events = bulk_create_tracked(
+            InboundEvent,
+            [
+                InboundEvent(
+                    delivery=delivery,
+                    system=system,
+                    idempotency_key=key[:255],
+                    vendor_event_id=str(clean[RECORD_TYPES[kind]["key"]])[:255],
+                    event_type=RECORD_TYPES[kind]["command"],
+                    position=position,
+                    payload=clean,
+                    status=InboundEvent.Status.MAPPED,
+                    correlation_id=correlation_id,
+                    commands=[
+                        {
+                            "type": RECORD_TYPES[kind]["command"],
+                            "data": clean,
+                            "source_event_id": str(clean[RECORD_TYPES[kind]["key"]]),
+                        }
+                    ],
+                )
+                for (position, kind, clean), key in fresh
+            ],
+        )
+        report.delivery = delivery
+        report.accepted = len(events)
+        report.duplicates += len(valid) - len(fresh)
+        ids = [event.pk for event in events]
+        for chunk, start in enumerate(range(0, len(ids), CHUNK)):
+            txn = transaction_start(
+                workflow=Workflow.TIME_TO_BILL,
+                data={
+                    "source_system": system.slug,
+                    "event_ids": ids[start : start + CHUNK],
+                    "delivery_id": delivery.pk,
+                    "chunk": chunk,
+                },
+                reason=f"Bulk upload {delivery.pk}, chunk {chunk + 1}",
+            )
+            report.transactions.append(txn.correlation_id)
+        delivery.event_count = len(events)
+        delivery.duplicate_count = report.duplicates
+        delivery.error_count = report.error_count
+        if not events and report.duplicates and not report.error_count:
+            delivery.status = Delivery.Status.DUPLICATE
+        delivery.save()
+    return report

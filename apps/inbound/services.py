@@ -1,0 +1,198 @@
+"""Accepting deliveries: verify, store the raw delivery and its events exactly once, hand them to the ledger.
+
+Everything a delivery carries is written in one short database transaction together with the
+ledger transaction that will map it, so once the sender has its 202 the work cannot be lost: a lost
+task message only delays it until the sweep. Duplicates are caught by the unique (system, key)
+constraint, not by a read-then-write check, so fifty simultaneous copies still make one event.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.context import get_correlation_id, new_correlation_id, system_context
+from apps.mapping.profiles import DeliveredEvent, UnreadableDelivery, split_delivery
+from apps.systems import secrets as secret_refs
+from apps.systems.models import ConnectedSystem, SigningScheme
+
+from . import signatures
+from .models import Delivery, InboundEvent
+
+logger = logging.getLogger(__name__)
+
+REDACTED = "[redacted]"
+SENSITIVE_HEADERS = {
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "x-hubspot-signature",
+    "x-hubspot-signature-v3",
+    "webhook-signature",
+    "stripe-signature",
+    "x-api-key",
+    "x-webhook-secret",
+    "x-chargebee-signature",
+}
+
+# How each vendor wraps its events (the envelope), whatever scheme signs the request.
+VENDOR_DELIVERY = {
+    "salesforce": "salesforce",
+    "hubspot": "hubspot",
+    "stripe": "stripe",
+    "chargebee": "chargebee",
+    "business-central": "microsoft-graph",
+    "dynamics365": "microsoft-graph",
+    "microsoft": "microsoft-graph",
+    "bamboohr": "bamboohr",
+    "kantata": "kantata",
+    "netsuite": "netsuite",
+}
+
+
+def delivery_scheme_for(system: ConnectedSystem) -> str:
+    """The envelope format of a system's deliveries (how to cut them into events)."""
+    if system.vendor in VENDOR_DELIVERY:
+        return VENDOR_DELIVERY[system.vendor]
+    if system.inbound_scheme == SigningScheme.STANDARD_WEBHOOKS:
+        return "standard-webhooks"
+    return "generic"
+
+
+def redact_headers(headers) -> dict:
+    return {
+        name: (REDACTED if name.lower() in SENSITIVE_HEADERS else value)
+        for name, value in headers.items()
+        if name.lower() != "content-length"
+    }
+
+
+@dataclass
+class Received:
+    """What the sender is told: one entry per event, new or a repeat."""
+
+    delivery: Delivery
+    events: list[dict] = field(default_factory=list)
+
+    @property
+    def all_duplicates(self) -> bool:
+        return bool(self.events) and all(item["duplicate"] for item in self.events)
+
+
+def active_secrets(system: ConnectedSystem) -> list[signatures.Secret]:
+    """The system's active secrets, resolved now; unresolvable ones are logged and left out."""
+    resolved = []
+    for secret in system.active_signing_secrets():
+        try:
+            resolved.append(signatures.Secret(secret.label, secret_refs.resolve(secret.reference)))
+        except secret_refs.SecretUnavailable as exc:
+            logger.error("Signing secret '%s' of %s is unavailable: %s", secret.label, system.slug, exc.message)
+    return resolved
+
+
+def record_rejection(*, system, request_meta: dict, reason: str, body: bytes | None = None, kind=Delivery.Kind.WEBHOOK):
+    """Keep a trace of a refused delivery (the body only if it was authentic) for the integration admin."""
+    with system_context(f"Refused delivery from {system.slug}: {reason[:120]}"):
+        return Delivery.objects.create(
+            system=system,
+            kind=kind,
+            status=Delivery.Status.REJECTED,
+            body=body or b"",
+            body_sha256=Delivery.digest(body) if body else "",
+            rejection=reason,
+            correlation_id=get_correlation_id() or new_correlation_id(),
+            **request_meta,
+        )
+
+
+def receive_webhook(
+    *, system: ConnectedSystem, request_meta: dict, verification: signatures.Verification, body: bytes, headers
+) -> Received:
+    """Split a verified delivery into events and store it all, with a mapping transaction per new event."""
+    from apps.sync.models import Workflow
+    from apps.sync.services import transaction_start
+
+    try:
+        events = split_delivery(delivery_scheme_for(system), body, headers=dict(headers))
+    except UnreadableDelivery as exc:
+        record_rejection(system=system, request_meta=request_meta, reason=exc.message, body=body)
+        raise
+    correlation_id = get_correlation_id() or new_correlation_id()
+    with system_context(f"Webhook from {system.name}", correlation_id=correlation_id), transaction.atomic():
+        delivery = Delivery.objects.create(
+            system=system,
+            kind=Delivery.Kind.WEBHOOK,
+            status=Delivery.Status.ACCEPTED,
+            body=body,
+            body_sha256=Delivery.digest(body),
+            verified=True,
+            scheme=verification.scheme,
+            secret_label=verification.secret_label,
+            signed_at=verification.signed_at,
+            correlation_id=correlation_id,
+            **request_meta,
+        )
+        received = Received(delivery)
+        for event in events:
+            stored, duplicate = _store_event(delivery, system, event, correlation_id)
+            if not duplicate:
+                transaction_start(
+                    workflow=Workflow.INBOUND_EVENT,
+                    data={
+                        "event_id": stored.pk,
+                        "system": system.slug,
+                        "event_type": stored.event_type,
+                        "vendor_event_id": stored.vendor_event_id,
+                        "idempotency_key": stored.idempotency_key,
+                    },
+                    inbound_event=stored,
+                    reason=f"{system.name} {stored.event_type or 'event'} received",
+                )
+            received.events.append(
+                {
+                    "event_id": stored.pk,
+                    "event_type": stored.event_type,
+                    "status": stored.status,
+                    "duplicate": duplicate,
+                }
+            )
+        delivery.event_count = len(events)
+        delivery.duplicate_count = sum(1 for item in received.events if item["duplicate"])
+        if received.all_duplicates:
+            delivery.status = Delivery.Status.DUPLICATE
+        delivery.save()
+    return received
+
+
+def _store_event(delivery, system, event: DeliveredEvent, correlation_id) -> tuple[InboundEvent, bool]:
+    """Insert the event, or find the one that already holds its key (also when another request holds it now)."""
+    key = event.idempotency_key[:255]
+    existing = InboundEvent.objects.filter(system=system, idempotency_key=key).first()
+    if existing is not None:
+        return existing, True
+    try:
+        with transaction.atomic():
+            return (
+                InboundEvent.objects.create(
+                    delivery=delivery,
+                    system=system,
+                    idempotency_key=key,
+                    vendor_event_id=event.vendor_event_id[:255],
+                    event_type=event.event_type[:120],
+                    schema_version=event.schema_version[:40],
+                    position=event.position,
+                    occurred_at=event.occurred_at,
+                    payload=event.payload,
+                    correlation_id=correlation_id,
+                ),
+                False,
+            )
+    except IntegrityError:
+        # A concurrent request inserted the same key and committed first; ours rolled back to the savepoint.
+        return InboundEvent.objects.get(system=system, idempotency_key=key), True
+
+
+def now() -> datetime.datetime:
+    return timezone.now()

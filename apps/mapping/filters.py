@@ -1,0 +1,56 @@
+"""FilterSets for cross-references, value maps and their entries (used by the API and lists)."""
+
+import django_filters
+
+from apps.core.objects import BusinessObject
+
+from .models import CrossReference, ReferenceValue, ValueMap, ValueMapEntry
+
+
+class CrossReferenceFilter(django_filters.FilterSet):
+    system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
+    object_type = django_filters.MultipleChoiceFilter(choices=BusinessObject.choices)
+
+    class Meta:
+        model = CrossReference
+        fields = {
+            "object_id": ["exact"],
+            "external_id": ["exact"],
+            "origin": ["exact"],
+            "last_synced_at": ["gte", "lte", "isnull"],
+        }
+
+
+class ValueMapFilter(django_filters.FilterSet):
+    source_system = django_filters.CharFilter(field_name="source_system__slug", label="Source system (slug)")
+    target_system = django_filters.CharFilter(field_name="target_system__slug", label="Target system (slug)")
+
+    class Meta:
+        model = ValueMap
+        fields = {"name": ["exact", "icontains"], "case_sensitive": ["exact"]}
+
+
+class ValueMapEntryFilter(django_filters.FilterSet):
+    value_map_name = django_filters.CharFilter(field_name="value_map__name", label="Value map name")
+    in_force_on = django_filters.DateFilter(method="filter_in_force_on", label="In force on (date)")
+
+    class Meta:
+        model = ValueMapEntry
+        fields = {
+            "value_map": ["exact"],
+            "source_value": ["exact", "iexact"],
+            "target_value": ["exact", "iexact"],
+            "effective_from": ["exact", "gte", "lte"],
+            "effective_to": ["isnull"],
+        }
+
+    def filter_in_force_on(self, queryset, name, value):
+        return queryset.in_force(value)
+
+
+class ReferenceValueFilter(django_filters.FilterSet):
+    system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
+
+    class Meta:
+        model = ReferenceValue
+        fields = {"kind": ["exact"], "code": ["exact", "iexact"], "external_id": ["exact"], "active": ["exact"]}

@@ -1,0 +1,192 @@
+"""Starting, re-running and resolving transactions: every action a person or an inbound event takes here."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.context import audit_context, new_correlation_id
+from apps.core.errors import BusinessError
+
+from .engine import enqueue_step
+from .models import Step, Transaction
+from .registry import target_system, workflow_for
+
+REPLAY_ATTEMPTS = 6  # a re-run gets a fresh budget of automatic retries
+
+
+class ActionRefused(BusinessError):
+    code = "action_refused"
+
+
+def transaction_start(
+    *,
+    workflow: str,
+    data: dict,
+    inbound_event=None,
+    parent: Transaction | None = None,
+    command_index: int | None = None,
+    actor=None,
+    reason: str = "",
+) -> Transaction:
+    """Record a new workflow execution with all its steps, and queue the first step once committed.
+
+    Idempotent for a command of a parent transaction: starting it again returns the existing one.
+    """
+    if parent is not None and command_index is not None:
+        existing = Transaction.objects.filter(parent=parent, command_index=command_index).first()
+        if existing is not None:
+            return existing
+    definition = workflow_for(workflow)
+    subject = definition.subject(data)
+    now = timezone.now()
+    with audit_context(actor=actor, reason=reason or f"Started {workflow}"), transaction.atomic():
+        txn = Transaction.objects.create(
+            workflow=workflow,
+            correlation_id=new_correlation_id(),
+            input=data,
+            inbound_event=inbound_event,
+            parent=parent,
+            command_index=command_index,
+            business_key=subject.business_key[:255],
+            subject=subject.label[:300],
+            subject_type=subject.object_type,
+            subject_id=subject.object_id,
+            value_at_risk=subject.value_at_risk,
+            currency=subject.currency,
+            owner_role=definition.owner_role,
+        )
+        first = None
+        for sequence, spec in enumerate(definition.plan(data), start=1):
+            step = Step.objects.create(
+                transaction=txn,
+                sequence=sequence,
+                name=spec.name,
+                title=spec.title,
+                target_system=target_system(spec.target),
+                max_attempts=spec.max_attempts,
+                idempotency_key=f"{txn.correlation_id}.{sequence}",
+                next_attempt_at=now if sequence == 1 else None,
+                enqueued_at=now if sequence == 1 else None,
+            )
+            first = first or step
+        if first is not None:
+            first_id = first.pk
+            transaction.on_commit(lambda: enqueue_step(first_id))
+        else:
+            txn.status = Transaction.Status.COMPLETED
+            txn.completed_at = now
+            txn.save()
+    return txn
+
+
+def _restartable_step(txn: Transaction, from_sequence: int | None) -> Step:
+    steps = txn.steps.order_by("sequence")
+    if from_sequence is not None:
+        step = steps.filter(sequence=from_sequence).first()
+        if step is None:
+            raise ActionRefused(f"Transaction {txn.correlation_id} has no step {from_sequence}.")
+        return step
+    step = steps.exclude(status__in=[Step.Status.SUCCEEDED, Step.Status.SKIPPED]).first()
+    if step is None:
+        raise ActionRefused(f"Transaction {txn.correlation_id} has no failed or unfinished step to re-run.")
+    return step
+
+
+@transaction.atomic
+def transaction_replay(
+    *,
+    txn: Transaction,
+    actor,
+    reason: str,
+    from_sequence: int | None = None,
+    input_override: dict | None = None,
+    step_input_override: dict | None = None,
+) -> Transaction:
+    """Re-run a transaction from its failed step (or a chosen one), as it is or with edited input.
+
+    The original input is never changed: an edit is stored beside it (and in the history with who and
+    why). Steps from the restart point on get fresh attempts; edited inputs get fresh idempotency keys,
+    because the target must not answer an edited request with the stored answer to the original.
+    """
+    if not reason.strip():
+        raise ActionRefused("Say why you are re-running this transaction; auditors read it in the history.")
+    txn = Transaction.objects.select_for_update().get(pk=txn.pk)
+    if txn.status not in (Transaction.Status.EXCEPTION, Transaction.Status.WAITING_RETRY):
+        raise ActionRefused(
+            f"Transaction {txn.correlation_id} is {txn.get_status_display().lower()}; only exceptions and "
+            f"transactions waiting to retry can be re-run."
+        )
+    restart = _restartable_step(txn, from_sequence)
+    edited = input_override is not None or step_input_override is not None
+    now = timezone.now()
+    with audit_context(actor=actor, reason=reason):
+        if input_override is not None:
+            txn.input_override = input_override
+        txn.status = Transaction.Status.PENDING
+        txn.error_class = txn.error_message = txn.error_fix = txn.error_technical = ""
+        txn.exception_at = None
+        txn.save()
+        for step in txn.steps.filter(sequence__gte=restart.sequence).order_by("sequence"):
+            step.status = Step.Status.PENDING
+            step.max_attempts = step.attempts + REPLAY_ATTEMPTS
+            step.next_attempt_at = now if step.pk == restart.pk else None
+            step.enqueued_at = now if step.pk == restart.pk else None
+            step.lease_expires_at = None
+            step.error_class = step.error_message = step.error_fix = step.error_technical = ""
+            if step.pk == restart.pk and step_input_override is not None:
+                step.input_override = step_input_override
+            if edited:
+                step.idempotency_key = f"{txn.correlation_id}.{step.sequence}.r{now:%Y%m%d%H%M%S}"
+            step.save()
+    restart_id = restart.pk
+    transaction.on_commit(lambda: enqueue_step(restart_id))
+    return txn
+
+
+def transactions_replay(*, transactions, actor, reason: str) -> dict:
+    """Re-run many transactions as they are; each is its own atomic action. Returns counts and refusals."""
+    report = {"replayed": 0, "refused": []}
+    for txn in transactions:
+        try:
+            transaction_replay(txn=txn, actor=actor, reason=reason)
+            report["replayed"] += 1
+        except ActionRefused as exc:
+            report["refused"].append({"transaction": txn.correlation_id, "reason": exc.message})
+    return report
+
+
+@transaction.atomic
+def transaction_resolve(*, txn: Transaction, actor, reason: str, ignore: bool = False) -> Transaction:
+    """Close an exception by hand (fixed elsewhere) or ignore it, with a reason."""
+    if not reason.strip():
+        raise ActionRefused("Say why you are closing this exception; auditors read it in the history.")
+    txn = Transaction.objects.select_for_update().get(pk=txn.pk)
+    if txn.status in Transaction.CLOSED_STATUSES:
+        raise ActionRefused(f"Transaction {txn.correlation_id} is already {txn.get_status_display().lower()}.")
+    with audit_context(actor=actor, reason=reason):
+        txn.status = Transaction.Status.IGNORED if ignore else Transaction.Status.RESOLVED
+        txn.resolved_at = timezone.now()
+        txn.resolved_by = actor
+        txn.resolution_reason = reason
+        txn.save()
+        txn.steps.filter(status__in=[Step.Status.PENDING, Step.Status.WAITING_RETRY]).update(
+            next_attempt_at=None
+        )  # history-ok: scheduling bookkeeping of steps that will not run
+    return txn
+
+
+@transaction.atomic
+def transaction_assign(*, txn: Transaction, owner, actor, reason: str = "") -> Transaction:
+    """Give an exception to a person."""
+    with audit_context(actor=actor, reason=reason or f"Assigned to {owner.get_username() if owner else 'nobody'}"):
+        txn.owner = owner
+        txn.save(update_fields=["owner", "updated_at"])
+    return txn
+
+
+def safe_start(**kwargs) -> Transaction:
+    """transaction_start that tolerates a concurrent start of the same command (unique constraint)."""
+    try:
+        with transaction.atomic():
+            return transaction_start(**kwargs)
+    except IntegrityError:
+        return Transaction.objects.get(parent=kwargs["parent"], command_index=kwargs["command_index"])

@@ -1,0 +1,14 @@
+"""django-q2 entry points: take ids, call one engine function. Delivery is at-least-once; these are idempotent."""
+
+from .engine import run_step as _run_step
+from .engine import sweep as _sweep
+
+
+def run_step(step_id) -> str:
+    """Run one ledger step if it is due (a duplicate message finds it claimed or done and does nothing)."""
+    return _run_step(int(step_id))
+
+
+def sweep() -> int:
+    """Queue every due step: retries, steps whose message was lost, steps whose worker died."""
+    return _sweep()

@@ -1,0 +1,586 @@
+"""Time, expense and milestone to bill: eligibility, billing events, and batched charges to the billing platform.
+
+Month-end volumes arrive as bulk uploads of thousands of entries; they are processed ~1,000 entries
+per transaction with set-based reads and bulk writes, and the billing platform receives one batch of
+charges per customer, never one call per entry. An entry that fails its checks is split out into a
+transaction of its own, so one bad entry never holds back the rest of the batch.
+"""
+
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+
+from django.utils import timezone
+
+from apps.canonical.models import (
+    BillingEvent,
+    ContractType,
+    Expense,
+    Milestone,
+    Project,
+    RateCardVersion,
+    Resource,
+    TimeEntry,
+)
+from apps.connectors.interfaces import Charge
+from apps.core.errors import BusinessError
+from apps.core.history import bulk_create_tracked, bulk_update_tracked
+from apps.core.money import quantize
+from apps.inbound.models import InboundEvent
+from apps.mapping.models import CrossReference
+from apps.mapping.services import cross_reference_record, external_id_for
+
+from ..engine import StepResult
+from ..models import Workflow
+from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from .common import InvalidCommand, by_xref, day, decimal, source_system
+
+# Contract types whose time is billed per hour; the others bill on milestones, fixed fees or the retainer.
+HOURLY = {ContractType.TIME_AND_MATERIALS, ContractType.USAGE}
+EXPENSES_BILLABLE = {
+    ContractType.TIME_AND_MATERIALS,
+    ContractType.USAGE,
+    ContractType.FIXED_FEE,
+    ContractType.MILESTONE,
+    ContractType.RETAINER,
+}
+
+
+def _entries(txn) -> list[dict]:
+    """The commands of this transaction: inline, or read from the bulk upload's stored events."""
+    data = txn.effective_input
+    if "entries" in data:
+        return data["entries"]
+    events = InboundEvent.objects.filter(pk__in=data.get("event_ids", [])).order_by("pk")
+    return [dict(event.commands[0], inbound_event_id=event.pk) for event in events if event.commands]
+
+
+def _external_id(entry: dict) -> str:
+    data = entry.get("data", {})
+    return str(data.get("time_entry_external_id") or data.get("expense_external_id") or "")
+
+
+def _period(on: datetime.date) -> tuple[datetime.date, datetime.date]:
+    start = on.replace(day=1)
+    end = (start + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
+    return start, end
+
+
+class _Lookups:
+    """Everything a batch needs, read with a handful of queries instead of several per entry."""
+
+    def __init__(self, source, entries):
+        def ids(key):
+            return {str(e["data"].get(key)) for e in entries if e.get("data", {}).get(key)}
+
+        def by_external(object_type, external_ids, model, related=()):
+            links = dict(
+                CrossReference.objects.filter(
+                    system=source, object_type=object_type, external_id__in=external_ids
+                ).values_list("external_id", "object_id")
+            )
+            records = model.objects.select_related(*related).in_bulk(list(links.values()))
+            return {ext: records.get(pk) for ext, pk in links.items()}
+
+        self.resources = by_external("resource", ids("resource_external_id"), Resource)
+        self.projects = by_external(
+            "project", ids("project_external_id"), Project, related=("contract", "customer", "rate_card")
+        )
+        self.seen_time = set(
+            CrossReference.objects.filter(
+                system=source, object_type="time_entry", external_id__in=ids("time_entry_external_id")
+            ).values_list("external_id", flat=True)
+        )
+        self.seen_expense = set(
+            CrossReference.objects.filter(
+                system=source, object_type="expense", external_id__in=ids("expense_external_id")
+            ).values_list("external_id", flat=True)
+        )
+        card_ids = {p.rate_card_id for p in self.projects.values() if p and p.rate_card_id}
+        self.versions = defaultdict(list)
+        for version in (
+            RateCardVersion.objects.filter(rate_card_id__in=card_ids, status=RateCardVersion.Status.APPROVED)
+            .select_related("rate_card")
+            .prefetch_related("lines")
+        ):
+            self.versions[version.rate_card_id].append(version)
+
+    def rate(self, project: Project, role: str, on: datetime.date):
+        for version in self.versions.get(project.rate_card_id, []):
+            if version.applies_on(on):
+                for line in version.lines.all():
+                    if line.role.strip().lower() == role.strip().lower():
+                        return line
+                break
+        raise BusinessError(
+            f"Project {project.code} has no approved rate card version for role '{role}' on {on.isoformat()}.",
+            fix=f"Approve a version of rate card {project.rate_card.code if project.rate_card else '(none)'} with a "
+            f"rate for '{role}' covering {on.isoformat()}, then re-run.",
+            context={"project": project.code, "role": role, "on": on.isoformat()},
+        )
+
+
+def _check_project(project: Project | None, external_id: str, source) -> Project:
+    if project is None:
+        raise BusinessError(
+            f"{source.name} project '{external_id}' is not known to the console, so its entries cannot be billed.",
+            fix="Check the project was created through opportunity-to-project (or add its cross-reference), "
+            "then re-run.",
+        )
+    if project.status != Project.Status.ACTIVE:
+        raise BusinessError(
+            f"Project {project.code} is {project.get_status_display().lower()}; only active projects are billed.",
+            fix=f"Activate project {project.code} (or move the entry to an active project), then re-run.",
+        )
+    if project.contract is None:
+        raise BusinessError(
+            f"Project {project.code} has no contract, so nothing says how to bill it.",
+            fix="Link the project to its contract, then re-run.",
+        )
+    return project
+
+
+@register
+class TimeToBill(WorkflowDefinition):
+    name = Workflow.TIME_TO_BILL
+    owner_role = "finance_ops"
+
+    def plan(self, data):
+        return [
+            StepSpec("record_entries", "Check billing eligibility and record entries and billing events"),
+            StepSpec("post_charges", "Send billable amounts to the billing platform", target="billing"),
+        ]
+
+    def subject(self, data):
+        if "event_ids" in data:
+            return Subject(
+                business_key=f"bulk:{data.get('delivery_id', '')}:{data.get('chunk', 0)}",
+                label=f"Month-end batch of {len(data['event_ids'])} entries",
+            )
+        entries = data.get("entries", [])
+        if len(entries) == 1:
+            entry = entries[0].get("data", {})
+            kind = "Expense" if entries[0].get("type") == "expense.approved" else "Time entry"
+            hours = f"{entry.get('hours')} h " if entry.get("hours") else ""
+            when = entry.get("work_date") or entry.get("incurred_on") or ""
+            project = entry.get("project_external_id", "")
+            return Subject(
+                business_key=f"{entries[0].get('type')}:{_external_id(entries[0])}",
+                label=f"{kind} {_external_id(entries[0])}: {hours}{when} on project {project}",
+                object_type="expense" if kind == "Expense" else "time_entry",
+                value_at_risk=decimal(entry.get("amount"), field="amount"),
+                currency=entry.get("currency") or "",
+            )
+        return Subject(label=f"Batch of {len(entries)} entries")
+
+    def step_record_entries(self, ctx):
+        txn = ctx.transaction
+        source = source_system(txn)
+        entries = _entries(txn)
+        lookups = _Lookups(source, entries)
+        good: list[tuple[dict, dict]] = []
+        bad: list[tuple[int, dict, BusinessError]] = []
+        for index, entry in enumerate(entries):
+            try:
+                good.append((entry, self._evaluate(entry, lookups, source)))
+            except (BusinessError, InvalidCommand) as error:
+                bad.append((index, entry, error))
+        if bad and len(entries) == 1:
+            raise bad[0][2]
+
+        def apply():
+            from ..services import transaction_start
+
+            events = self._write(good, source)
+            for index, entry, error in bad:
+                transaction_start(
+                    workflow=Workflow.TIME_TO_BILL,
+                    data={"source_system": source.slug, "entries": [entry]},
+                    parent=txn,
+                    command_index=index,
+                    reason=f"Split out of a batch: {error.message}",
+                )
+            return {"billing_event_ids": [event.pk for event in events], "recorded": len(good), "split_out": len(bad)}
+
+        return StepResult(apply=apply)
+
+    def _evaluate(self, entry: dict, lookups: _Lookups, source) -> dict:
+        data = entry.get("data", {})
+        external_id = _external_id(entry)
+        if not external_id:
+            raise InvalidCommand(
+                "An entry has no external ID, so it could be billed twice.",
+                fix="Map the source system's entry ID in the source profile.",
+            )
+        resource = lookups.resources.get(str(data.get("resource_external_id")))
+        if resource is None:
+            raise BusinessError(
+                f"{source.name} person '{data.get('resource_external_id')}' is not a known resource.",
+                fix="Load the person from the HR system (or add the cross-reference), then re-run.",
+            )
+        project = _check_project(
+            lookups.projects.get(str(data.get("project_external_id"))), data.get("project_external_id"), source
+        )
+        contract = project.contract
+        if entry.get("type") == "expense.approved":
+            if external_id in lookups.seen_expense:
+                return {"duplicate": True}
+            amount = decimal(data.get("amount"), field="amount")
+            if amount is None or amount <= 0:
+                raise InvalidCommand(f"Expense {external_id} has no positive amount.")
+            on = day(data.get("incurred_on"), field="incurred_on")
+            billable = bool(data.get("billable", True)) and contract.contract_type in EXPENSES_BILLABLE
+            return {
+                "kind": "expense",
+                "external_id": external_id,
+                "resource": resource,
+                "project": project,
+                "on": on,
+                "amount": amount,
+                "currency": data.get("currency") or project.currency,
+                "category": data.get("category") or "Expense",
+                "billable": billable,
+                "description": data.get("description") or "",
+            }
+        if external_id in lookups.seen_time:
+            return {"duplicate": True}
+        hours = decimal(data.get("hours"), field="hours")
+        if hours is None or not (0 < hours <= 24):
+            raise InvalidCommand(f"Time entry {external_id} has {data.get('hours')} hours; give 0 < hours ≤ 24.")
+        on = day(data.get("work_date"), field="work_date")
+        role = data.get("role") or resource.role
+        billable = bool(data.get("billable", True)) and contract.contract_type in HOURLY
+        line = lookups.rate(project, role, on) if billable else None
+        if project.start_date and on < project.start_date:
+            raise BusinessError(
+                f"Time entry {external_id} is dated {on}, before project {project.code} started "
+                f"on {project.start_date}.",
+                fix="Correct the work date in PSA and re-approve.",
+            )
+        return {
+            "kind": "time",
+            "external_id": external_id,
+            "resource": resource,
+            "project": project,
+            "on": on,
+            "hours": hours,
+            "role": role,
+            "billable": billable,
+            "line": line,
+            "description": data.get("description") or "",
+        }
+
+    def _write(self, good, source) -> list[BillingEvent]:
+        now = timezone.now()
+        rows = [facts for _, facts in good if not facts.get("duplicate")]
+        # One billing event per project, role (or expense category), month and rate: how invoices show time.
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for facts in rows:
+            if not facts["billable"]:
+                continue
+            start, _ = _period(facts["on"])
+            if facts["kind"] == "time":
+                key = ("time", facts["project"].pk, facts["role"], start, facts["line"].bill_rate)
+            else:
+                key = ("expense", facts["project"].pk, facts["category"], start, facts["currency"])
+            groups[key].append(facts)
+        events = []
+        for key, members in groups.items():
+            project = members[0]["project"]
+            start, end = _period(members[0]["on"])
+            if key[0] == "time":
+                line = members[0]["line"]
+                hours = sum((m["hours"] for m in members), Decimal(0))
+                amount = quantize(hours * line.bill_rate, line.currency)
+                events.append(
+                    BillingEvent(
+                        project=project,
+                        contract=project.contract,
+                        source=BillingEvent.Source.TIME,
+                        event_date=end,
+                        description=f"{key[2]} time {start:%b %Y}: {hours} h at {line.bill_rate}",
+                        quantity=hours,
+                        unit_price=line.bill_rate,
+                        amount=amount,
+                        currency=line.currency,
+                    )
+                )
+            else:
+                amount = sum((m["amount"] for m in members), Decimal(0))
+                events.append(
+                    BillingEvent(
+                        project=project,
+                        contract=project.contract,
+                        source=BillingEvent.Source.EXPENSE,
+                        event_date=end,
+                        description=f"{key[2]} expenses {start:%b %Y}",
+                        quantity=1,
+                        unit_price=amount,
+                        amount=amount,
+                        currency=key[4],
+                    )
+                )
+        bulk_create_tracked(BillingEvent, events)
+        event_for = {}
+        for key, event in zip(groups, events, strict=True):
+            for facts in groups[key]:
+                event_for[id(facts)] = event
+        time_rows = [f for f in rows if f["kind"] == "time"]
+        expense_rows = [f for f in rows if f["kind"] == "expense"]
+        entries = bulk_create_tracked(
+            TimeEntry,
+            [
+                TimeEntry(
+                    resource=f["resource"],
+                    project=f["project"],
+                    work_date=f["on"],
+                    hours=f["hours"],
+                    role=f["role"],
+                    billable=f["billable"],
+                    description=f["description"][:500],
+                    status=TimeEntry.Status.APPROVED,
+                    approved_at=now,
+                    bill_rate=f["line"].bill_rate if f["line"] else None,
+                    cost_rate=f["line"].cost_rate if f["line"] else f["resource"].cost_rate,
+                    currency=f["line"].currency if f["line"] else f["project"].currency,
+                    billing_event=event_for.get(id(f)),
+                )
+                for f in time_rows
+            ],
+        )
+        expenses = bulk_create_tracked(
+            Expense,
+            [
+                Expense(
+                    resource=f["resource"],
+                    project=f["project"],
+                    incurred_on=f["on"],
+                    category=f["category"][:60],
+                    description=f["description"][:500],
+                    amount=f["amount"],
+                    currency=f["currency"],
+                    billable=f["billable"],
+                    status=Expense.Status.APPROVED,
+                    approved_at=now,
+                    billing_event=event_for.get(id(f)),
+                )
+                for f in expense_rows
+            ],
+        )
+        links = [
+            CrossReference(
+                system=source,
+                object_type="time_entry",
+                object_id=entry.pk,
+                external_id=f["external_id"],
+                origin=CrossReference.Origin.INBOUND,
+                last_synced_at=now,
+            )
+            for entry, f in zip(entries, time_rows, strict=True)
+        ] + [
+            CrossReference(
+                system=source,
+                object_type="expense",
+                object_id=expense.pk,
+                external_id=f["external_id"],
+                origin=CrossReference.Origin.INBOUND,
+                last_synced_at=now,
+            )
+            for expense, f in zip(expenses, expense_rows, strict=True)
+        ]
+        bulk_create_tracked(CrossReference, links)
+        return events
+
+    def step_post_charges(self, ctx):
+        event_ids = ctx.state.get("billing_event_ids", [])
+        return post_charges(ctx, event_ids)
+
+    def on_complete(self, txn):
+        _mark_bulk_processed(txn)
+
+
+def post_charges(ctx, event_ids: list[int]) -> StepResult:
+    """Send pending billing events to the billing platform: one batch per invoice recipient."""
+    billing = ctx.target
+    events = list(
+        BillingEvent.objects.filter(pk__in=event_ids, status=BillingEvent.Status.PENDING)
+        .select_related("project__customer", "project__contract__bill_to", "project__contract__customer")
+        .order_by("pk")
+    )
+    if not events:
+        return StepResult(skipped="No billable amounts to send (non-billable or already sent).")
+    by_customer = defaultdict(list)
+    for event in events:
+        contract = event.project.contract
+        recipient = contract.invoice_recipient() if contract else event.project.customer
+        by_customer[recipient].append(event)
+    connector = ctx.connector()
+    sent: list[tuple[BillingEvent, str]] = []
+    for customer, batch in by_customer.items():
+        customer_billing_id = external_id_for(system=billing, obj=customer)
+        if not customer_billing_id:
+            raise BusinessError(
+                f"Customer {customer} has no account in {billing.name}, so its charges cannot be sent.",
+                fix="Re-run the customer's opportunity-to-project transaction (it creates the billing account), "
+                "then re-run this one.",
+            )
+        currency = batch[0].currency
+        charges = [
+            Charge(
+                reference=f"BE-{event.pk}",
+                description=event.description,
+                amount=event.amount,
+                currency=event.currency,
+                date_from=event.event_date.replace(day=1),
+                date_to=event.event_date,
+            )
+            for event in batch
+        ]
+        records = connector.post_charges(
+            customer_billing_id=customer_billing_id,
+            currency=currency,
+            charges=charges,
+            idempotency_key=f"{ctx.idempotency_key}.{customer.pk}",
+        )
+        by_reference = {record.data.get("reference", ""): record.id for record in records}
+        sent.extend((event, by_reference.get(f"BE-{event.pk}", "")) for event in batch)
+
+    def apply():
+        for event, _ in sent:
+            event.status = BillingEvent.Status.SENT
+        bulk_update_tracked(BillingEvent, [event for event, _ in sent], ["status"])
+        for event, charge_id in sent:
+            if charge_id:
+                cross_reference_record(system=billing, obj=event, external_id=charge_id)
+        return {"charges_sent": len(sent), "amount_sent": str(sum((e.amount for e, _ in sent), Decimal(0)))}
+
+    return StepResult(apply=apply)
+
+
+@register
+class MilestoneToBill(WorkflowDefinition):
+    name = Workflow.MILESTONE_TO_BILL
+    owner_role = "finance_ops"
+
+    def plan(self, data):
+        return [
+            StepSpec("record_milestone", "Check the milestone and record its billing event"),
+            StepSpec("post_charges", "Send the milestone amount to the billing platform", target="billing"),
+            StepSpec("invoice_now", "Ask the billing platform to invoice the milestone", target="billing"),
+        ]
+
+    def subject(self, data):
+        milestone = data.get("data", {})
+        return Subject(
+            business_key=f"milestone:{milestone.get('milestone_external_id', '')}",
+            label=f"Milestone {milestone.get('name', '')} on project {milestone.get('project_external_id', '')}",
+            object_type="milestone",
+            value_at_risk=decimal(milestone.get("amount"), field="amount"),
+            currency=milestone.get("currency") or "",
+        )
+
+    def step_record_milestone(self, ctx):
+        source = source_system(ctx.transaction)
+        data = ctx.input.get("data", {})
+        project = _check_project(
+            by_xref(source, "project", data.get("project_external_id"), required=False),
+            data.get("project_external_id"),
+            source,
+        )
+        contract = project.contract
+        if contract.contract_type not in (ContractType.MILESTONE, ContractType.FIXED_FEE):
+            raise BusinessError(
+                f"Project {project.code} is billed {contract.get_contract_type_display().lower()}, not on "
+                f"milestones; milestone '{data.get('name')}' will not be invoiced.",
+                fix="Resolve this exception if the milestone is for tracking only, or correct the contract type.",
+            )
+        completed_on = day(data.get("completed_on"), field="completed_on") or timezone.localdate()
+        milestone = by_xref(source, "milestone", data.get("milestone_external_id"), required=False)
+        amount = decimal(data.get("amount"), field="amount")
+        if amount is None and milestone is not None:
+            amount = milestone.amount
+        if amount is None or amount <= 0:
+            raise BusinessError(
+                f"Milestone '{data.get('name')}' on project {project.code} has no amount to bill.",
+                fix="Enter the milestone amount in PSA (or on the milestone here) and re-run.",
+            )
+        if milestone is not None and milestone.status == Milestone.Status.BILLED:
+            return StepResult(skipped=f"Milestone {milestone} was already billed.")
+        currency = data.get("currency") or project.currency
+
+        def apply():
+            nonlocal milestone
+            if milestone is None:
+                milestone = Milestone(
+                    project=project,
+                    code=str(data.get("milestone_external_id"))[:40],
+                    name=(data.get("name") or "Milestone")[:200],
+                    amount=amount,
+                    currency=currency,
+                )
+            milestone.status = Milestone.Status.COMPLETED
+            milestone.completed_on = completed_on
+            milestone.amount = amount
+            milestone.full_clean()
+            milestone.save()
+            cross_reference_record(
+                system=source,
+                obj=milestone,
+                external_id=str(data.get("milestone_external_id")),
+                origin=CrossReference.Origin.INBOUND,
+            )
+            event = BillingEvent(
+                project=project,
+                contract=contract,
+                milestone=milestone,
+                source=BillingEvent.Source.MILESTONE,
+                event_date=completed_on,
+                description=f"Milestone: {milestone.name}",
+                quantity=1,
+                unit_price=amount,
+                amount=amount,
+                currency=currency,
+            )
+            event.full_clean()
+            event.save()
+            return {
+                "billing_event_ids": [event.pk],
+                "milestone_id": milestone.pk,
+                "customer_id": (contract.invoice_recipient()).pk,
+            }
+
+        return StepResult(apply=apply)
+
+    def step_post_charges(self, ctx):
+        return post_charges(ctx, ctx.state.get("billing_event_ids", []))
+
+    def step_invoice_now(self, ctx):
+        from apps.canonical.models import Customer
+
+        billing = ctx.target
+        customer = Customer.objects.get(pk=ctx.state["customer_id"])
+        customer_billing_id = external_id_for(system=billing, obj=customer)
+        invoices = ctx.connector().invoice_charges(
+            customer_billing_id=customer_billing_id, idempotency_key=ctx.idempotency_key
+        )
+        milestone = Milestone.objects.get(pk=ctx.state["milestone_id"])
+
+        def apply():
+            milestone.status = Milestone.Status.BILLED
+            milestone.save()
+            return {"billing_invoice_ids": [invoice.id for invoice in invoices]}
+
+        return StepResult(apply=apply)
+
+
+def _mark_bulk_processed(txn) -> None:
+    event_ids = txn.input.get("event_ids")
+    if not event_ids:
+        return
+    events = list(InboundEvent.objects.filter(pk__in=event_ids).exclude(status=InboundEvent.Status.PROCESSED))
+    now = timezone.now()
+    for event in events:
+        event.status = InboundEvent.Status.PROCESSED
+        event.processed_at = now
+    bulk_update_tracked(InboundEvent, events, ["status", "processed_at"])
+

@@ -1,0 +1,398 @@
+"""Opportunity to project: a closed-won deal becomes a customer in ERP, projects in PSA and ERP, a billing schedule."""
+
+from django.db import transaction as db_transaction
+from django.utils import timezone
+
+from apps.canonical.models import (
+    BillingSchedule,
+    Contract,
+    ContractType,
+    Customer,
+    LegalEntity,
+    Opportunity,
+    Project,
+    RateCard,
+    RateCardVersion,
+)
+from apps.canonical.services import governed_upsert, next_number
+from apps.core.errors import BusinessError
+from apps.core.money import MINOR_UNITS
+from apps.mapping.models import CrossReference
+from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
+
+from ..engine import StepResult
+from ..models import Workflow
+from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from . import maps
+from .common import InvalidCommand, day, decimal, require, source_system
+
+# Where VAT law makes a business customer's tax ID mandatory on the invoice.
+VAT_COUNTRIES = {"GB", "DE", "FR", "NL", "IE", "ES", "IT", "BE", "AT", "SE", "DK", "PL"}
+SCHEDULE_FREQUENCY = {
+    ContractType.MILESTONE: BillingSchedule.Frequency.MILESTONE,
+    ContractType.FIXED_FEE: BillingSchedule.Frequency.MILESTONE,
+    ContractType.SUBSCRIPTION: BillingSchedule.Frequency.MONTHLY,
+    ContractType.RETAINER: BillingSchedule.Frequency.MONTHLY,
+    ContractType.TIME_AND_MATERIALS: BillingSchedule.Frequency.MONTHLY,
+    ContractType.USAGE: BillingSchedule.Frequency.MONTHLY,
+}
+
+
+def _record(txn, key: str, model):
+    pk = txn.state.get(key)
+    return model.objects.get(pk=pk) if pk else None
+
+
+@register
+class OpportunityToProject(WorkflowDefinition):
+    name = Workflow.OPPORTUNITY_TO_PROJECT
+    owner_role = "delivery_ops"
+
+    def plan(self, data):
+        return [
+            StepSpec("validate", "Validate the deal and record customer, contract and project"),
+            StepSpec("upsert_customer_erp", "Create or update the customer in ERP", target="erp"),
+            StepSpec("create_project_psa", "Create the project in PSA", target="psa"),
+            StepSpec("create_financial_project_erp", "Create the financial project in ERP", target="erp"),
+            StepSpec("create_billing_schedule", "Create the billing schedule", target="billing"),
+            StepSpec("report_status_crm", "Report the project back to CRM", target="crm"),
+        ]
+
+    def subject(self, data):
+        deal = data.get("data", {})
+        return Subject(
+            business_key=f"opportunity:{deal.get('opportunity_external_id', '')}",
+            label=f"{deal.get('opportunity_name', 'Deal')} ({deal.get('customer_name', '')})",
+            object_type="opportunity",
+            value_at_risk=decimal(deal.get("amount"), field="amount"),
+            currency=deal.get("currency", "") or "",
+        )
+
+    # --- 1. validate and record ---------------------------------------------------------------
+    def step_validate(self, ctx):
+        crm = source_system(ctx.transaction)
+        deal = ctx.input.get("data", {})
+        require(
+            deal,
+            "opportunity_external_id",
+            "opportunity_name",
+            "customer_external_id",
+            "customer_name",
+            "currency",
+            "contract_type",
+            what="closed-won deal",
+        )
+        close_date = day(deal.get("close_date"), field="close_date") or timezone.localdate()
+        start_date = day(deal.get("start_date"), field="start_date") or close_date
+        contract_type = deal["contract_type"]
+        if contract_type not in ContractType.values:
+            raise InvalidCommand(
+                f"Deal {deal['opportunity_name']} has contract type '{contract_type}', which the console does not "
+                f"know. Use one of: {', '.join(ContractType.values)}.",
+                fix="Correct the contract type in CRM or map it in the source profile.",
+            )
+        if deal["currency"] not in MINOR_UNITS:
+            raise InvalidCommand(
+                f"Deal {deal['opportunity_name']} is in currency '{deal['currency']}', "
+                f"which is not an ISO 4217 code the console supports."
+            )
+        entity = self._legal_entity(deal)
+        existing = self._existing_customer(crm, deal)
+        tax_id = deal.get("customer_tax_id") or (existing.tax_id if existing else "")
+        if entity.country in VAT_COUNTRIES and not tax_id:
+            raise BusinessError(
+                f"Customer {deal['customer_name']} has no VAT/tax ID, and {entity.name} ({entity.country}) "
+                f"cannot invoice a business customer without one.",
+                fix="Add the customer's tax ID in CRM (or ERP, if ERP owns it) and re-run.",
+            )
+        if existing is not None and existing.status == Customer.Status.ON_HOLD:
+            raise BusinessError(
+                f"Customer {existing} is on credit hold; finance must release it before a project starts.",
+                fix="Release the credit hold in ERP, then re-run.",
+            )
+        if existing is not None and existing.parent is not None and existing.parent.status == Customer.Status.INACTIVE:
+            raise BusinessError(
+                f"Customer {existing} belongs to inactive group {existing.parent}.",
+                fix="Reactivate the group account or move the customer to an active parent.",
+            )
+        amount = decimal(deal.get("amount"), field="amount")
+        if contract_type in (ContractType.FIXED_FEE, ContractType.MILESTONE) and not amount:
+            raise BusinessError(
+                f"Deal {deal['opportunity_name']} is {ContractType(contract_type).label.lower()} but has no amount.",
+                fix="Enter the contract value on the opportunity in CRM and re-run.",
+            )
+        card = self._rate_card(deal, contract_type, start_date)
+
+        def apply():
+            customer, _, _ = governed_upsert(
+                Customer,
+                system=crm,
+                instance=existing,
+                on=close_date,
+                values=self._customer_values(deal, entity, existing),
+            )
+            cross_reference_record(
+                system=crm, obj=customer, external_id=deal["customer_external_id"], origin=CrossReference.Origin.INBOUND
+            )
+            opportunity = Opportunity.objects.filter(number=deal["opportunity_external_id"]).first()
+            opportunity, _, _ = governed_upsert(
+                Opportunity,
+                system=crm,
+                instance=opportunity,
+                on=close_date,
+                values={
+                    "number": deal["opportunity_external_id"],
+                    "name": deal["opportunity_name"][:200],
+                    "customer": customer,
+                    "legal_entity": entity,
+                    "stage": Opportunity.Stage.CLOSED_WON,
+                    "amount": amount,
+                    "currency": deal["currency"],
+                    "close_date": close_date,
+                    "contract_type": contract_type,
+                    "rate_card": card,
+                    "region": deal.get("region") or "",
+                },
+            )
+            cross_reference_record(
+                system=crm,
+                obj=opportunity,
+                external_id=deal["opportunity_external_id"],
+                origin=CrossReference.Origin.INBOUND,
+            )
+            contract = Contract.objects.filter(opportunity=opportunity).first() or _create(
+                Contract,
+                number=next_number(Contract, "K"),
+                name=deal["opportunity_name"][:200],
+                customer=customer,
+                legal_entity=entity,
+                opportunity=opportunity,
+                contract_type=contract_type,
+                status=Contract.Status.ACTIVE,
+                currency=deal["currency"],
+                total_value=amount,
+                start_date=start_date,
+                end_date=day(deal.get("end_date"), field="end_date"),
+                rate_card=card,
+            )
+            project = Project.objects.filter(contract=contract).first() or _create(
+                Project,
+                code=next_number(Project, "P"),
+                name=deal["opportunity_name"][:200],
+                customer=customer,
+                contract=contract,
+                legal_entity=entity,
+                status=Project.Status.PLANNED,
+                billing_method=contract_type,
+                rate_card=card,
+                currency=deal["currency"],
+                start_date=start_date,
+                end_date=contract.end_date,
+                budget_amount=amount,
+            )
+            return {
+                "customer_id": customer.pk,
+                "opportunity_id": opportunity.pk,
+                "contract_id": contract.pk,
+                "project_id": project.pk,
+                "_transaction": {
+                    "subject_id": opportunity.pk,
+                    "subject": f"{opportunity.name} → {project.code} ({customer.name})",
+                },
+            }
+
+        return StepResult(apply=apply)
+
+    def _legal_entity(self, deal) -> LegalEntity:
+        code = deal.get("legal_entity")
+        if not code:
+            raise BusinessError(
+                f"Deal {deal['opportunity_name']} does not say which legal entity contracts it.",
+                fix="Fill the legal entity (or the region that maps to it) on the opportunity, then re-run.",
+            )
+        entity = LegalEntity.objects.filter(code=code, active=True).first()
+        if entity is None:
+            raise BusinessError(
+                f"Legal entity '{code}' on deal {deal['opportunity_name']} is not an active legal entity.",
+                fix="Check the region→legal entity value map, or set up the legal entity.",
+            )
+        return entity
+
+    def _existing_customer(self, crm, deal):
+        from .common import by_xref
+
+        return by_xref(crm, "customer", deal["customer_external_id"], required=False)
+
+    def _customer_values(self, deal, entity, existing) -> dict:
+        values = {
+            "name": deal["customer_name"][:200],
+            "currency": deal["currency"] if existing is None else existing.currency,
+            "legal_entity": existing.legal_entity if existing and existing.legal_entity else entity,
+        }
+        for canonical, incoming in (
+            ("tax_id", "customer_tax_id"),
+            ("country", "customer_country"),
+            ("region", "region"),
+            ("billing_email", "billing_email"),
+        ):
+            if deal.get(incoming):
+                values[canonical] = deal[incoming]
+        if existing is None:
+            values["number"] = next_number(Customer, "C")
+            values["tax_region"] = entity.tax_region if not deal.get("customer_country") else deal["customer_country"]
+        return values
+
+    def _rate_card(self, deal, contract_type, on):
+        code = deal.get("rate_card")
+        if not code:
+            if contract_type in (ContractType.TIME_AND_MATERIALS, ContractType.RETAINER):
+                raise BusinessError(
+                    f"Deal {deal['opportunity_name']} is {ContractType(contract_type).label.lower()} but names no "
+                    f"rate card, so its time cannot be priced.",
+                    fix="Select the rate card on the opportunity in CRM, then re-run.",
+                )
+            return None
+        card = RateCard.objects.filter(code=code).first()
+        if card is None:
+            raise BusinessError(
+                f"Deal {deal['opportunity_name']} names rate card '{code}', which does not exist.",
+                fix="Correct the rate card on the opportunity, or create the rate card.",
+            )
+        in_force = RateCardVersion.objects.in_force(on).filter(rate_card=card, status=RateCardVersion.Status.APPROVED)
+        if not in_force.exists():
+            raise BusinessError(
+                f"Rate card {card.code} has no approved version in force on {on.isoformat()}, the project start.",
+                fix=f"Approve a version of {card.code} that covers {on.isoformat()}, then re-run.",
+            )
+        return card
+
+    # --- 2. ERP customer ---------------------------------------------------------------------
+    def step_upsert_customer_erp(self, ctx):
+        customer = _record(ctx.transaction, "customer_id", Customer)
+        erp = ctx.target
+        today = timezone.localdate()
+        entity = customer.legal_entity
+        subsidiary = value_map_lookup(maps.LEGAL_ENTITY_SUBSIDIARY, entity.code if entity else "", on=today)
+        currency = value_map_lookup(maps.CURRENCY_ERP, customer.currency, on=today)
+        record = ctx.connector().upsert_customer(
+            customer=customer, subsidiary_id=subsidiary, currency_id=currency, idempotency_key=ctx.idempotency_key
+        )
+        return StepResult(
+            output={"erp_customer_id": record.id},
+            apply=lambda: _link(erp, customer, record.id),
+        )
+
+    # --- 3. PSA project ----------------------------------------------------------------------
+    def step_create_project_psa(self, ctx):
+        project = _record(ctx.transaction, "project_id", Project)
+        psa = ctx.target
+        known = external_id_for(system=psa, obj=project)
+        if known:
+            return StepResult(output={"psa_project_id": known}, skipped=f"{project.code} already exists in {psa.name}")
+        record = ctx.connector().create_project(
+            project=project, contract=project.contract, customer=project.customer, idempotency_key=ctx.idempotency_key
+        )
+        return StepResult(output={"psa_project_id": record.id}, apply=lambda: _link(psa, project, record.id))
+
+    # --- 4. ERP financial project ------------------------------------------------------------
+    def step_create_financial_project_erp(self, ctx):
+        project = _record(ctx.transaction, "project_id", Project)
+        erp = ctx.target
+        customer_erp_id = external_id_for(system=erp, obj=project.customer) or ctx.state.get("erp_customer_id")
+        subsidiary = value_map_lookup(maps.LEGAL_ENTITY_SUBSIDIARY, project.legal_entity.code, on=timezone.localdate())
+        record = ctx.connector().upsert_financial_project(
+            project=project,
+            customer_erp_id=customer_erp_id,
+            subsidiary_id=subsidiary,
+            idempotency_key=ctx.idempotency_key,
+        )
+        # The project's ERP cross-reference is its financial project; PSA keeps its own ID for the project.
+        return StepResult(output={"erp_project_id": record.id}, apply=lambda: _link(erp, project, record.id))
+
+    # --- 5. billing schedule -----------------------------------------------------------------
+    def step_create_billing_schedule(self, ctx):
+        project = _record(ctx.transaction, "project_id", Project)
+        billing = ctx.target
+        connector = ctx.connector()
+        customer = project.contract.invoice_recipient() if project.contract else project.customer
+        customer_billing_id = external_id_for(system=billing, obj=customer)
+        links = []
+        if not customer_billing_id:
+            erp_id = ctx.state.get("erp_customer_id")
+            record = connector.upsert_customer(
+                customer=customer, erp_customer_id=erp_id, idempotency_key=f"{ctx.idempotency_key}.customer"
+            )
+            customer_billing_id = record.id
+            links.append((customer, record.id))
+        schedule = BillingSchedule.objects.filter(project=project).order_by("-revision").first()
+        schedule_billing_id = external_id_for(system=billing, obj=schedule) if schedule else None
+        if schedule is None:
+            schedule = BillingSchedule(
+                project=project,
+                contract=project.contract,
+                billing_method=project.billing_method,
+                frequency=SCHEDULE_FREQUENCY.get(project.billing_method, BillingSchedule.Frequency.MONTHLY),
+                start_date=project.start_date or timezone.localdate(),
+                currency=project.currency,
+                revision=1,
+                status=BillingSchedule.Status.DRAFT,
+            )
+        if not schedule_billing_id:
+            record = connector.create_billing_schedule(
+                schedule=schedule,
+                customer_billing_id=customer_billing_id,
+                project_ref=project.code,
+                idempotency_key=ctx.idempotency_key,
+            )
+            schedule_billing_id = record.id
+
+        def apply():
+            for obj, external_id in links:
+                _link(billing, obj, external_id)
+            schedule.status = BillingSchedule.Status.ACTIVE
+            schedule.full_clean()
+            schedule.save()
+            _link(billing, schedule, schedule_billing_id)
+            return {"billing_schedule_id": schedule.pk}
+
+        return StepResult(
+            output={"billing_customer_id": customer_billing_id, "billing_schedule_ref": schedule_billing_id},
+            apply=apply,
+        )
+
+    # --- 6. status to CRM --------------------------------------------------------------------
+    def step_report_status_crm(self, ctx):
+        opportunity = _record(ctx.transaction, "opportunity_id", Opportunity)
+        project = _record(ctx.transaction, "project_id", Project)
+        crm = ctx.target
+        crm_id = external_id_for(system=crm, obj=opportunity)
+        ctx.connector().update_opportunity(
+            crm_id,
+            {
+                "Project_Status__c": "Project created",
+                "PSA_Project_Id__c": ctx.state.get("psa_project_id", ""),
+                "ERP_Project_Id__c": ctx.state.get("erp_project_id", ""),
+                "Integration_Message__c": f"Project {project.code} set up in PSA, ERP and billing.",
+            },
+        )
+
+        def apply():
+            if project.status == Project.Status.PLANNED:
+                project.status = Project.Status.ACTIVE
+                project.save()
+            return {}
+
+        return StepResult(apply=apply)
+
+
+def _create(model, **values):
+    obj = model(**values)
+    obj.full_clean()
+    with db_transaction.atomic():
+        obj.save()
+    return obj
+
+
+def _link(system, obj, external_id) -> dict:
+    cross_reference_record(system=system, obj=obj, external_id=external_id)
+    return {}

@@ -1,0 +1,95 @@
+"""A small but complete configuration: systems with secrets, ownership rules, a value map and a rate card."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.canonical.models import RateCard, RateCardLine, RateCardVersion
+from apps.configuration.services import config_export
+from apps.mapping.models import ValueMap, ValueMapEntry
+from apps.systems.models import ConnectedSystem, OwnershipRule, SigningSecret
+from tests import factories
+
+TRACKED = [
+    ConnectedSystem,
+    SigningSecret,
+    OwnershipRule,
+    ValueMap,
+    ValueMapEntry,
+    RateCard,
+    RateCardVersion,
+    RateCardLine,
+]
+
+
+def history_rows() -> int:
+    """History rows of every model the configuration document covers."""
+    return sum(model.history.count() for model in TRACKED)
+
+
+def database_state() -> tuple:
+    """What a user could notice: the exported configuration and the amount of history."""
+    return config_export(), history_rows()
+
+
+def wipe() -> None:
+    """Remove every configuration row, as on a fresh database."""
+    OwnershipRule.objects.all().delete()
+    ValueMap.objects.all().delete()
+    RateCard.objects.all().delete()
+    ConnectedSystem.objects.all().delete()
+
+
+@pytest.fixture
+def configured(systems):
+    hubspot = factories.system(
+        "hubspot",
+        "crm",
+        name="HubSpot",
+        vendor="hubspot",
+        base_url="https://api.hubapi.com",
+        outbound_auth="bearer",
+        outbound_credentials={"env": "HUBSPOT_PRIVATE_APP_TOKEN"},
+        rate_limit_per_minute=100,
+        read_timeout_seconds=Decimal("7.5"),
+        inbound_scheme="hubspot-v3",
+    )
+    SigningSecret.objects.create(system=hubspot, label="primary", reference={"env": "HUBSPOT_CLIENT_SECRET"})
+    SigningSecret.objects.create(
+        system=hubspot,
+        label="rotation 2026-11",
+        reference={"file": "/run/secrets/hubspot"},
+        not_after=datetime.datetime(2026, 12, 1, 9, 30, tzinfo=datetime.UTC),
+    )
+    netsuite = systems["erp"]
+    netsuite.outbound_auth = "basic"
+    netsuite.outbound_credentials = {"username": {"env": "NETSUITE_USER"}, "password": {"file": "/run/secrets/ns"}}
+    netsuite.save()
+    factories.ownership_rule("customer", systems["crm"], may_create=[hubspot], may_update=[systems["erp"]])
+    factories.ownership_rule("customer", netsuite, field="tax_id", start=datetime.date(2026, 1, 1))
+    region = ValueMap.objects.create(
+        name="region-subsidiary",
+        source_label="region",
+        target_label="subsidiary",
+        source_system=systems["crm"],
+        target_system=netsuite,
+    )
+    ValueMapEntry.objects.create(value_map=region, source_value="EMEA", target_value="3", effective_from="2026-01-01")
+    ValueMapEntry.objects.create(
+        value_map=region,
+        source_value="AMER",
+        target_value="1",
+        effective_from="2025-01-01",
+        effective_to="2025-12-31",
+        note="old US subsidiary",
+    )
+    factories.rate_card(
+        "STD-US",
+        name="Standard US",
+        versions=[
+            (datetime.date(2025, 1, 1), datetime.date(2025, 12, 31), "approved", {"Senior Consultant": "240.00"}),
+            (datetime.date(2026, 1, 1), None, "approved", {"Senior Consultant": "250.10", "Analyst": "0.1"}),
+        ],
+    )
+    return systems | {"hubspot": hubspot}

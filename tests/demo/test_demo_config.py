@@ -1,0 +1,125 @@
+"""The demo firm's configuration document imports cleanly and agrees with the demo records."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.canonical.models import Contract, ContractLine, Customer, LegalEntity, RateCard
+from apps.canonical.services import rate_for
+from apps.core.objects import BusinessObject, field_names
+from apps.demo.environment import demo_secret_specs
+from apps.demo.services import CONFIG_PATH, read_document
+from apps.mapping.services import value_map_lookup
+from apps.systems.models import ConnectedSystem, OwnershipRule
+from apps.systems.services import may_write
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = read_document(CONFIG_PATH)
+ROLES = ["Partner", "Senior Consultant", "Consultant", "Analyst"]
+
+
+def test_the_demo_config_imports_the_six_systems_of_the_seeds(demo):
+    assert dict(ConnectedSystem.objects.values_list("slug", "kind")) == {
+        "salesforce": "crm",
+        "pandadoc": "cpq",
+        "kantata": "psa",
+        "netsuite": "erp",
+        "chargebee": "billing",
+        "bamboohr": "hris",
+    }
+    for system in ConnectedSystem.objects.all():
+        assert system.base_url.startswith("https://")
+        assert system.inbound_scheme != "none"
+        assert len(system.active_signing_secrets()) == 1
+
+
+def test_every_secret_of_the_demo_is_a_demo_environment_variable():
+    names = demo_secret_specs()
+    assert len(names) >= 2 * len(CONFIG["systems"]) - 1
+    assert all(name.startswith("DEMO_") for name in names)
+
+
+@pytest.mark.parametrize("rule", CONFIG["ownership_rules"], ids=lambda r: f"{r['object_type']}.{r['field'] or '*'}")
+def test_every_demo_ownership_rule_names_a_real_object_and_field(rule):
+    assert rule["object_type"] in BusinessObject.values
+    assert rule["field"] == "" or rule["field"] in field_names(rule["object_type"])
+    assert rule["rationale"].strip()
+    assert rule["effective_from"]
+
+
+def test_the_imported_ownership_rules_all_pass_validation(demo):
+    rules = OwnershipRule.objects.all()
+    assert rules.count() == len(CONFIG["ownership_rules"])
+    for rule in rules:
+        rule.full_clean()
+
+
+@pytest.mark.parametrize(
+    ("system", "object_type", "fields", "refused"),
+    [
+        ("salesforce", "customer", ["name", "region", "tax_id", "credit_status"], {"tax_id", "credit_status"}),
+        ("netsuite", "customer", ["tax_id", "credit_status", "legal_entity"], set()),
+        ("netsuite", "customer", ["name"], {"name"}),
+        ("kantata", "time_entry", ["hours", "status"], set()),
+        ("salesforce", "project", ["status"], {"status"}),
+        ("chargebee", "billing_schedule", ["frequency"], set()),
+        ("bamboohr", "resource", ["name", "cost_rate"], {"cost_rate"}),
+        ("netsuite", "invoice", ["status", "amount_paid"], set()),
+    ],
+)
+def test_the_demo_rules_give_each_system_the_fields_the_seeds_say_it_owns(demo, system, object_type, fields, refused):
+    decision = may_write(system=system, object_type=object_type, fields=fields, on=datetime.date(2026, 5, 1))
+    assert set(decision.refused) == refused
+
+
+def test_time_was_owned_by_the_erp_before_the_psa_went_live(demo):
+    assert may_write(system="netsuite", object_type="time_entry", on=datetime.date(2025, 11, 3)).fully_allowed
+    assert not may_write(system="netsuite", object_type="time_entry", on=datetime.date(2026, 1, 5)).fully_allowed
+
+
+@pytest.mark.parametrize("code", ["STD-US", "STD-EU"])
+@pytest.mark.parametrize("on", [datetime.date(2025, 6, 30), datetime.date(2026, 3, 2)])
+def test_the_rate_cards_price_every_role_in_2025_and_in_2026(demo, code, on):
+    card = next(card for card in CONFIG["rate_cards"] if card["code"] == code)
+    version = next(v for v in card["versions"] if v["effective_from"].startswith(str(on.year)))
+    expected = {line["role"]: Decimal(line["bill_rate"]) for line in version["lines"]}
+    for role in ROLES:
+        line = rate_for(card=code, role=role, on=on)
+        assert line.version.version == version["version"]
+        assert line.bill_rate == expected[role]
+        assert line.currency == RateCard.objects.get(code=code).currency
+
+
+def test_the_2026_rates_are_not_the_2025_rates(demo):
+    for code in ("STD-US", "STD-EU"):
+        before = rate_for(card=code, role="Senior Consultant", on=datetime.date(2025, 12, 31))
+        after = rate_for(card=code, role="Senior Consultant", on=datetime.date(2026, 1, 1))
+        assert after.bill_rate > before.bill_rate
+
+
+def test_every_customer_region_and_tax_region_has_an_erp_value(demo):
+    on = datetime.date(2026, 3, 1)
+    for customer in Customer.objects.all():
+        assert value_map_lookup("region-subsidiary", customer.region, on=on)
+        assert value_map_lookup("tax-region-tax-code", customer.tax_region, on=on)
+        assert value_map_lookup("currency-erp-currency", customer.currency, on=on)
+
+
+def test_each_entity_maps_to_its_own_subsidiary(demo):
+    on = datetime.date(2026, 3, 1)
+    subsidiaries = {
+        value_map_lookup("region-subsidiary", customer.region, on=on)
+        for entity in LegalEntity.objects.all()
+        for customer in entity.customers.all()
+        if customer.region
+    }
+    assert len(subsidiaries) == LegalEntity.objects.count()
+
+
+def test_every_contract_line_sells_an_item_the_erp_knows(demo):
+    on = datetime.date(2026, 3, 1)
+    for line in ContractLine.objects.all():
+        assert value_map_lookup("service-item-erp-item", line.service_item, on=on)
+    assert Contract.objects.count() == 4

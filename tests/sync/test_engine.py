@@ -1,0 +1,311 @@
+"""The transaction ledger: claims and leases, retries with backoff, exceptions, replay and resolution."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule
+
+from apps.canonical.models import LegalEntity
+from apps.core.errors import BusinessError
+from apps.sync import engine
+from apps.sync.engine import Retryable, StepResult, claim_step, run_due_steps, run_step, sweep
+from apps.sync.models import Step, StepAttempt, Transaction
+from apps.sync.registry import StepSpec, Subject, WorkflowDefinition, register
+from apps.sync.services import (
+    ActionRefused,
+    transaction_replay,
+    transaction_resolve,
+    transaction_start,
+    transactions_replay,
+)
+
+pytestmark = pytest.mark.django_db
+
+BEHAVIOUR: dict = {}
+
+
+@register
+class LedgerTestFlow(WorkflowDefinition):
+    """Two steps whose behaviour each test sets in BEHAVIOUR."""
+
+    name = "ledger_test"
+    owner_role = "finance_ops"
+
+    def plan(self, data):
+        return [StepSpec("first", "First step", max_attempts=3), StepSpec("second", "Second step")]
+
+    def subject(self, data):
+        return Subject(business_key=f"test:{data.get('n', 0)}", label=f"Test {data.get('n', 0)}")
+
+    def step_first(self, ctx):
+        action = BEHAVIOUR.get("first")
+        BEHAVIOUR.setdefault("seen_inputs", []).append(dict(ctx.input))
+        BEHAVIOUR.setdefault("keys", []).append(ctx.idempotency_key)
+        if callable(action):
+            return action(ctx)
+        code = ctx.input.get("code", "T-1")
+
+        def apply():
+            LegalEntity.objects.create(code=code, name="Test entity", country="US", currency="USD")
+            return {"entity_code": code}
+
+        return StepResult(output={"first": True}, apply=apply)
+
+    def step_second(self, ctx):
+        action = BEHAVIOUR.get("second")
+        if callable(action):
+            return action(ctx)
+        return StepResult(output={"second": ctx.state.get("entity_code")})
+
+
+@pytest.fixture(autouse=True)
+def reset_behaviour():
+    BEHAVIOUR.clear()
+    yield
+    BEHAVIOUR.clear()
+
+
+def start(**data):
+    return transaction_start(workflow="ledger_test", data=data or {"n": 1}, reason="test")
+
+
+def make_due(txn):
+    txn.steps.filter(status__in=Step.DUE_STATUSES).update(
+        next_attempt_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+
+
+def test_a_transaction_runs_every_step_in_order_and_completes():
+    txn = start(n=1)
+    assert [step.name for step in txn.steps.all()] == ["first", "second"]
+    assert run_due_steps() == 2
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.COMPLETED
+    assert txn.state == {"first": True, "entity_code": "T-1", "second": "T-1"}
+    assert all(step.status == Step.Status.SUCCEEDED and step.attempts == 1 for step in txn.steps.all())
+    assert StepAttempt.objects.filter(step__transaction=txn, outcome="succeeded").count() == 2
+
+
+def test_a_steps_writes_carry_the_transactions_correlation_id_and_the_system_user():
+    txn = start(n=2)
+    run_due_steps()
+    row = LegalEntity.history.get(code="T-1")
+    assert row.correlation_id == txn.correlation_id
+    assert row.history_user.username == "integration-system"
+    assert "First step" in row.history_change_reason
+
+
+def test_a_transient_failure_waits_with_backoff_then_succeeds(django_capture_on_commit_callbacks):
+    calls = {"n": 0}
+
+    def flaky(ctx):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise Retryable("The ERP did not answer within 30 s.", technical="ReadTimeout")
+        return StepResult(output={"ok": True})
+
+    BEHAVIOUR["first"] = flaky
+    txn = start()
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_steps()
+    step = txn.steps.get(name="first")
+    assert step.status == Step.Status.WAITING_RETRY
+    assert step.error_message == "The ERP did not answer within 30 s."
+    assert step.next_attempt_at >= before + datetime.timedelta(seconds=engine.BACKOFF_BASE_SECONDS / 2)
+    assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.WAITING_RETRY
+    assert Schedule.objects.filter(func="apps.sync.tasks.run_step", args=str(step.pk)).exists()
+    assert run_due_steps() == 0  # not due yet
+    make_due(txn)
+    run_due_steps()
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.COMPLETED
+    attempts = list(StepAttempt.objects.filter(step=step).order_by("number").values_list("outcome", flat=True))
+    assert attempts == ["failed", "succeeded"]
+
+
+def test_retry_after_from_the_target_is_honoured_when_longer_than_the_backoff():
+    retry_at = timezone.now() + datetime.timedelta(minutes=10)
+
+    def throttled(ctx):
+        raise Retryable("NetSuite asked us to slow down.", retry_at=retry_at)
+
+    BEHAVIOUR["first"] = throttled
+    txn = start()
+    run_due_steps()
+    assert txn.steps.get(name="first").next_attempt_at == retry_at
+
+
+def test_after_the_last_attempt_the_transaction_becomes_an_exception():
+    def always_down(ctx):
+        raise Retryable("Kantata is unavailable (503).")
+
+    BEHAVIOUR["first"] = always_down
+    txn = start()
+    for _ in range(3):
+        make_due(txn)
+        run_due_steps()
+    txn.refresh_from_db()
+    step = txn.steps.get(name="first")
+    assert step.attempts == 3
+    assert step.status == Step.Status.FAILED
+    assert txn.status == Transaction.Status.EXCEPTION
+    assert txn.error_message == "Kantata is unavailable (503)."
+    assert txn.error_class == "transient"
+    assert txn.owner_role == "finance_ops"
+    assert txn.exception_at is not None
+
+
+def test_a_business_error_is_an_exception_at_once_with_its_fix():
+    def no_rate(ctx):
+        raise BusinessError(
+            "Project P-1042 has no approved rate card version for role 'Senior Consultant' on 2026-10-31.",
+            fix="Approve a rate card version covering 2026-10-31.",
+        )
+
+    BEHAVIOUR["first"] = no_rate
+    txn = start()
+    run_due_steps()
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.EXCEPTION
+    assert txn.steps.get(name="first").attempts == 1
+    assert txn.error_fix == "Approve a rate card version covering 2026-10-31."
+    assert txn.steps.get(name="second").status == Step.Status.PENDING
+
+
+def test_an_unexpected_error_keeps_the_traceback_beside_a_readable_message():
+    BEHAVIOUR["first"] = lambda ctx: 1 / 0
+    txn = start()
+    run_due_steps()
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.EXCEPTION
+    assert txn.error_message == "The step failed with an unexpected error in the console."
+    assert "ZeroDivisionError" in txn.error_technical
+
+
+def test_a_failing_write_in_apply_rolls_back_with_the_step():
+    def bad_apply(ctx):
+        def apply():
+            LegalEntity.objects.create(code="HALF", name="Half written", country="US", currency="USD")
+            raise BusinessError("The contract has no customer.")
+
+        return StepResult(apply=apply)
+
+    BEHAVIOUR["first"] = bad_apply
+    txn = start()
+    run_due_steps()
+    assert not LegalEntity.objects.filter(code="HALF").exists()
+    assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.EXCEPTION
+
+
+def test_a_claimed_step_cannot_be_claimed_again_while_its_lease_runs():
+    txn = start()
+    step = txn.steps.get(name="first")
+    assert claim_step(step.pk, worker="a") is not None
+    assert claim_step(step.pk, worker="b") is None
+    assert run_step(step.pk, worker="c") == "not-claimed"
+
+
+def test_a_step_whose_worker_died_is_taken_over_when_the_lease_expires():
+    txn = start()
+    step = txn.steps.get(name="first")
+    dead = claim_step(step.pk, worker="dead-worker")
+    Step.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert run_step(step.pk, worker="live-worker") == "succeeded"
+    outcomes = dict(StepAttempt.objects.filter(step=step).values_list("number", "outcome"))
+    assert outcomes == {1: "abandoned", 2: "succeeded"}
+    # The dead worker comes back to life and tries to record its result: it is refused.
+    engine.finish_success(dead, StepResult(output={"late": True}), [])
+    assert StepAttempt.objects.get(step=step, number=1).outcome == "superseded"
+    assert "late" not in Step.objects.get(pk=step.pk).output
+
+
+def test_a_step_that_kills_its_worker_every_time_ends_as_an_exception_not_a_loop():
+    txn = start()
+    step = txn.steps.get(name="first")
+    for number in range(step.max_attempts):
+        assert claim_step(step.pk, worker=f"w{number}") is not None
+        Step.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert claim_step(step.pk, worker="last") is None
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.EXCEPTION
+    assert "the worker stopped every time" in txn.error_message
+
+
+def test_the_sweep_queues_due_and_orphaned_steps_but_not_ones_queued_moments_ago():
+    fresh = start(n=1)
+    orphan = start(n=2)
+    Step.objects.filter(transaction=orphan, sequence=1).update(enqueued_at=timezone.now() - datetime.timedelta(hours=1))
+    assert sweep() == 1
+    queued = OrmQ.objects.count()
+    assert queued == 1
+    assert Step.objects.get(transaction=fresh, sequence=1).status == Step.Status.PENDING
+
+
+def test_replay_with_an_edited_input_keeps_the_original_and_records_who_and_why(steward):
+    BEHAVIOUR["first"] = lambda ctx: (_ for _ in ()).throw(BusinessError("Legal entity code is wrong."))
+    txn = start(n=1, code="BAD")
+    run_due_steps()
+    first_key = BEHAVIOUR["keys"][0]
+    BEHAVIOUR.pop("first")
+    transaction_replay(
+        txn=txn, actor=steward, reason="Corrected entity code per FIN-9", input_override={"n": 1, "code": "GOOD"}
+    )
+    run_due_steps()
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.COMPLETED
+    assert txn.input == {"n": 1, "code": "BAD"}
+    assert txn.input_override == {"n": 1, "code": "GOOD"}
+    assert LegalEntity.objects.filter(code="GOOD").exists()
+    assert BEHAVIOUR["keys"][1] != first_key  # an edited request never reuses the original's idempotency key
+    edit = txn.history.filter(history_change_reason="Corrected entity code per FIN-9").get()
+    assert edit.history_user == steward
+    assert edit.input_override == {"n": 1, "code": "GOOD"}
+
+
+def test_replay_as_is_reuses_the_idempotency_key(steward):
+    BEHAVIOUR["first"] = lambda ctx: (_ for _ in ()).throw(BusinessError("Target refused."))
+    txn = start()
+    run_due_steps()
+    BEHAVIOUR.pop("first")
+    transaction_replay(txn=txn, actor=steward, reason="Target fixed")
+    run_due_steps()
+    assert BEHAVIOUR["keys"][0] == BEHAVIOUR["keys"][1]
+
+
+def test_replay_needs_a_reason_and_an_exception(steward):
+    txn = start()
+    with pytest.raises(ActionRefused, match="Say why"):
+        transaction_replay(txn=txn, actor=steward, reason=" ")
+    run_due_steps()
+    with pytest.raises(ActionRefused, match="only exceptions"):
+        transaction_replay(txn=txn, actor=steward, reason="again")
+
+
+def test_bulk_replay_reports_what_it_refused(steward):
+    BEHAVIOUR["first"] = lambda ctx: (_ for _ in ()).throw(BusinessError("No."))
+    failed = [start(n=n, code=f"T-{n}") for n in range(3)]
+    run_due_steps()
+    BEHAVIOUR.pop("first")
+    completed = start(n=9, code="T-9")
+    run_due_steps()
+    report = transactions_replay(transactions=[*failed, completed], actor=steward, reason="Mapping fixed")
+    assert report["replayed"] == 3
+    assert report["refused"][0]["transaction"] == completed.correlation_id
+    run_due_steps()
+    assert Transaction.objects.filter(pk__in=[t.pk for t in failed], status="completed").count() == 3
+
+
+def test_resolving_an_exception_records_who_and_why(finance_user):
+    BEHAVIOUR["first"] = lambda ctx: (_ for _ in ()).throw(BusinessError("Duplicate invoice in ERP."))
+    txn = start()
+    run_due_steps()
+    with pytest.raises(ActionRefused):
+        transaction_resolve(txn=txn, actor=finance_user, reason="")
+    transaction_resolve(txn=txn, actor=finance_user, reason="Posted by hand in NetSuite as INV-77")
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.RESOLVED
+    assert txn.resolved_by == finance_user
+    assert txn.history.latest().history_change_reason == "Posted by hand in NetSuite as INV-77"
+    assert run_due_steps() == 0
