@@ -105,7 +105,10 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'integration_console.sqlite3'}"
-_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True)
+# Persistent connections carry worker throughput (PITFALLS.md); under pytest they would outlive the live
+# server's threads and keep the test database from being dropped.
+_conn_max_age = 0 if "pytest" in sys.modules else env_int("CONN_MAX_AGE", 60)
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age, conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + IMMEDIATE transactions + a 20 s busy timeout: the combination that kept the web process and
     # the django-q2 cluster from "database is locked" errors (PITFALLS.md). Keep transactions short.

@@ -35,6 +35,8 @@ from .models import (
 from .services import rate_card_version_approve
 
 TIMESTAMPS = ("created_at", "updated_at")
+# Only the currencies in use, not all 34 the product knows.
+CURRENCY = ("currency", admin.AllValuesFieldListFilter)
 
 
 # --- parties ----------------------------------------------------------------------------------
@@ -43,7 +45,7 @@ TIMESTAMPS = ("created_at", "updated_at")
 @admin.register(LegalEntity)
 class LegalEntityAdmin(HistoryAdmin):
     list_display = ["code", "name", "country", "currency", "tax_region", "active"]
-    list_filter = ["active", "country", "currency"]
+    list_filter = ["active", "country", CURRENCY]
     search_fields = ["code", "name", "tax_id"]
     readonly_fields = list(TIMESTAMPS)
 
@@ -51,7 +53,7 @@ class LegalEntityAdmin(HistoryAdmin):
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
     list_display = ["number", "name", "parent", "legal_entity", "status", "region", "currency", "is_bill_to"]
-    list_filter = ["status", "legal_entity", "currency", "is_sold_to", "is_bill_to", "region"]
+    list_filter = ["status", "legal_entity", CURRENCY, "is_sold_to", "is_bill_to", "region"]
     list_select_related = ["parent", "legal_entity"]
     search_fields = ["number", "name", "tax_id", "billing_email"]
     autocomplete_fields = ["parent", "bill_to", "legal_entity"]
@@ -80,7 +82,7 @@ class RateCardVersionInline(HistoryInline):
 @admin.register(RateCard)
 class RateCardAdmin(HistoryAdmin):
     list_display = ["code", "name", "currency", "updated_at"]
-    list_filter = ["currency"]
+    list_filter = [CURRENCY]
     search_fields = ["code", "name", "description"]
     readonly_fields = list(TIMESTAMPS)
     inlines = [RateCardVersionInline]
@@ -136,7 +138,7 @@ class RateCardVersionAdmin(HistoryAdmin):
 @admin.register(RateCardLine)
 class RateCardLineAdmin(HistoryAdmin):
     list_display = ["role", "version", "bill_rate", "cost_rate", "currency", "unit"]
-    list_filter = ["version__status", "currency", "version__rate_card"]
+    list_filter = ["version__status", CURRENCY, "version__rate_card"]
     list_select_related = ["version__rate_card"]
     search_fields = ["role", "version__rate_card__code", "version__rate_card__name"]
     autocomplete_fields = ["version"]
@@ -149,7 +151,7 @@ class RateCardLineAdmin(HistoryAdmin):
 @admin.register(Opportunity)
 class OpportunityAdmin(HistoryAdmin):
     list_display = ["number", "name", "customer", "stage", "amount", "currency", "close_date", "contract_type"]
-    list_filter = ["stage", "contract_type", "currency", "region"]
+    list_filter = ["stage", "contract_type", CURRENCY, "region"]
     list_select_related = ["customer"]
     search_fields = ["number", "name", "customer__number", "customer__name"]
     autocomplete_fields = ["customer", "legal_entity", "rate_card"]
@@ -159,10 +161,10 @@ class OpportunityAdmin(HistoryAdmin):
 
 class ContractLineInline(HistoryInline):
     model = ContractLine
+    # Description lives on the line's own page: a row must fit the screen.
     fields = [
         "line_number",
         "service_item",
-        "description",
         "billing_method",
         "quantity",
         "unit_price",
@@ -183,9 +185,7 @@ class ContractAmendmentInline(HistoryInline):
         "new_end_date",
         "new_rate_card_version",
         "status",
-        "applied_at",
     ]
-    readonly_fields = ["applied_at"]
     autocomplete_fields = ["new_rate_card_version"]
 
 
@@ -204,7 +204,7 @@ class ContractAdmin(HistoryAdmin):
         "total_value",
         "currency",
     ]
-    list_filter = ["status", "contract_type", "legal_entity", "currency"]
+    list_filter = ["status", "contract_type", "legal_entity", CURRENCY]
     list_select_related = ["customer", "legal_entity"]
     search_fields = ["number", "name", "customer__number", "customer__name"]
     autocomplete_fields = ["customer", "bill_to", "legal_entity", "opportunity", "rate_card"]
@@ -216,7 +216,7 @@ class ContractAdmin(HistoryAdmin):
 @admin.register(ContractLine)
 class ContractLineAdmin(HistoryAdmin):
     list_display = ["contract", "line_number", "service_item", "billing_method", "quantity", "amount", "currency"]
-    list_filter = ["billing_method", "currency"]
+    list_filter = ["billing_method", CURRENCY]
     list_select_related = ["contract"]
     search_fields = ["service_item", "description", "contract__number"]
     autocomplete_fields = ["contract", "introduced_by"]
@@ -261,7 +261,7 @@ class ProjectAdmin(HistoryAdmin):
         "start_date",
         "end_date",
     ]
-    list_filter = ["status", "billing_method", "legal_entity", "currency"]
+    list_filter = ["status", "billing_method", "legal_entity", CURRENCY]
     list_select_related = ["customer", "contract", "project_manager"]
     search_fields = ["code", "name", "customer__number", "customer__name", "contract__number"]
     autocomplete_fields = ["customer", "contract", "legal_entity", "rate_card", "project_manager"]
@@ -283,7 +283,7 @@ class TaskAdmin(HistoryAdmin):
 @admin.register(Milestone)
 class MilestoneAdmin(HistoryAdmin):
     list_display = ["code", "name", "project", "due_date", "amount", "currency", "status", "completed_on"]
-    list_filter = ["status", "currency"]
+    list_filter = ["status", CURRENCY]
     list_select_related = ["project"]
     search_fields = ["code", "name", "project__code"]
     autocomplete_fields = ["project"]
@@ -305,7 +305,7 @@ class TimeEntryAdmin(HistoryAdmin):
         "cost_rate",
         "currency",
     ]
-    list_filter = ["status", "billable", "currency"]
+    list_filter = ["status", "billable", CURRENCY]
     list_select_related = ["resource", "project"]
     search_fields = ["resource__name", "resource__employee_number", "project__code", "description", "role"]
     autocomplete_fields = ["resource", "project", "task"]
@@ -317,7 +317,7 @@ class TimeEntryAdmin(HistoryAdmin):
 @admin.register(Expense)
 class ExpenseAdmin(HistoryAdmin):
     list_display = ["incurred_on", "resource", "project", "category", "amount", "currency", "status", "billable"]
-    list_filter = ["status", "billable", "category", "currency"]
+    list_filter = ["status", "billable", "category", CURRENCY]
     list_select_related = ["resource", "project"]
     search_fields = ["resource__name", "resource__employee_number", "project__code", "description", "category"]
     autocomplete_fields = ["resource", "project"]
@@ -343,7 +343,7 @@ class BillingScheduleAdmin(HistoryAdmin):
 @admin.register(BillingEvent)
 class BillingEventAdmin(HistoryAdmin):
     list_display = ["event_date", "project", "source", "description", "amount", "currency", "status", "invoice"]
-    list_filter = ["status", "source", "currency"]
+    list_filter = ["status", "source", CURRENCY]
     list_select_related = ["project", "invoice__customer"]
     search_fields = ["description", "project__code", "invoice__number"]
     autocomplete_fields = ["project", "contract", "milestone"]
@@ -354,15 +354,14 @@ class BillingEventAdmin(HistoryAdmin):
 
 class InvoiceLineInline(HistoryInline):
     model = InvoiceLine
+    # Service item and tax rate live on the line's own page: a row must fit the screen.
     fields = [
         "line_number",
         "description",
-        "service_item",
         "quantity",
         "unit_price",
         "amount",
         "tax_code",
-        "tax_rate",
         "tax_amount",
         "billing_event",
     ]
@@ -382,7 +381,7 @@ class InvoiceAdmin(HistoryAdmin):
         "currency",
         "status",
     ]
-    list_filter = ["status", "legal_entity", "currency"]
+    list_filter = ["status", "legal_entity", CURRENCY]
     list_select_related = ["customer", "legal_entity"]
     search_fields = ["number", "customer__number", "customer__name"]
     autocomplete_fields = ["customer", "contract", "project", "legal_entity"]
@@ -404,7 +403,7 @@ class InvoiceLineAdmin(HistoryAdmin):
 @admin.register(Payment)
 class PaymentAdmin(HistoryAdmin):
     list_display = ["reference", "customer", "invoice", "received_on", "amount", "currency", "method", "status"]
-    list_filter = ["status", "method", "currency"]
+    list_filter = ["status", "method", CURRENCY]
     list_select_related = ["customer", "invoice__customer"]
     search_fields = ["reference", "customer__number", "customer__name", "invoice__number"]
     autocomplete_fields = ["customer"]
@@ -421,7 +420,7 @@ class RevenueScheduleLineInline(HistoryInline):
 @admin.register(RevenueSchedule)
 class RevenueScheduleAdmin(HistoryAdmin):
     list_display = ["contract", "project", "method", "total_amount", "currency"]
-    list_filter = ["method", "currency"]
+    list_filter = ["method", CURRENCY]
     list_select_related = ["contract", "project"]
     search_fields = ["contract__number", "contract__name", "project__code"]
     autocomplete_fields = ["contract", "project"]
@@ -432,7 +431,7 @@ class RevenueScheduleAdmin(HistoryAdmin):
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(HistoryAdmin):
     list_display = ["effective_date", "base", "quote", "rate", "source"]
-    list_filter = ["base", "quote", "source"]
+    list_filter = [("base", admin.AllValuesFieldListFilter), ("quote", admin.AllValuesFieldListFilter), "source"]
     search_fields = ["base", "quote", "source"]
     date_hierarchy = "effective_date"
     readonly_fields = list(TIMESTAMPS)

@@ -327,8 +327,9 @@ class HttpClient:
         start = time.monotonic()
         response, error = None, None
         try:
-            response = self.session.send(prepared, timeout=timeout, allow_redirects=False, **env)
-            response.content  # noqa: B018 - read the whole body now, inside the timing and the capture
+            answer = self.session.send(prepared, timeout=timeout, allow_redirects=False, **env)
+            answer.content  # noqa: B018 - read the whole body now, inside the timing and the capture
+            response = answer
         except requests.RequestException as exc:
             error = self._error_for_exception(method, prepared, exc, action)
             outcome = type(exc).__name__
@@ -574,7 +575,7 @@ class HttpClient:
             + f" (correlation {self.correlation_id})",
             self._secret_variants,
         )
-        why = f": {vendor_message}" if vendor_message else ""
+        why = f": {vendor_message.rstrip('. ')}" if vendor_message else ""
         common = {
             "technical": technical,
             "system": self.system.slug,

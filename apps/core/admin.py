@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget, RelatedFieldWidgetWrapper
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
@@ -76,7 +77,7 @@ class HistoryAdmin(SimpleHistoryAdmin):
 
     form = ChangeReasonForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # API roots are https; Django 6 default
-    history_list_display = ["correlation_id"]
+    history_list_display = ["history_correlation_id"]
     list_per_page = 50
     show_full_result_count = False
 
@@ -179,10 +180,31 @@ class HistoryAdmin(SimpleHistoryAdmin):
 
 
 class HistoryInline(admin.TabularInline):
-    """Inline rows whose sensitive columns are masked like the parent's."""
+    """Inline rows whose sensitive columns are masked like the parent's, sized so a row fits the page."""
 
     extra = 0
     show_change_link = True
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        widget = getattr(formfield, "widget", None)
+        # The admin gives every text input 20em and every relation four icons, which push a row of
+        # eight columns off the page; the related record's own page keeps them.
+        if isinstance(widget, RelatedFieldWidgetWrapper):
+            widget.can_add_related = widget.can_change_related = widget.can_delete_related = False
+            widget.can_view_related = False
+            widget = widget.widget
+            if isinstance(widget, forms.Select):
+                widget.attrs["style"] = "width: 10em"
+        if isinstance(widget, forms.Textarea):
+            widget.attrs.update(rows=2, style="width: 16em")
+        elif isinstance(db_field, models.DecimalField) and isinstance(widget, forms.NumberInput):
+            widget.attrs["style"] = "width: 6.5em"
+        elif isinstance(widget, ForeignKeyRawIdWidget):
+            widget.attrs["style"] = "width: 5em"
+        elif isinstance(widget, forms.TextInput) and not isinstance(widget, forms.widgets.DateTimeBaseInput):
+            widget.attrs["style"] = f"width: {min(max((db_field.max_length or 40) / 4, 5), 10):g}em"
+        return formfield
 
     def __getattr__(self, name):
         if name.startswith(MASK_PREFIX):

@@ -178,7 +178,7 @@ def history_rows(obj, rows, user) -> list[dict]:
             "history_type": {"+": "created", "~": "changed", "-": "deleted"}[row.history_type],
             "history_user": str(row.history_user) if row.history_user_id else None,
             "history_change_reason": row.history_change_reason,
-            "correlation_id": row.correlation_id,
+            "correlation_id": row.history_correlation_id,
             "changes": [],
         }
         previous = row.prev_record
@@ -270,7 +270,7 @@ class MaskedOrderingFilter(filters.OrderingFilter):
 
 
 class ReadableNotFoundMixin:
-    """A 404 that names what was looked for ("There is no rate card version with id 42.")."""
+    """A 404 that names what was looked for ("There is no rate card version with id 42, or you may not see it.")."""
 
     def get_object(self):
         try:

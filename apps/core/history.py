@@ -4,11 +4,13 @@ Use `history()` instead of `HistoricalRecords()` on each model, and `bulk_create
 `bulk_update_tracked` instead of plain `bulk_create`/`bulk_update`, which record nothing.
 """
 
-from django.db import models
+from django.conf import settings
+from django.db import connection, models
 from django.dispatch import receiver
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
 from .context import current_actor, current_reason, get_correlation_id, new_correlation_id
 
@@ -16,7 +18,8 @@ from .context import current_actor, current_reason, get_correlation_id, new_corr
 class HistoryContext(models.Model):
     """Extra columns on every history row: the correlation/request ID of the change."""
 
-    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # Named apart from any `correlation_id` the tracked model has itself (events, transactions).
+    history_correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         abstract = True
@@ -50,8 +53,8 @@ def _default_reason(request) -> str:
 @receiver(pre_create_historical_record)
 def stamp_history_row(sender, instance, history_instance, **kwargs):
     """Fill the reason and correlation ID on a history row the caller did not fill."""
-    if not history_instance.correlation_id:
-        history_instance.correlation_id = get_correlation_id() or new_correlation_id()
+    if not history_instance.history_correlation_id:
+        history_instance.history_correlation_id = get_correlation_id() or new_correlation_id()
     if not history_instance.history_change_reason:
         request = getattr(HistoricalRecords.context, "request", None)
         history_instance.history_change_reason = current_reason() or _default_reason(request)
@@ -61,13 +64,60 @@ def _bulk_history_kwargs() -> dict:
     return {
         "default_user": history_user_for(),
         "default_change_reason": current_reason() or "Bulk write without a stated reason",
-        "custom_historical_attrs": {"correlation_id": get_correlation_id() or new_correlation_id()},
+        "custom_historical_attrs": {"history_correlation_id": get_correlation_id() or new_correlation_id()},
     }
 
 
 def bulk_create_tracked(model, objs, *, batch_size: int = 1000, **kwargs):
-    """bulk_create that also writes one history row per object, with who/why/correlation."""
-    return bulk_create_with_history(objs, model, batch_size=batch_size, **_bulk_history_kwargs(), **kwargs)
+    """bulk_create plus one history row per object (who/why/correlation), written set-based.
+
+    The history rows are copied from the rows just inserted with one INSERT … SELECT per chunk instead
+    of being built as objects: at month-end volumes that halves the time of the write.
+    """
+    objs = model.objects.bulk_create(objs, batch_size=batch_size, **kwargs)
+    if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        pks = [obj.pk for obj in objs if obj.pk is not None]
+        if len(pks) != len(objs):  # a backend that did not return keys: fall back to object-built history
+            model.history.bulk_history_create(objs, batch_size=batch_size, **_bulk_history_kwargs())
+        else:
+            copy_history_rows(model, pks)
+    return objs
+
+
+def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000) -> None:
+    """INSERT INTO <history> SELECT <tracked columns>, when, why, who, correlation FROM <table> WHERE pk IN …"""
+    history_model = model.history.model
+    tracked = [field.attname for field in history_model.tracked_fields]
+    qn = connection.ops.quote_name
+    kwargs = _bulk_history_kwargs()
+    user = kwargs["default_user"]
+    extra_columns = [
+        "history_date",
+        "history_change_reason",
+        "history_type",
+        "history_user_id",
+        "history_correlation_id",
+    ]
+    columns = ", ".join(qn(history_model._meta.get_field(name).column) for name in tracked + extra_columns)
+    source_columns = ", ".join(qn(model._meta.get_field(name).column) for name in tracked)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for start in range(0, len(pks), chunk):
+            part = pks[start : start + chunk]
+            placeholders = ", ".join(["%s"] * len(part))
+            cursor.execute(
+                f"INSERT INTO {qn(history_model._meta.db_table)} ({columns}) "  # noqa: S608 (identifiers are quoted model metadata)
+                f"SELECT {source_columns}, %s, %s, %s, %s, %s FROM {qn(model._meta.db_table)} "
+                f"WHERE {qn(model._meta.pk.column)} IN ({placeholders})",
+                [
+                    connection.ops.adapt_datetimefield_value(now),
+                    kwargs["default_change_reason"],
+                    history_type,
+                    getattr(user, "pk", None),
+                    kwargs["custom_historical_attrs"]["history_correlation_id"],
+                    *part,
+                ],
+            )
 
 
 def bulk_update_tracked(model, objs, fields, *, batch_size: int = 1000):

@@ -20,6 +20,7 @@ from django.conf import settings
 from .services import DemoDataError
 
 HOST = "127.0.0.1"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -129,10 +130,21 @@ def watch(supervisor: Supervisor, *, interval: float = 0.5) -> Child:
         time.sleep(interval)
 
 
-def interrupt_on_sigterm() -> None:
-    """Treat SIGTERM like Ctrl-C, so `kill <pid>` also stops the children cleanly."""
+def stop_on_signals() -> None:
+    """Ctrl-C, `kill <pid>` and a closed terminal all stop the demo and its children cleanly.
+
+    SIGINT is set explicitly because a shell starts background jobs with it ignored; SIGHUP because
+    the children run in sessions of their own and would not see the terminal close.
+    """
 
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
+
+
+def ignore_stop_signals() -> None:
+    """While the children are being stopped, a second Ctrl-C must not cut that short (it takes seconds at most)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)

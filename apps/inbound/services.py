@@ -40,6 +40,7 @@ SENSITIVE_HEADERS = {
 # How each vendor wraps its events (the envelope), whatever scheme signs the request.
 VENDOR_DELIVERY = {
     "salesforce": "salesforce",
+    "certinia": "salesforce",  # Certinia (FinancialForce) runs on Salesforce: same change-event envelope
     "hubspot": "hubspot",
     "stripe": "stripe",
     "chargebee": "chargebee",
@@ -53,7 +54,16 @@ VENDOR_DELIVERY = {
 
 
 def delivery_scheme_for(system: ConnectedSystem) -> str:
-    """The envelope format of a system's deliveries (how to cut them into events)."""
+    """The envelope format of a system's deliveries (how to cut them into events).
+
+    The system's own source profiles say it (their `delivery`); the vendor table covers systems whose
+    profiles disagree or are not loaded yet.
+    """
+    from apps.mapping.services import profiles_for_system
+
+    declared = {profile.spec.get("delivery") for profile in profiles_for_system(system)} - {None, ""}
+    if len(declared) == 1:
+        return declared.pop()
     if system.vendor in VENDOR_DELIVERY:
         return VENDOR_DELIVERY[system.vendor]
     if system.inbound_scheme == SigningScheme.STANDARD_WEBHOOKS:

@@ -180,6 +180,15 @@ class SourceProfile(Timestamped):
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.get_status_display()})"
 
+    def clean(self):
+        from .profiles import validate_spec
+
+        problems = validate_spec(self.spec)
+        if problems:
+            raise ValidationError({"spec": problems})
+        if self.spec.get("vendor") and self.vendor and self.spec["vendor"].lower() != self.vendor.lower():
+            raise ValidationError({"vendor": f"The spec is for vendor '{self.spec['vendor']}', not '{self.vendor}'."})
+
 
 class ReferenceValue(Timestamped):
     """A code list entry pulled from a system (subsidiary, currency, tax code, item, department…)."""

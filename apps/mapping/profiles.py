@@ -1025,6 +1025,10 @@ def _evaluate(
     except _Bad as exc:
         ctx.issue(exc.sentence(label), field=field_name, location=location, path=shown, fix=exc.fix, value=_shown(raw))
         return "error", None
+    except (InvalidOperation, OverflowError):
+        message = f"{label} '{_shown(raw)}' is too large or too precise to be an amount or quantity."
+        ctx.issue(message, field=field_name, location=location, path=shown, value=_shown(raw))
+        return "error", None
     except _Cascade:
         return "error", None
     return "ok", value

@@ -163,3 +163,104 @@ def profile_for_event(*, system: ConnectedSystem, event_type: str, schema_versio
     exact = [p for p in candidates if p.schema_version and p.schema_version == schema_version]
     generic = [p for p in candidates if not p.schema_version]
     return (exact or generic or [None])[0]
+
+
+def builtin_profiles_install() -> dict:
+    """Load the shipped source profiles: a new or changed built-in becomes the active version of its name.
+
+    Idempotent: an unchanged built-in writes nothing. A steward's own active version of a built-in name
+    is left active; the shipped one is then stored as a draft for them to compare and publish.
+    """
+    from .builtin_profiles import builtin_profiles
+    from .models import SourceProfile
+
+    report = {"created": 0, "unchanged": 0}
+    for shipped in builtin_profiles():
+        same = SourceProfile.objects.filter(name=shipped["name"], builtin=True, spec=shipped["spec"]).first()
+        if same is not None:
+            report["unchanged"] += 1
+            continue
+        with transaction.atomic():
+            versions = SourceProfile.objects.select_for_update().filter(name=shipped["name"])
+            number = max([p.version for p in versions] + [shipped["version"] - 1]) + 1
+            active = versions.filter(status=SourceProfile.Status.ACTIVE).first()
+            customised = active is not None and not active.builtin
+            if active is not None and not customised:
+                active.status = SourceProfile.Status.RETIRED
+                active.save()
+            status = SourceProfile.Status.DRAFT if customised else SourceProfile.Status.ACTIVE
+            SourceProfile.objects.create(**{**shipped, "version": number, "status": status})
+            report["created"] += 1
+    return report
+
+
+def source_profile_publish(*, profile, actor, reason: str):
+    """Make a profile version the active one of its name; the previous active version is retired."""
+    from .models import SourceProfile
+    from .profiles import validate_spec
+
+    problems = validate_spec(profile.spec)
+    if problems:
+        raise MappingError(
+            f"Profile {profile.name} v{profile.version} cannot be published: {problems[0]}",
+            fix="Correct the profile (see the preview), then publish again.",
+            context={"problems": problems},
+        )
+    with audit_context(actor=actor, reason=reason), transaction.atomic():
+        for other in (
+            SourceProfile.objects.select_for_update()
+            .filter(name=profile.name, status=SourceProfile.Status.ACTIVE)
+            .exclude(pk=profile.pk)
+        ):
+            other.status = SourceProfile.Status.RETIRED
+            other.save()
+        profile.status = SourceProfile.Status.ACTIVE
+        profile.save()
+    return profile
+
+
+def source_profile_new_version(*, profile, spec: dict, actor, reason: str, sample_payload=None):
+    """Start a draft version of a profile with an edited spec (the published versions stay as they are)."""
+    from .models import SourceProfile
+
+    with audit_context(actor=actor, reason=reason), transaction.atomic():
+        number = (
+            SourceProfile.objects.select_for_update().filter(name=profile.name).order_by("-version").first().version + 1
+        )
+        draft = SourceProfile.objects.create(
+            name=profile.name,
+            version=number,
+            vendor=profile.vendor,
+            event_types=spec.get("event_types", []),
+            schema_version=spec.get("schema_version", ""),
+            status=SourceProfile.Status.DRAFT,
+            builtin=False,
+            description=profile.description,
+            documentation_url=profile.documentation_url,
+            spec=spec,
+            sample_payload=sample_payload if sample_payload is not None else profile.sample_payload,
+        )
+    return draft
+
+
+def source_profile_preview(*, spec: dict, payload, on: datetime.date | None = None) -> dict:
+    """What a profile makes of a sample payload: the canonical commands, or every problem, without writing."""
+    from .profiles import apply_profile, validate_spec
+
+    problems = validate_spec(spec)
+    if problems:
+        return {
+            "valid_profile": False,
+            "profile_problems": problems,
+            "commands": [],
+            "errors": [],
+            "skipped": [],
+            "needs_fetch": [],
+        }
+    try:
+        with transaction.atomic():
+            result = apply_profile(spec, payload, on=on or timezone.localdate()).as_dict()
+            transaction.set_rollback(True)  # a preview never writes, even if a lookup did
+    except MappingError as exc:
+        result = {"commands": [], "skipped": [], "needs_fetch": [], "errors": [{"message": exc.message}]}
+    return {"valid_profile": True, "profile_problems": [], **result}

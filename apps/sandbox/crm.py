@@ -68,7 +68,10 @@ def render(record) -> dict:
     """A record as Salesforce answers GET sobjects/<type>/<Id>: attributes, Id, every field (null when unset)."""
     spec = SOBJECTS[record.object_type]
     body = {
-        "attributes": {"type": record.object_type, "url": f"{BASE_PATH}/sobjects/{record.object_type}/{record.internal_id}"},
+        "attributes": {
+            "type": record.object_type,
+            "url": f"{BASE_PATH}/sobjects/{record.object_type}/{record.internal_id}",
+        },
         "Id": record.internal_id,
     }
     body.update({name: record.data.get(name) for name in spec["fields"]})
@@ -113,7 +116,9 @@ def _clean(sobject: str, fields: dict, *, record_id: str | None = None) -> dict:
             )
         if kind == ACCOUNT_ID:
             if value == record_id:
-                raise VendorError(400, "CIRCULAR_DEPENDENCY", f"{name}: an account cannot be its own parent", param=name)
+                raise VendorError(
+                    400, "CIRCULAR_DEPENDENCY", f"{name}: an account cannot be its own parent", param=name
+                )
             if records.find(KIND, "Account", value) is None:
                 raise VendorError(
                     400,
@@ -137,7 +142,9 @@ def _load(sobject: str, record_id: str):
     _sobject(sobject)
     record = records.find(KIND, sobject, record_id)
     if record is None:
-        raise VendorError(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {record_id}")
+        raise VendorError(
+            404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {record_id}"
+        )
     return record
 
 
@@ -164,7 +171,11 @@ def create(ctx: Context, version: str, sobject: str) -> Answer:
     _required_missing(sobject, data)
     record_id = records.random_id(spec["prefix"], 15)
     records.create(KIND, sobject, data, internal_id=record_id)
-    return Answer(201, {"id": record_id, "success": True, "errors": []}, {"Location": f"{BASE_PATH}/sobjects/{sobject}/{record_id}"})
+    return Answer(
+        201,
+        {"id": record_id, "success": True, "errors": []},
+        {"Location": f"{BASE_PATH}/sobjects/{sobject}/{record_id}"},
+    )
 
 
 def read(ctx: Context, version: str, sobject: str, record_id: str) -> Answer:

@@ -296,12 +296,12 @@ def _clean_payment(data: dict, *, existing: SandboxRecord | None, internal_id: s
     data["apply"] = {**sublist, "items": cleaned_lines}
     applied = sum(_applications(data).values(), ZERO)
     if applied > payment:
-        raise user_error(
-            f"The amounts applied to invoices ({applied}) exceed the payment ({payment}).", "apply.items"
-        )
+        raise user_error(f"The amounts applied to invoices ({applied}) exceed the payment ({payment}).", "apply.items")
     data["applied"] = records.json_number(applied)
     data["unapplied"] = records.json_number(payment - applied)
-    data["tranId"] = _text(data, "tranId") or (existing.data.get("tranId") if existing else None) or f"PYMT{internal_id}"
+    data["tranId"] = (
+        _text(data, "tranId") or (existing.data.get("tranId") if existing else None) or f"PYMT{internal_id}"
+    )
     _settle(invoices, old=_applications(existing.data) if existing else {}, new=_applications(data))
     return data
 

@@ -42,7 +42,7 @@ class SandboxSystem(models.Model):
         default=dict,
         blank=True,
         validators=[validate_optional_reference],
-        help_text='Empty: any non-empty token or API key is accepted. Otherwise a reference such as '
+        help_text="Empty: any non-empty token or API key is accepted. Otherwise a reference such as "
         '{"env": "DEMO_NETSUITE_TOKEN"} whose value callers must present (bearer token, or Basic username).',
     )
     webhook_url = models.URLField(blank=True, help_text="Where this sandbox posts its webhooks (billing only).")
@@ -111,7 +111,10 @@ class SandboxRecord(models.Model):
     object_type = models.CharField(max_length=40, help_text="The vendor's name: Account, workspaces, invoice, ...")
     internal_id = models.CharField(max_length=40, help_text="The id the sandbox gave the record.")
     external_id = models.CharField(
-        max_length=120, null=True, blank=True, help_text="The caller's id for it (NetSuite externalId, references)."
+        max_length=120,
+        blank=True,
+        default="",
+        help_text="The caller's id for it (NetSuite externalId, a charge reference); empty when it has none.",
     )
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -127,7 +130,7 @@ class SandboxRecord(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["kind", "object_type", "external_id"],
-                condition=Q(external_id__isnull=False),
+                condition=~Q(external_id=""),
                 name="sandbox_record_unique_external_id",
             ),
         ]

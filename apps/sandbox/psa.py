@@ -63,7 +63,10 @@ COLLECTIONS = {
     },
 }
 REFERENCES = {"workspace_id": "workspaces", "story_id": "stories"}
-DEFAULTS = {"time_entries": {"billable": True, "approved": False}, "stories": {"story_type": "task", "state": "not started"}}
+DEFAULTS = {
+    "time_entries": {"billable": True, "approved": False},
+    "stories": {"story_type": "task", "state": "not started"},
+}
 MAX_PER_PAGE = 200
 
 
@@ -103,7 +106,9 @@ def _clean_value(name: str, kind: str, value):
     if kind == TEXT and not isinstance(value, str):
         raise _invalid(f"{name} must be text", name)
     if kind == INTEGER:
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())
+        ):
             raise _invalid(f"{name} must be a whole number", name)
         value = int(value)
         if value < 0:
@@ -212,7 +217,7 @@ def listing(ctx: Context, collection: str) -> Answer:
         if value is None:
             continue
         if name == "external_reference":
-            queryset = queryset.filter(external_id=value)
+            queryset = queryset.filter(external_id=value) if value else queryset.none()
         else:
             queryset = queryset.filter(**{f"data__{name}": value})
     page = _positive(ctx, "page", 1)

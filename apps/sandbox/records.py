@@ -21,19 +21,21 @@ def find(kind: str, object_type: str, internal_id: str) -> SandboxRecord | None:
 
 def find_external(kind: str, object_type: str, external_id: str) -> SandboxRecord | None:
     """The record with this caller-given id, or None."""
+    if not external_id:
+        return None
     return SandboxRecord.objects.filter(kind=kind, object_type=object_type, external_id=str(external_id)).first()
 
 
 def create(kind: str, object_type: str, data: dict, *, internal_id: str, external_id: str | None = None):
     """A new record (its history row says which sandbox call made it)."""
     return SandboxRecord.objects.create(
-        kind=kind, object_type=object_type, internal_id=str(internal_id), external_id=external_id or None, data=data
+        kind=kind, object_type=object_type, internal_id=str(internal_id), external_id=external_id or "", data=data
     )
 
 
 def update(record: SandboxRecord, data: dict, *, external_id: str | None = None) -> bool:
-    """Store new data on a record; saves (and writes history) only when something changed."""
-    external_id = record.external_id if external_id is None else (external_id or None)
+    """Store new data on a record (and a new external id, "" for none); saves only when something changed."""
+    external_id = record.external_id if external_id is None else external_id
     if record.data == data and record.external_id == external_id:
         return False
     record.data = data

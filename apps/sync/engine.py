@@ -423,9 +423,7 @@ def due_step_ids(*, now=None, limit: int = 500, include_recently_queued: bool = 
     """
     now = now or timezone.now()
     open_txns = list(Transaction.OPEN_STATUSES)
-    due = Step.objects.filter(
-        status__in=Step.DUE_STATUSES, transaction__status__in=open_txns, next_attempt_at__lte=now
-    )
+    due = Step.objects.filter(status__in=Step.DUE_STATUSES, transaction__status__in=open_txns, next_attempt_at__lte=now)
     if not include_recently_queued:
         stale = now - timedelta(seconds=REQUEUE_AFTER_SECONDS)
         due = due.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale) | Q(status=Step.Status.WAITING_RETRY))

@@ -22,6 +22,7 @@ class Reply:
     body: object = field(default_factory=lambda: {"ok": True})
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False  # close the connection without answering (after reading the request)
 
 
 @dataclass
@@ -58,6 +59,9 @@ class FakeTarget:
                     reply = reply(request)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    return
                 body = reply.body
                 if isinstance(body, bytes | str):
                     payload = body.encode() if isinstance(body, str) else body
@@ -109,7 +113,7 @@ def target():
 
 @pytest.fixture
 def target_system(db, target, monkeypatch):
-    """A connected system pointing at the fake target, bearer auth from an environment variable, short timeouts."""
+    """A connected system pointing at the fake target, bearer auth from an environment variable."""
     monkeypatch.setenv("FAKE_TARGET_TOKEN", "tok-Sup3rS3cretValue")
     return factories.system(
         "netsuite",
@@ -119,8 +123,8 @@ def target_system(db, target, monkeypatch):
         base_url=f"{target.url}/services/rest/record/v1/",
         outbound_auth="bearer",
         outbound_credentials={"env": "FAKE_TARGET_TOKEN"},
-        connect_timeout_seconds=Decimal("0.5"),
-        read_timeout_seconds=Decimal("0.5"),
+        connect_timeout_seconds=Decimal("5"),
+        read_timeout_seconds=Decimal("10"),
         rate_limit_per_minute=None,
     )
 

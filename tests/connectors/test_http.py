@@ -256,7 +256,7 @@ def test_validation_refusals_say_what_the_target_refused_and_why(target, target_
 
     error = raised.value
     assert error.error_class == ErrorClass.BUSINESS_RULE
-    assert error.message == "NetSuite refused to upsert customer C-1: Missing value for companyName.."
+    assert error.message == "NetSuite refused to upsert customer C-1: Missing value for companyName."
     assert error.vendor_code == "USER_ERROR"
     assert "USER_ERROR" in error.technical
     assert "corr-123" in error.technical
@@ -285,6 +285,7 @@ def test_each_vendors_error_shape_is_read(target, target_system, body, vendor_me
 
 
 def test_a_read_timeout_after_a_write_was_sent_may_have_committed(target, target_system):
+    target_system.read_timeout_seconds = Decimal("0.5")
     target.queue(Reply(200, {"id": "1"}, delay=1.5))
     calls = []
     with pytest.raises(TransientError) as raised:
@@ -300,6 +301,7 @@ def test_a_read_timeout_after_a_write_was_sent_may_have_committed(target, target
 
 
 def test_a_read_timeout_of_a_read_committed_nothing(target, target_system):
+    target_system.read_timeout_seconds = Decimal("0.5")
     target.queue(Reply(200, {"id": "1"}, delay=1.5))
     with pytest.raises(TransientError) as raised:
         client_for(target_system).request("GET", "customer/1")
@@ -307,7 +309,18 @@ def test_a_read_timeout_of_a_read_committed_nothing(target, target_system):
     assert raised.value.maybe_committed is False
 
 
+def test_a_connection_dropped_after_a_write_was_sent_may_have_committed(target, target_system):
+    target.queue(Reply(drop=True))
+    with pytest.raises(TransientError) as raised:
+        client_for(target_system).request("PUT", "invoice/eid:INV-1", json={}, action="post invoice INV-1")
+
+    assert raised.value.maybe_committed is True
+    assert raised.value.message.startswith("NetSuite dropped the connection before answering while trying to post")
+    assert len(target.received) == 1
+
+
 def test_a_connect_timeout_is_transient_and_nothing_was_sent(target_system, unanswering_port):
+    target_system.connect_timeout_seconds = Decimal("0.5")
     target_system.base_url = f"http://127.0.0.1:{unanswering_port}/"
     with pytest.raises(TransientError) as raised:
         client_for(target_system).request("POST", "customer", json={}, action="create Acme")
@@ -432,3 +445,14 @@ def test_a_next_link_to_another_server_is_not_followed(target, target_system):
 
     assert "pointed us to another server" in raised.value.message
     assert len(target.received) == 1
+
+
+def test_amounts_convert_to_each_currencys_minor_unit():
+    from apps.connectors.adapters.base import to_minor_units, unix_seconds
+
+    assert to_minor_units(Decimal("1500.00"), "USD") == 150000
+    assert to_minor_units(Decimal("0.005"), "EUR") == 1
+    assert to_minor_units(Decimal("1500"), "JPY") == 1500
+    assert to_minor_units(Decimal("1.234"), "KWD") == 1234
+    assert unix_seconds(datetime.date(2026, 1, 1)) == 1767225600
+    assert unix_seconds(datetime.date(2026, 1, 1), end_of_day=True) == 1767225600 + 86399

@@ -16,7 +16,7 @@ def test_it_records_actor_reason_and_correlation_id_of_a_service_call(steward):
     row = entity.history.get()
     assert row.history_user == steward
     assert row.history_change_reason == "New UK entity per FIN-12"
-    assert row.correlation_id == "corr-123"
+    assert row.history_correlation_id == "corr-123"
     assert row.history_type == "+"
 
 
@@ -26,7 +26,7 @@ def test_it_records_the_system_user_outside_a_request():
     row = entity.history.get()
     assert row.history_user == system_user()
     assert row.history_change_reason == "Nightly reference data pull"
-    assert len(row.correlation_id) == 32
+    assert len(row.history_correlation_id) == 32
 
 
 def test_a_write_with_no_context_still_gets_who_why_and_an_id():
@@ -34,7 +34,7 @@ def test_a_write_with_no_context_still_gets_who_why_and_an_id():
     row = entity.history.get()
     assert row.history_user == system_user()
     assert row.history_change_reason
-    assert row.correlation_id
+    assert row.history_correlation_id
 
 
 def test_bulk_writes_keep_history_with_who_why_and_correlation(steward):
@@ -43,12 +43,12 @@ def test_bulk_writes_keep_history_with_who_why_and_correlation(steward):
             LegalEntity,
             [LegalEntity(code=f"E-{n}", name=f"Entity {n}", country="US", currency="USD") for n in range(5)],
         )
-    assert LegalEntity.history.filter(history_type="+", correlation_id="bulk-1").count() == 5
+    assert LegalEntity.history.filter(history_type="+", history_correlation_id="bulk-1").count() == 5
     for entity in created:
         entity.name = entity.name + " renamed"
     with audit_context(actor=steward, reason="Rename", correlation_id="bulk-2"):
         bulk_update_tracked(LegalEntity, created, ["name"])
-    rows = LegalEntity.history.filter(correlation_id="bulk-2")
+    rows = LegalEntity.history.filter(history_correlation_id="bulk-2")
     assert rows.count() == 5
     assert {row.history_user_id for row in rows} == {steward.pk}
     assert {row.history_change_reason for row in rows} == {"Rename"}

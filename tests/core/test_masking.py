@@ -239,3 +239,20 @@ def test_a_user_who_cannot_see_rates_cannot_write_them(api_as, make_user, rates)
     assert response.status_code == 200
     assert response.json()["bill_rate"] is None
     assert RateCardLine.objects.get(pk=line.pk).unit == "day"
+
+
+def test_rates_nested_in_a_new_version_are_refused_for_a_user_who_cannot_see_them(api_as, make_user):
+    editor = make_user("vic.versions")
+    editor.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="canonical", codename__in=["view_ratecardversion", "add_ratecardversion"]
+        )
+    )
+    card = factories.rate_card(code="STD-FR", currency="EUR")
+    response = api_as(editor).post(
+        "/api/v1/rate-card-versions/",
+        {"rate_card": card.pk, "effective_from": "2026-01-01", "lines": [{"role": "Consultant", "bill_rate": "140"}]},
+    )
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith("Your role may not see or set bill rate (sensitive amounts).")
+    assert not card.versions.exists()

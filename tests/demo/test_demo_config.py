@@ -5,12 +5,15 @@ from decimal import Decimal
 
 import pytest
 
-from apps.canonical.models import Contract, ContractLine, Customer, LegalEntity, RateCard
+from apps.canonical.models import ContractLine, Customer, InvoiceLine, LegalEntity, RateCard
 from apps.canonical.services import rate_for
 from apps.core.objects import BusinessObject, field_names
 from apps.demo.environment import demo_secret_specs
 from apps.demo.services import CONFIG_PATH, read_document
+from apps.mapping.models import ValueMap
 from apps.mapping.services import value_map_lookup
+from apps.sync.workflows import maps
+from apps.sync.workflows.finance import DEFAULT_SERVICE_ITEM
 from apps.systems.models import ConnectedSystem, OwnershipRule
 from apps.systems.services import may_write
 
@@ -56,22 +59,23 @@ def test_the_imported_ownership_rules_all_pass_validation(demo):
         rule.full_clean()
 
 
-@pytest.mark.parametrize(
-    ("system", "object_type", "fields", "refused"),
-    [
-        ("salesforce", "customer", ["name", "region", "tax_id", "credit_status"], {"tax_id", "credit_status"}),
-        ("netsuite", "customer", ["tax_id", "credit_status", "legal_entity"], set()),
-        ("netsuite", "customer", ["name"], {"name"}),
-        ("kantata", "time_entry", ["hours", "status"], set()),
-        ("salesforce", "project", ["status"], {"status"}),
-        ("chargebee", "billing_schedule", ["frequency"], set()),
-        ("bamboohr", "resource", ["name", "cost_rate"], {"cost_rate"}),
-        ("netsuite", "invoice", ["status", "amount_paid"], set()),
-    ],
-)
-def test_the_demo_rules_give_each_system_the_fields_the_seeds_say_it_owns(demo, system, object_type, fields, refused):
-    decision = may_write(system=system, object_type=object_type, fields=fields, on=datetime.date(2026, 5, 1))
-    assert set(decision.refused) == refused
+# (system, object type, fields it writes, the fields it must be refused because another system owns them)
+OWNERSHIP_CASES = [
+    ("salesforce", "customer", ["name", "region", "tax_id", "credit_status"], {"tax_id", "credit_status"}),
+    ("netsuite", "customer", ["tax_id", "credit_status", "legal_entity"], set()),
+    ("netsuite", "customer", ["name"], {"name"}),
+    ("kantata", "time_entry", ["hours", "status"], set()),
+    ("salesforce", "project", ["status"], {"status"}),
+    ("chargebee", "billing_schedule", ["frequency"], set()),
+    ("bamboohr", "resource", ["name", "cost_rate"], {"cost_rate"}),
+    ("netsuite", "invoice", ["status", "amount_paid"], set()),
+]
+
+
+def test_the_demo_rules_give_each_system_the_fields_the_seeds_say_it_owns(demo):
+    for system, object_type, fields, refused in OWNERSHIP_CASES:
+        decision = may_write(system=system, object_type=object_type, fields=fields, on=datetime.date(2026, 5, 1))
+        assert set(decision.refused) == refused, f"{system} writing {object_type} {fields}: {decision.message()}"
 
 
 def test_time_was_owned_by_the_erp_before_the_psa_went_live(demo):
@@ -79,17 +83,17 @@ def test_time_was_owned_by_the_erp_before_the_psa_went_live(demo):
     assert not may_write(system="netsuite", object_type="time_entry", on=datetime.date(2026, 1, 5)).fully_allowed
 
 
-@pytest.mark.parametrize("code", ["STD-US", "STD-EU"])
-@pytest.mark.parametrize("on", [datetime.date(2025, 6, 30), datetime.date(2026, 3, 2)])
-def test_the_rate_cards_price_every_role_in_2025_and_in_2026(demo, code, on):
-    card = next(card for card in CONFIG["rate_cards"] if card["code"] == code)
-    version = next(v for v in card["versions"] if v["effective_from"].startswith(str(on.year)))
-    expected = {line["role"]: Decimal(line["bill_rate"]) for line in version["lines"]}
-    for role in ROLES:
-        line = rate_for(card=code, role=role, on=on)
-        assert line.version.version == version["version"]
-        assert line.bill_rate == expected[role]
-        assert line.currency == RateCard.objects.get(code=code).currency
+def test_the_rate_cards_price_every_role_in_2025_and_in_2026(demo):
+    for card in CONFIG["rate_cards"]:
+        for on in (datetime.date(2025, 6, 30), datetime.date(2026, 3, 2)):
+            version = next(v for v in card["versions"] if v["effective_from"].startswith(str(on.year)))
+            expected = {line["role"]: Decimal(line["bill_rate"]) for line in version["lines"]}
+            for role in ROLES:
+                line = rate_for(card=card["code"], role=role, on=on)
+                assert line.version.version == version["version"], (card["code"], role, on)
+                assert line.bill_rate == expected[role], (card["code"], role, on)
+                assert line.currency == card["currency"]
+    assert RateCard.objects.count() == 2
 
 
 def test_the_2026_rates_are_not_the_2025_rates(demo):
@@ -103,23 +107,29 @@ def test_every_customer_region_and_tax_region_has_an_erp_value(demo):
     on = datetime.date(2026, 3, 1)
     for customer in Customer.objects.all():
         assert value_map_lookup("region-subsidiary", customer.region, on=on)
-        assert value_map_lookup("tax-region-tax-code", customer.tax_region, on=on)
-        assert value_map_lookup("currency-erp-currency", customer.currency, on=on)
+        assert value_map_lookup(maps.TAX_REGION_TAX_CODE, customer.tax_region, on=on)
+        assert value_map_lookup(maps.CURRENCY_ERP, customer.currency, on=on)
 
 
-def test_each_entity_maps_to_its_own_subsidiary(demo):
+def test_the_demo_has_every_value_map_the_workflows_translate_through(demo):
+    assert set(maps.ALL) <= set(ValueMap.objects.values_list("name", flat=True))
+
+
+def test_each_entity_and_its_sales_region_map_to_the_same_subsidiary(demo):
     on = datetime.date(2026, 3, 1)
-    subsidiaries = {
-        value_map_lookup("region-subsidiary", customer.region, on=on)
-        for entity in LegalEntity.objects.all()
-        for customer in entity.customers.all()
-        if customer.region
-    }
+    subsidiaries = set()
+    for entity in LegalEntity.objects.all():
+        subsidiary = value_map_lookup(maps.LEGAL_ENTITY_SUBSIDIARY, entity.code, on=on)
+        for customer in entity.customers.exclude(region=""):
+            assert value_map_lookup("region-subsidiary", customer.region, on=on) == subsidiary, customer
+        subsidiaries.add(subsidiary)
     assert len(subsidiaries) == LegalEntity.objects.count()
 
 
-def test_every_contract_line_sells_an_item_the_erp_knows(demo):
+def test_every_contract_and_invoice_line_sells_an_item_the_erp_knows(demo):
     on = datetime.date(2026, 3, 1)
-    for line in ContractLine.objects.all():
-        assert value_map_lookup("service-item-erp-item", line.service_item, on=on)
-    assert Contract.objects.count() == 4
+    items = {*ContractLine.objects.values_list("service_item", flat=True)}
+    items |= {*InvoiceLine.objects.values_list("service_item", flat=True)}
+    for item in items:
+        assert value_map_lookup(maps.SERVICE_ITEM_ERP, item, on=on)
+    assert value_map_lookup(maps.SERVICE_ITEM_ERP, DEFAULT_SERVICE_ITEM, on=on)

@@ -108,7 +108,7 @@ def test_the_demo_has_work_in_every_state_finance_and_delivery_look_at(demo):
 def test_the_uk_invoice_carries_vat_and_is_paid_in_full(demo):
     invoice = Invoice.objects.get(number="INV-UK-2026-0001")
     line = invoice.lines.get()
-    assert (line.tax_code, line.tax_rate, line.tax_amount) == ("S-GB", Decimal("0.2000"), Decimal("9000.00"))
+    assert (line.tax_code, line.tax_rate, line.tax_amount) == ("UK-VAT-S", Decimal("0.2000"), Decimal("9000.00"))
     assert invoice.subtotal + invoice.tax_total == invoice.total == Decimal("54000.00")
     payment = Payment.objects.get(invoice=invoice)
     assert payment.amount == invoice.total
@@ -126,7 +126,7 @@ def test_every_demo_record_is_written_by_the_system_user_with_the_load_as_reason
     row = Customer.objects.get(number="C-1001").history.get()
     assert row.history_user == system_user()
     assert row.history_change_reason == "Demo data load"
-    assert row.correlation_id
+    assert row.history_correlation_id
 
 
 def test_a_record_someone_changed_is_put_back_by_the_next_load(demo, load_demo):

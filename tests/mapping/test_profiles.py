@@ -222,6 +222,14 @@ def test_an_empty_text_counts_as_missing_and_a_default_fills_it():
     assert "description" not in data
 
 
+def test_a_number_too_large_to_round_is_an_error_not_a_crash():
+    spec = time_spec(hours={"path": "minutes", "divide_by": 60, "places": 4})
+
+    result = apply_profile(spec, {**TIME, "minutes": "1e40"}, on=ON)
+
+    assert result.errors[0].message == "Hours '1e40' is too large or too precise to be an amount or quantity."
+
+
 def test_a_whole_number_field_refuses_fractions():
     spec = spec_for(
         "contract.amended",

@@ -91,7 +91,7 @@ def test_a_steps_writes_carry_the_transactions_correlation_id_and_the_system_use
     txn = start(n=2)
     run_due_steps()
     row = LegalEntity.history.get(code="T-1")
-    assert row.correlation_id == txn.correlation_id
+    assert row.history_correlation_id == txn.correlation_id
     assert row.history_user.username == "integration-system"
     assert "First step" in row.history_change_reason
 

@@ -583,4 +583,3 @@ def _mark_bulk_processed(txn) -> None:
         event.status = InboundEvent.Status.PROCESSED
         event.processed_at = now
     bulk_update_tracked(InboundEvent, events, ["status", "processed_at"])
-

@@ -61,7 +61,7 @@ class InboundEventWorkflow(WorkflowDefinition):
         )
         if result.needs_fetch and not result.errors:
             connector = ctx.connector(system)
-            fetched = {request.key: connector.fetch(request.object, request.id) for request in result.needs_fetch}
+            fetched = {request.key: fetch_document(connector, request) for request in result.needs_fetch}
             result = apply_profile(
                 profile.spec,
                 payload,
@@ -124,6 +124,20 @@ class InboundEventWorkflow(WorkflowDefinition):
         event = txn.inbound_event
         if event is not None:
             _mark(event, InboundEvent.Status.EXCEPTION, error=error.as_dict())
+
+
+def fetch_document(connector, request) -> dict:
+    """The record a thin notification points at, with its includes: {object: record, include: record, …}."""
+    if hasattr(connector, "fetch_document"):
+        return connector.fetch_document(request.object, request.id, params=request.params, include=request.include)
+    record = connector.fetch(request.object, request.id)
+    document = {request.object: record}
+    for name in request.include:
+        # Vendors link a related record by "<Name>Id" (Salesforce) or "<name>_id" on the main record.
+        reference = record.get(f"{name}Id") or record.get(f"{name}_id") or record.get(f"{name.lower()}_id")
+        if reference:
+            document[name] = connector.fetch(name, str(reference))
+    return document
 
 
 def _mark(event: InboundEvent, status: str, *, reason: str = "", profile=None, commands=None, error=None):

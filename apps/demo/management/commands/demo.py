@@ -17,8 +17,9 @@ from apps.demo.runner import (
     HOST,
     Supervisor,
     ensure_port_free,
-    interrupt_on_sigterm,
+    ignore_stop_signals,
     start_web_console,
+    stop_on_signals,
     wait_until_healthy,
     watch,
 )
@@ -70,6 +71,8 @@ class Command(BaseCommand):
             self.serve(port)
         except BusinessError as exc:
             raise CommandError(f"{exc.message} {exc.fix}".strip()) from exc
+        except KeyboardInterrupt:
+            raise CommandError("Interrupted before the console started; run `make demo` again to finish.") from None
 
     # --- steps ------------------------------------------------------------------------------------
     def step(self, text: str) -> None:
@@ -91,21 +94,26 @@ class Command(BaseCommand):
         call_command("load_demo", force=True, verbosity=self.verbosity, stdout=self.stdout, stderr=self.stderr)
 
     def serve(self, port: int) -> None:
+        """Start the processes, say where to go, and stay in the foreground until stopped."""
         base_url = f"http://{HOST}:{port}"
-        interrupt_on_sigterm()
+        supervisor = Supervisor()
+        stop_on_signals()
         try:
-            with Supervisor() as supervisor:
-                self.step(f"Starting the web console on {base_url}")
-                console = start_web_console(supervisor, port=port, env=dict(os.environ))
-                wait_until_healthy(console, f"{base_url}/healthz")
-                self.print_welcome(base_url=base_url)
-                dead = watch(supervisor)
-                raise CommandError(
-                    f"The {dead.name} stopped on its own (exit code {dead.process.returncode}); the demo stops too. "
-                    "Read its output above."
-                )
+            self.step(f"Starting the web console on {base_url}")
+            console = start_web_console(supervisor, port=port, env=dict(os.environ))
+            wait_until_healthy(console, f"{base_url}/healthz")
+            self.print_welcome(base_url=base_url)
+            dead = watch(supervisor)
+            raise CommandError(
+                f"The {dead.name} stopped on its own (exit code {dead.process.returncode}); the demo stops too. "
+                "Read its output above."
+            )
         except KeyboardInterrupt:
-            self.stdout.write("\nDemo stopped.")
+            self.stdout.write("\nStopping the demo...")
+        finally:
+            ignore_stop_signals()
+            supervisor.stop_all()
+        self.stdout.write("Demo stopped.")
 
     # --- output ---------------------------------------------------------------------------------------
     def print_welcome(self, *, base_url: str | None) -> None:

@@ -1,5 +1,7 @@
 """manage.py load_demo: the demo firm's configuration, records and logins, into an already migrated database."""
 
+import io
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -31,11 +33,16 @@ class Command(BaseCommand):
         verbosity = options.get("verbosity", 1)
         try:
             refuse_outside_development(force=force)
-            call_command("import_config", str(CONFIG_PATH), stdout=self.stdout, stderr=self.stderr, verbosity=verbosity)
+            report = io.StringIO()
+            call_command("import_config", str(CONFIG_PATH), stdout=report, stderr=self.stderr, verbosity=verbosity)
             summary = demo_data_load()
             users = demo_users_ensure()
         except BusinessError as exc:
             raise CommandError(f"{exc.message} {exc.fix}".strip()) from exc
+        for line in report.getvalue().splitlines():
+            # The import's per-row lines are indented; its header and section totals are not.
+            if verbosity > 1 or not line.startswith(" "):
+                self.stdout.write(line)
         if summary.changes:
             self.stdout.write(f"Demo records: {summary.changes} created or changed.")
             if verbosity > 1:
