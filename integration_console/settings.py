@@ -185,11 +185,19 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "CurrencyEnum": "apps.core.money.CURRENCY_CHOICES",
+        "ContractTypeEnum": "apps.canonical.models.commercial.ContractType",
+    },
     "TITLE": "Integration Console API",
     "DESCRIPTION": "Read and act on the canonical store, the mapping tables and the connected systems.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# --- Built-in sandbox systems (vendor simulators under /sandbox/) ----------------------------------
+# On for development, the demo and tests; production leaves it off unless SANDBOX_ENABLED=1.
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG or "pytest" in sys.modules)
 
 # --- Inbound ---------------------------------------------------------------------------------
 INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)

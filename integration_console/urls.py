@@ -1,5 +1,6 @@
 """Root URLs: the admin console, the REST API under /api/v1/ and the OpenAPI schema."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -13,6 +14,7 @@ api_v1 = [
     path("", include("apps.canonical.api.urls")),
     path("", include("apps.mapping.api.urls")),
     path("", include("apps.inbound.api.urls")),
+    path("", include("apps.sync.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -20,6 +22,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("sandbox/", include("apps.sandbox.urls")),
     path("", include("apps.core.urls")),
 ]
+if settings.SANDBOX_ENABLED:
+    urlpatterns.insert(0, path("sandbox/", include("apps.sandbox.urls")))

@@ -77,9 +77,13 @@ class HistoryAdmin(SimpleHistoryAdmin):
 
     form = ChangeReasonForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # API roots are https; Django 6 default
-    history_list_display = ["history_correlation_id"]
+    history_list_display = ["correlation_id_of_change"]
     list_per_page = 50
     show_full_result_count = False
+
+    @admin.display(description="Correlation ID")
+    def correlation_id_of_change(self, record):
+        return record.history_correlation_id
 
     # --- masking -----------------------------------------------------------------------------
     def __getattr__(self, name):

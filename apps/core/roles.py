@@ -79,6 +79,7 @@ ROLES: dict[str, dict] = {
             "add,change,delete:systems.connectedsystem",
             "add,change,delete:systems.signingsecret",
             "add,change,delete:django_q.*",
+            "change:sandbox.sandboxsystem",
             "change:sync.*",
             "add:sync.*",
         ],

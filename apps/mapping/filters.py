@@ -1,10 +1,12 @@
-"""FilterSets for cross-references, value maps and their entries (used by the API and lists)."""
+"""FilterSets for cross-references, value maps, their entries and source profiles (used by the API and lists)."""
+
+import fnmatch
 
 import django_filters
 
 from apps.core.objects import BusinessObject
 
-from .models import CrossReference, ReferenceValue, ValueMap, ValueMapEntry
+from .models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
 
 
 class CrossReferenceFilter(django_filters.FilterSet):
@@ -54,3 +56,22 @@ class ReferenceValueFilter(django_filters.FilterSet):
     class Meta:
         model = ReferenceValue
         fields = {"kind": ["exact"], "code": ["exact", "iexact"], "external_id": ["exact"], "active": ["exact"]}
+
+
+class SourceProfileFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=SourceProfile.Status.choices)
+    vendor = django_filters.CharFilter(field_name="vendor", lookup_expr="iexact")
+    event_type = django_filters.CharFilter(method="filter_event_type", label="Reads this event type")
+
+    class Meta:
+        model = SourceProfile
+        fields = {"name": ["exact", "icontains"], "version": ["exact"], "builtin": ["exact"]}
+
+    def filter_event_type(self, queryset, name, value):
+        # event_types is a short JSON list of glob patterns; match them in Python (the same on every database).
+        wanted = [
+            pk
+            for pk, patterns in queryset.values_list("pk", "event_types")
+            if any(fnmatch.fnmatchcase(value, str(pattern)) for pattern in patterns or [])
+        ]
+        return queryset.filter(pk__in=wanted)

@@ -18,6 +18,7 @@ SOBJECTS = {
         "fields": {
             "Name": TEXT,
             "BillingCountry": TEXT,
+            "BillingCountryCode": TEXT,  # with state and country picklists enabled, as most orgs have
             "Tax_Id__c": TEXT,
             "Region__c": TEXT,
             "CurrencyIsoCode": TEXT,

@@ -33,10 +33,15 @@ from .models import Step, StepAttempt, Transaction
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = getattr(settings, "SYNC_LEASE_SECONDS", settings.Q_TIMEOUT + 60)
-BACKOFF_BASE_SECONDS = getattr(settings, "SYNC_BACKOFF_BASE_SECONDS", 5)
-BACKOFF_CAP_SECONDS = getattr(settings, "SYNC_BACKOFF_CAP_SECONDS", 900)
-REQUEUE_AFTER_SECONDS = getattr(settings, "SYNC_REQUEUE_AFTER_SECONDS", 120)
+
+def _setting(name: str, default: float) -> float:
+    """Ledger timings, read when used so an operator (or a test) can change them without a restart."""
+    return getattr(settings, name, default)
+
+
+def lease_seconds() -> float:
+    # Longer than django-q2's task timeout: a step still running inside its time limit never loses its lease.
+    return _setting("SYNC_LEASE_SECONDS", settings.Q_TIMEOUT + 60)
 
 
 def worker_name() -> str:
@@ -128,7 +133,7 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
         with audit_context(reason=f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"):
             step.status = Step.Status.RUNNING
             step.attempts += 1
-            step.lease_expires_at = now + timedelta(seconds=LEASE_SECONDS)
+            step.lease_expires_at = now + timedelta(seconds=lease_seconds())
             step.leased_by = worker
             step.started_at = now
             step.save()
@@ -166,7 +171,8 @@ def _supersede(claim: Claim, now) -> None:
 
 def backoff_seconds(attempt: int) -> float:
     """Exponential backoff with full jitter: base × 2^(attempt-1), capped, then a random share of it."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0))
+    base = _setting("SYNC_BACKOFF_BASE_SECONDS", 5)
+    ceiling = min(_setting("SYNC_BACKOFF_CAP_SECONDS", 900), base * 2 ** max(attempt - 1, 0))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -425,7 +431,7 @@ def due_step_ids(*, now=None, limit: int = 500, include_recently_queued: bool = 
     open_txns = list(Transaction.OPEN_STATUSES)
     due = Step.objects.filter(status__in=Step.DUE_STATUSES, transaction__status__in=open_txns, next_attempt_at__lte=now)
     if not include_recently_queued:
-        stale = now - timedelta(seconds=REQUEUE_AFTER_SECONDS)
+        stale = now - timedelta(seconds=_setting("SYNC_REQUEUE_AFTER_SECONDS", 120))
         due = due.filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale) | Q(status=Step.Status.WAITING_RETRY))
     expired = Step.objects.filter(
         status=Step.Status.RUNNING, lease_expires_at__lte=now, transaction__status__in=open_txns

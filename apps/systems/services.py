@@ -39,6 +39,12 @@ class WriteDecision:
         if not self.refused:
             return f"{self.system} may {self.operation} these fields of the {self.object_type}."
         object_label = BusinessObject(self.object_type).label.lower()
+        if WHOLE_OBJECT in self.refused:
+            owner = self.owners.get(WHOLE_OBJECT, self.refused[WHOLE_OBJECT])
+            return (
+                f"{self.system} may not {self.operation} a {object_label}: {owner} is the system of record for "
+                f"{object_label} records on {self.on.isoformat()}."
+            )
         by_owner: dict[str, list[str]] = {}
         for name, owner in self.refused.items():
             by_owner.setdefault(self.owners.get(name, owner), []).append(name or "the record itself")

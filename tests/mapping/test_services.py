@@ -26,16 +26,20 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def regions(systems):
     value_map = ValueMap.objects.create(
-        name="region-subsidiary", source_label="region", target_label="subsidiary",
-        source_system=systems["crm"], target_system=systems["erp"],
+        name="region-subsidiary",
+        source_label="region",
+        target_label="subsidiary",
+        source_system=systems["crm"],
+        target_system=systems["erp"],
     )
     for source, target, start, end in [
         ("North America", "1", datetime.date(2026, 1, 1), None),
         ("EMEA", "2", datetime.date(2026, 1, 1), datetime.date(2026, 6, 30)),
         ("EMEA", "3", datetime.date(2026, 7, 1), None),
     ]:
-        entry = ValueMapEntry(value_map=value_map, source_value=source, target_value=target,
-                              effective_from=start, effective_to=end)
+        entry = ValueMapEntry(
+            value_map=value_map, source_value=source, target_value=target, effective_from=start, effective_to=end
+        )
         entry.full_clean()
         entry.save()
     return value_map
@@ -81,8 +85,9 @@ def test_an_unknown_map_is_a_readable_error():
 
 
 def test_overlapping_entries_for_one_value_are_refused(regions):
-    clash = ValueMapEntry(value_map=regions, source_value="emea", target_value="9",
-                          effective_from=datetime.date(2026, 12, 1))
+    clash = ValueMapEntry(
+        value_map=regions, source_value="emea", target_value="9", effective_from=datetime.date(2026, 12, 1)
+    )
     with pytest.raises(ValidationError) as caught:
         clash.full_clean()
     assert "already maps 'EMEA' to '3' for 2026-07-01 to open-ended" in " ".join(caught.value.messages)
@@ -127,8 +132,9 @@ def test_the_database_enforces_uniqueness_even_without_the_service(systems):
     first, second = factories.customer(), factories.customer()
     CrossReference.objects.create(system=systems["erp"], object_type="customer", object_id=first.pk, external_id="X")
     with pytest.raises(IntegrityError), transaction.atomic():
-        CrossReference.objects.create(system=systems["erp"], object_type="customer", object_id=second.pk,
-                                      external_id="X")
+        CrossReference.objects.create(
+            system=systems["erp"], object_type="customer", object_id=second.pk, external_id="X"
+        )
 
 
 def test_model_validation_explains_a_duplicate_to_a_steward(systems):

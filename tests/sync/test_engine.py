@@ -113,7 +113,7 @@ def test_a_transient_failure_waits_with_backoff_then_succeeds(django_capture_on_
     step = txn.steps.get(name="first")
     assert step.status == Step.Status.WAITING_RETRY
     assert step.error_message == "The ERP did not answer within 30 s."
-    assert step.next_attempt_at >= before + datetime.timedelta(seconds=engine.BACKOFF_BASE_SECONDS / 2)
+    assert step.next_attempt_at >= before + datetime.timedelta(seconds=2.5)
     assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.WAITING_RETRY
     assert Schedule.objects.filter(func="apps.sync.tasks.run_step", args=str(step.pk)).exists()
     assert run_due_steps() == 0  # not due yet

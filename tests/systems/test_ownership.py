@@ -56,8 +56,9 @@ def test_a_system_without_a_grant_is_refused_with_the_owner_named(governed):
 def test_create_and_update_grants_are_separate(systems):
     factories.ownership_rule("project", systems["psa"], may_create=[systems["crm"]])
     assert may_write(system=systems["crm"], object_type="project", operation=CREATE, on=JAN_1).fully_allowed
-    assert not may_write(system=systems["crm"], object_type="project", fields=["name"], operation=UPDATE,
-                         on=JAN_1).fully_allowed
+    assert not may_write(
+        system=systems["crm"], object_type="project", fields=["name"], operation=UPDATE, on=JAN_1
+    ).fully_allowed
 
 
 def test_an_ungoverned_object_type_is_open_to_every_system(systems):
@@ -77,17 +78,20 @@ def test_ownership_follows_effective_dates(systems):
         "total": "chargebee"
     }
     # Before any rule is in force the object is ungoverned.
-    assert may_write(system=systems["hris"], object_type="invoice", fields=["total"],
-                     on=datetime.date(2025, 12, 31)).fully_allowed
+    assert may_write(
+        system=systems["hris"], object_type="invoice", fields=["total"], on=datetime.date(2025, 12, 31)
+    ).fully_allowed
 
 
 def test_a_field_rule_that_ended_falls_back_to_the_object_rule(systems):
     factories.ownership_rule("customer", systems["crm"])
     factories.ownership_rule("customer", systems["erp"], field="tax_id", end=datetime.date(2026, 3, 31))
-    assert may_write(system=systems["erp"], object_type="customer", fields=["tax_id"],
-                     on=datetime.date(2026, 3, 31)).fully_allowed
-    assert may_write(system=systems["erp"], object_type="customer", fields=["tax_id"],
-                     on=datetime.date(2026, 4, 1)).refused == {"tax_id": "salesforce"}
+    assert may_write(
+        system=systems["erp"], object_type="customer", fields=["tax_id"], on=datetime.date(2026, 3, 31)
+    ).fully_allowed
+    assert may_write(
+        system=systems["erp"], object_type="customer", fields=["tax_id"], on=datetime.date(2026, 4, 1)
+    ).refused == {"tax_id": "salesforce"}
 
 
 def test_assert_may_write_raises_an_ownership_conflict_a_steward_can_read(governed):

@@ -22,6 +22,7 @@ COLLECTIONS = {
     "stories": "stories",
     "task": "stories",
 }
+SINGULAR = {"workspaces": "workspace", "time_entries": "time entry", "stories": "story"}
 
 
 class KantataPSA(Adapter):
@@ -40,7 +41,7 @@ class KantataPSA(Adapter):
     def fetch(self, object_name: str, record_id: str) -> dict:
         """One workspace, time entry or story as Kantata holds it."""
         collection = COLLECTIONS.get(object_name, object_name)
-        action = f"read {collection.rstrip('s')} {record_id}"
+        action = f"read {SINGULAR.get(collection, collection)} {record_id}"
         body = self.http.get_json(f"{path_segment(collection)}/{path_segment(record_id)}.json", action=action)
         records = records_of(body)
         if not records:

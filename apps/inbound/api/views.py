@@ -1,27 +1,33 @@
-"""The inbound API: one webhook endpoint and one bulk endpoint per connected system.
+"""The inbound API: one webhook endpoint and one bulk endpoint per connected system, and the read-only log.
 
-Requests are authenticated by the sender's signature, not by a console login. The views only read,
-verify and hand over to `apps.inbound.services` / `apps.inbound.bulk`; no domain work runs here.
+Webhook and bulk requests are authenticated by the sender's signature, not by a console login. Those views
+only read, verify and hand over to `apps.inbound.services` / `apps.inbound.bulk`; no domain work runs here.
+The log (deliveries and events) is read by integration admins and auditors with their own permissions.
 """
 
 import logging
 
 from django.conf import settings
+from django.db.models import F
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import problem
+from apps.core.api import ReadOnlyViewSet, problem
 from apps.mapping.profiles import UnreadableDelivery
 from apps.systems.models import ConnectedSystem, SigningScheme
 
 from .. import bulk, signatures
+from ..filters import DeliveryFilter, InboundEventFilter
+from ..models import Delivery, InboundEvent
 from ..services import active_secrets, receive_webhook, record_rejection, redact_headers
+from .serializers import DeliveryDetailSerializer, DeliverySerializer, InboundEventSerializer, ledger_transactions
 
 logger = logging.getLogger(__name__)
 
@@ -300,3 +306,60 @@ class BulkView(_SignedEndpoint):
                 rejected=report.error_count,
             )
         return Response(payload, status=202)
+
+
+RAW_BODY_TYPES = {"application/json", "application/x-ndjson", "application/jsonl", "application/x-jsonlines"}
+
+
+class DeliveryViewSet(ReadOnlyViewSet):
+    """GET /api/v1/inbound-deliveries/ — every delivery received, accepted, duplicate or refused (read-only)."""
+
+    queryset = Delivery.objects.select_related("system").defer("body")
+    serializer_class = DeliverySerializer
+    filterset_class = DeliveryFilter
+    search_fields = ["correlation_id", "rejection", "secret_label"]
+    ordering_fields = ["received_at", "body_size", "event_count", "duplicate_count", "error_count"]
+
+    def get_serializer_class(self):
+        return DeliveryDetailSerializer if self.action == "retrieve" else DeliverySerializer
+
+    @extend_schema(
+        summary="The raw body of a delivery, byte for byte",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        tags=["inbound-deliveries"],
+    )
+    @action(detail=True, methods=["get"])
+    def body(self, request, pk=None):
+        delivery = self.get_object()
+        media_type = delivery.content_type.split(";")[0].strip().lower()
+        # Served as a download: a sender controls these bytes, so no browser may render them as a page.
+        response = HttpResponse(
+            bytes(delivery.body or b""),
+            content_type=media_type if media_type in RAW_BODY_TYPES else "application/octet-stream",
+        )
+        extension = "json" if "json" in media_type else "bin"
+        response["Content-Disposition"] = f'attachment; filename="delivery-{delivery.pk}.{extension}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class InboundEventViewSet(ReadOnlyViewSet):
+    """GET /api/v1/inbound-events/ — the events deliveries carried, with what came of each (read-only)."""
+
+    queryset = (
+        InboundEvent.objects.select_related("system", "profile")
+        .defer("profile__spec", "profile__sample_payload")
+        .annotate(received_at=F("delivery__received_at"))
+    )
+    serializer_class = InboundEventSerializer
+    filterset_class = InboundEventFilter
+    search_fields = ["vendor_event_id", "idempotency_key", "correlation_id"]
+    ordering_fields = ["created_at", "received_at", "event_type", "status", "occurred_at"]
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        events = page if page is not None else list(queryset)
+        context = {**self.get_serializer_context(), "ledger": ledger_transactions(events)}
+        data = self.get_serializer(events, many=True, context=context).data
+        return self.get_paginated_response(data) if page is not None else Response(data)

@@ -215,15 +215,7 @@ class InvoiceToErp(WorkflowDefinition):
     def step_report_status_crm(self, ctx):
         invoice = Invoice.objects.select_related("customer").get(pk=ctx.state["invoice_id"])
         balance = open_balance(invoice.customer)
-        return crm_account_update(
-            ctx,
-            invoice.customer,
-            {
-                "AR_Balance__c": str(balance),
-                "Integration_Message__c": f"Invoice {invoice.number} posted "
-                f"({invoice.total} {invoice.currency}, due {invoice.due_date}).",
-            },
-        )
+        return crm_account_update(ctx, invoice.customer, {"AR_Balance__c": str(balance)})
 
 
 @register

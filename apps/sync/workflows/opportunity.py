@@ -177,7 +177,7 @@ class OpportunityToProject(WorkflowDefinition):
             )
             project = Project.objects.filter(contract=contract).first() or _create(
                 Project,
-                code=next_number(Project, "P"),
+                code=next_number(Project, "P", field="code"),
                 name=deal["opportunity_name"][:200],
                 customer=customer,
                 contract=contract,
@@ -239,7 +239,9 @@ class OpportunityToProject(WorkflowDefinition):
                 values[canonical] = deal[incoming]
         if existing is None:
             values["number"] = next_number(Customer, "C")
-            values["tax_region"] = entity.tax_region if not deal.get("customer_country") else deal["customer_country"]
+            # A customer in the entity's own country is taxed as the entity is (e.g. US-NY); abroad, by its country.
+            country = deal.get("customer_country") or entity.country
+            values["tax_region"] = entity.tax_region if country == entity.country else country
         return values
 
     def _rate_card(self, deal, contract_type, on):

@@ -1,0 +1,96 @@
+"""Read-only serializers of the inbound log: deliveries (headers redacted, raw body by link) and their events."""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.core.api import MaskedModelSerializer
+
+from ..models import Delivery, InboundEvent
+
+BODY_INLINE_BYTES = 64 * 1024
+
+
+def ledger_transactions(events) -> dict[int, list]:
+    """The ledger transactions of each event, oldest first: its mapping transaction and the workflows it started,
+    or for a bulk-uploaded record the chunk transaction that carries it. Two queries for any number of events.
+    """
+    from apps.sync.models import Transaction, Workflow
+
+    events = list(events)
+    found: dict[int, list] = {event.pk: [] for event in events}
+    for txn in Transaction.objects.filter(inbound_event_id__in=found).order_by("created_at", "pk"):
+        found[txn.inbound_event_id].append(txn)
+    bulk = {event.delivery_id for event in events if not found[event.pk]}
+    if bulk:
+        chunks = Transaction.objects.filter(workflow=Workflow.TIME_TO_BILL, input__delivery_id__in=sorted(bulk))
+        for txn in chunks.order_by("created_at", "pk"):
+            carried = set(txn.input.get("event_ids") or [])
+            for event in events:
+                if event.pk in carried and event.delivery_id == txn.input.get("delivery_id"):
+                    found[event.pk].append(txn)
+    return found
+
+
+class LedgerTransactionSerializer(serializers.Serializer):
+    """A ledger transaction as the inbound log names it."""
+
+    id = serializers.IntegerField()
+    correlation_id = serializers.CharField()
+    workflow = serializers.CharField()
+    status = serializers.CharField()
+    subject = serializers.CharField()
+
+
+class DeliverySerializer(MaskedModelSerializer):
+    """One delivery as received: who sent it, how it was verified, what it carried. The raw body is at `body_url`."""
+
+    system = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    body_url = serializers.SerializerMethodField(help_text="The raw bytes exactly as received.")
+    events_url = serializers.SerializerMethodField(help_text="The events this delivery carried.")
+
+    class Meta:
+        model = Delivery
+        exclude = ["body"]
+
+    def get_body_url(self, delivery) -> str:
+        return reverse("inbound-delivery-body", args=[delivery.pk])
+
+    def get_events_url(self, delivery) -> str:
+        return f"{reverse('inbound-event-list')}?delivery={delivery.pk}"
+
+
+class DeliveryDetailSerializer(DeliverySerializer):
+    """A delivery with its body as text when it is UTF-8 and small enough to show inline."""
+
+    body_text = serializers.SerializerMethodField(
+        help_text=f"The body as text, when it is UTF-8 and at most {BODY_INLINE_BYTES} bytes; else null."
+    )
+
+    def get_body_text(self, delivery) -> str | None:
+        if not delivery.body_size or delivery.body_size > BODY_INLINE_BYTES:
+            return None
+        try:
+            return bytes(delivery.body).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+class InboundEventSerializer(MaskedModelSerializer):
+    """One event of a delivery: its payload as sent, the profile that read it, the commands and any error."""
+
+    system = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    received_at = serializers.DateTimeField(read_only=True, help_text="When its delivery was received.")
+    profile_name = serializers.CharField(source="profile.name", read_only=True, allow_null=True, default=None)
+    profile_version = serializers.IntegerField(source="profile.version", read_only=True, allow_null=True, default=None)
+    transactions = serializers.SerializerMethodField(help_text="The ledger transactions that carry this event.")
+
+    class Meta:
+        model = InboundEvent
+        fields = "__all__"
+
+    @extend_schema_field(LedgerTransactionSerializer(many=True))
+    def get_transactions(self, event):
+        ledger = self.context.get("ledger")
+        transactions = ledger.get(event.pk, []) if ledger is not None else ledger_transactions([event])[event.pk]
+        return LedgerTransactionSerializer(transactions, many=True).data

@@ -1,0 +1,95 @@
+"""The transaction FilterSet and the queue views it shares with the admin's exception queue."""
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from apps.core.errors import ErrorClass
+from apps.core.roles import ROLES
+
+from .models import Transaction, Workflow
+
+Status = Transaction.Status
+
+# The admin's queue views and the API's `queue` filter: one name, one set of statuses.
+QUEUES: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "problems": ("Open problems (exceptions and retrying)", (Status.EXCEPTION, Status.WAITING_RETRY)),
+    "exception": ("Exceptions", (Status.EXCEPTION,)),
+    "retrying": ("Retrying", (Status.WAITING_RETRY,)),
+    "in_progress": ("In progress", (Status.PENDING, Status.RUNNING)),
+    "completed": ("Completed", (Status.COMPLETED,)),
+    "resolved": ("Resolved by hand", (Status.RESOLVED,)),
+    "ignored": ("Ignored", (Status.IGNORED,)),
+    "all": ("All transactions", None),
+}
+DEFAULT_QUEUE = "problems"
+PROBLEM_STATUSES = QUEUES["problems"][1]
+
+# Searched by the admin's search box and the API's `search` parameter.
+SEARCH_FIELDS = ["=correlation_id", "subject", "business_key", "error_message"]
+
+OWNER_ME = "me"
+OWNER_NONE = "none"
+
+
+def role_label(role: str) -> str:
+    """'finance_ops' → 'Finance ops'."""
+    return role.replace("_", " ").capitalize() if role else ""
+
+
+ROLE_CHOICES = [(role, role_label(role)) for role in ROLES]
+
+
+def in_queue(queryset: QuerySet, queue: str) -> QuerySet:
+    """The transactions of one queue view."""
+    statuses = QUEUES[queue][1]
+    return queryset if statuses is None else queryset.filter(status__in=statuses)
+
+
+def owned_by(queryset: QuerySet, owner: str, user) -> QuerySet:
+    """Filter on the owner: 'me' (the person asking), 'none' (unassigned) or a username."""
+    if owner == OWNER_ME:
+        return queryset.filter(owner=user) if user is not None and user.is_authenticated else queryset.none()
+    if owner == OWNER_NONE:
+        return queryset.filter(owner__isnull=True)
+    return queryset.filter(owner__username=owner)
+
+
+class TransactionFilter(django_filters.FilterSet):
+    """Filters of the transaction list in the API and of bulk re-runs by filter."""
+
+    queue = django_filters.ChoiceFilter(
+        choices=[(key, label) for key, (label, _) in QUEUES.items()],
+        method="filter_queue",
+        label="Queue view (problems = exceptions and retrying)",
+    )
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
+    owner = django_filters.CharFilter(method="filter_owner", label="Owner: a username, 'me' or 'none'")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    exception_before = django_filters.IsoDateTimeFilter(
+        field_name="exception_at", lookup_expr="lt", label="Became an exception before (to find old ones)"
+    )
+    business_key = django_filters.CharFilter()
+    correlation_id = django_filters.CharFilter()
+    subject = django_filters.CharFilter(method="filter_subject", label="Subject, business key or message contains")
+    inbound_event = django_filters.NumberFilter(field_name="inbound_event_id")
+    parent = django_filters.NumberFilter(field_name="parent_id")
+
+    class Meta:
+        model = Transaction
+        fields: list[str] = []
+
+    def filter_queue(self, queryset, name, value):
+        return in_queue(queryset, value) if value else queryset
+
+    def filter_owner(self, queryset, name, value):
+        return owned_by(queryset, value.strip(), getattr(self.request, "user", None))
+
+    def filter_subject(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(
+            Q(subject__icontains=value) | Q(business_key__icontains=value) | Q(error_message__icontains=value)
+        )

@@ -1,0 +1,155 @@
+"""Shared reads of the ledger: the queue, one transaction's trace, its history, and what a user may see of it."""
+
+import json
+from functools import lru_cache
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from apps.core.masking import MASK, can_see_sensitive
+
+from .filters import PROBLEM_STATUSES
+from .models import Step, StepAttempt, Transaction
+
+ACT_PERMISSION = "sync.change_transaction"
+
+
+def transaction_list() -> QuerySet[Transaction]:
+    """Transactions with their owner and `problem_since` (when the exception, or the last failed try, happened)."""
+    return Transaction.objects.select_related("owner", "resolved_by").annotate(
+        problem_since=Coalesce("exception_at", "updated_at")
+    )
+
+
+def exception_queue() -> QuerySet[Transaction]:
+    """Open problems, newest first."""
+    return transaction_list().filter(status__in=PROBLEM_STATUSES).order_by(F("problem_since").desc(), "-pk")
+
+
+def _steps_with_attempts() -> Prefetch:
+    attempts = StepAttempt.objects.order_by("number")
+    steps = Step.objects.select_related("target_system").prefetch_related(Prefetch("attempt_log", queryset=attempts))
+    return Prefetch("steps", queryset=steps.order_by("sequence"))
+
+
+def transaction_detail() -> QuerySet[Transaction]:
+    """Transactions with their steps, every attempt of each step, and the links to related transactions."""
+    related = Transaction.objects.only("pk", "correlation_id", "workflow", "status", "subject").order_by("created_at")
+    return transaction_list().prefetch_related(
+        _steps_with_attempts(),
+        Prefetch("children", queryset=related),
+        Prefetch("replays", queryset=related),
+    )
+
+
+def transaction_trace(pk) -> Transaction | None:
+    """One transaction as the trace page shows it: steps, attempts, related transactions, inbound event."""
+    return (
+        transaction_detail()
+        .select_related("parent", "replay_of", "inbound_event__system", "inbound_event__delivery")
+        .defer("inbound_event__delivery__body")  # a bulk delivery's body runs to megabytes; loaded only if small
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def queue_summary(queryset: QuerySet[Transaction]) -> dict:
+    """How many transactions a list holds per status, and the value at risk per currency."""
+    base = Transaction.objects.filter(pk__in=queryset.values("pk"))
+    by_status = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
+    at_risk = (
+        base.exclude(value_at_risk__isnull=True)
+        .exclude(currency="")
+        .order_by("currency")
+        .values_list("currency")
+        .annotate(total=Sum("value_at_risk"))
+    )
+    return {"by_status": by_status, "value_at_risk": list(at_risk), "total": sum(by_status.values())}
+
+
+def transaction_history(txn: Transaction, *, limit: int = 50) -> list[dict]:
+    """The newest history rows of a transaction with the fields each changed, who changed them and why."""
+    rows = list(txn.history.select_related("history_user").order_by("-history_date", "-history_id")[: limit + 1])
+    result = []
+    for index, row in enumerate(rows[:limit]):
+        older = rows[index + 1] if index + 1 < len(rows) else None
+        changes = row.diff_against(older).changes if older is not None else []
+        changed = [str(Transaction._meta.get_field(change.field).verbose_name) for change in changes]
+        result.append({"row": row, "changed": changed})
+    return result
+
+
+def assignable_users() -> QuerySet:
+    """Active people who may act on exceptions (and so may own one)."""
+    app_label, codename = ACT_PERMISSION.split(".")
+    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+    may_act = Q(is_superuser=True)
+    if permission is not None:
+        may_act |= Q(groups__permissions=permission) | Q(user_permissions=permission)
+    return get_user_model().objects.filter(is_active=True).filter(may_act).distinct().order_by("username")
+
+
+def replay_candidates(queryset: QuerySet[Transaction]) -> tuple[list[Transaction], list[Transaction]]:
+    """Split a selection into the transactions a re-run accepts and those it will refuse (by status)."""
+    accepted, refused = [], []
+    for txn in queryset.order_by("pk"):
+        (accepted if txn.status in PROBLEM_STATUSES else refused).append(txn)
+    return accepted, refused
+
+
+# --- sensitive amounts inside JSON --------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def sensitive_keys() -> frozenset[str]:
+    """Every field name a model marks sensitive (bill_rate, cost_rate…): the same keys are hidden in JSON."""
+    names = set()
+    for model in apps.get_models():
+        names.update(getattr(model, "sensitive_fields", ()))
+    return frozenset(names)
+
+
+def holds_sensitive(value) -> bool:
+    """Whether a JSON value carries a sensitive amount anywhere."""
+    if isinstance(value, dict):
+        return any(key in sensitive_keys() or holds_sensitive(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(holds_sensitive(item) for item in value)
+    return False
+
+
+def _mask(value):
+    if isinstance(value, dict):
+        return {key: MASK if key in sensitive_keys() else _mask(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask(item) for item in value]
+    return value
+
+
+def visible_json(value, user):
+    """A JSON value (input, payload, output) with sensitive amounts hidden from users who may not see them."""
+    return value if can_see_sensitive(user) else _mask(value)
+
+
+def _mask_body(body):
+    if not isinstance(body, str) or body.lstrip()[:1] not in ("{", "["):
+        return body
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(_mask(parsed), ensure_ascii=False) if holds_sensitive(parsed) else body
+
+
+def visible_call(call: dict, user) -> dict:
+    """A captured HTTP call (already stripped of secrets) with sensitive amounts in its bodies hidden too."""
+    if can_see_sensitive(user) or not isinstance(call, dict):
+        return call
+    masked = _mask(call)
+    for key in ("request_body", "response_body"):
+        if key in masked:
+            masked[key] = _mask_body(masked[key])
+    return masked

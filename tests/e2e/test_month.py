@@ -1,0 +1,97 @@
+"""End to end over real HTTP: signed webhooks in, the sandbox CRM, PSA, ERP and billing platform out."""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.canonical.models import BillingSchedule, Invoice, Payment, TimeEntry
+from apps.demo.scenario import (
+    DEALS,
+    announce_closed_won,
+    billing_month_end_run,
+    complete_milestone,
+    crm_create_deal,
+    customer_pays,
+    drain,
+    project_for,
+    upload_month_of_time,
+)
+from apps.mapping.services import external_id_for
+from apps.sandbox.models import SandboxRecord
+from apps.sandbox.services import sandbox_calls
+from apps.sync.models import Step, Transaction
+from apps.systems.models import ConnectedSystem
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def records(kind, object_type):
+    return SandboxRecord.objects.filter(kind=kind, object_type=object_type)
+
+
+def test_a_closed_won_deal_ends_as_customer_two_projects_and_a_billing_schedule(world):
+    deal = DEALS[0]
+    crm_create_deal(world, deal)
+    answer = announce_closed_won(world, deal)
+    assert drain(inline=True, timeout=60)
+    mapping = Transaction.objects.get(inbound_event_id=answer["event_id"], workflow="inbound_event")
+    assert mapping.status == "completed"
+    txn = Transaction.objects.get(parent=mapping)
+    assert txn.workflow == "opportunity_to_project"
+    assert txn.status == "completed", (txn.error_message, txn.error_technical)
+    project = project_for(world, deal)
+    assert project.status == "active"
+    systems = {s.slug: s for s in ConnectedSystem.objects.all()}
+    erp_customer = external_id_for(system=systems["netsuite"], obj=project.customer)
+    assert records("erp", "customer").get(internal_id=erp_customer).data["companyName"] == "Globex Corporation"
+    assert records("erp", "job").count() == 1
+    assert records("psa", "workspaces").count() == 1
+    assert records("billing", "billing_schedule").count() == 1
+    assert external_id_for(system=systems["kantata"], obj=project)
+    assert external_id_for(system=systems["netsuite"], obj=project)
+    assert BillingSchedule.objects.get(project=project).status == "active"
+    crm_opportunity = records("crm", "Opportunity").get(internal_id=world.opportunities[deal.name]).data
+    assert crm_opportunity["Project_Status__c"] == "Project created"
+    # The trace: every step succeeded, with its outbound call captured and the correlation ID sent along.
+    steps = list(txn.steps.order_by("sequence"))
+    assert [s.status for s in steps] == ["succeeded"] * 6
+    assert all(s.request.get("url") for s in steps[1:])
+    assert sandbox_calls("erp").filter(headers__icontains=txn.correlation_id).exists()
+
+
+def test_approved_time_and_a_milestone_end_as_invoices_in_billing_and_ar_in_erp_and_payment_reaches_crm(world):
+    for deal in DEALS[:2]:
+        crm_create_deal(world, deal)
+        announce_closed_won(world, deal)
+    assert drain(inline=True, timeout=90)
+    globex, initech = project_for(world, DEALS[0]), project_for(world, DEALS[1])
+
+    answer = upload_month_of_time(world, globex, month=timezone.localdate(), odd_role="Solution Architect")
+    assert answer["accepted"] > 10
+    assert drain(inline=True, timeout=90)
+    assert TimeEntry.objects.filter(project=globex, status="approved").count() == answer["accepted"] - 1
+    odd = Transaction.objects.get(workflow="time_to_bill", status="exception")
+    assert "has no approved rate card version for role 'Solution Architect'" in odd.error_message
+    assert records("billing", "unbilled_charge").exists()
+
+    billing_month_end_run(globex)
+    complete_milestone(world, initech, title="Assessment sign-off", amount=Decimal("20000"))
+    assert drain(inline=True, timeout=90)
+    invoices = Invoice.objects.filter(customer__in=[globex.customer, initech.customer], status__in=["posted", "paid"])
+    assert invoices.count() == 2
+    assert records("erp", "invoice").count() == 2
+    milestone_invoice = Invoice.objects.get(customer=initech.customer)
+    assert milestone_invoice.total > Decimal("20000")  # 19 % German VAT on top
+
+    chargebee = ConnectedSystem.objects.get(slug="chargebee")
+    customer_pays(external_id_for(system=chargebee, obj=milestone_invoice), milestone_invoice.total)
+    assert drain(inline=True, timeout=60)
+    milestone_invoice.refresh_from_db()
+    assert milestone_invoice.status == "paid"
+    payment = Payment.objects.get(invoice=milestone_invoice)
+    assert payment.status == "applied"
+    account = records("crm", "Account").get(internal_id=world.accounts[DEALS[1].name]).data
+    assert account["Last_Payment_Date__c"] == timezone.localdate().isoformat()
+    assert Decimal(str(account["AR_Balance__c"])) == 0
+    assert not Step.objects.filter(status="running").exists()
