@@ -30,6 +30,8 @@ SLUG = "slug"  # a reference to another row by its key (e.g. a system slug), or 
 SLUGS = "slugs"  # a list of such references
 REFERENCE = "reference"  # a secret reference {env: NAME} or {file: /path}
 CREDENTIALS = "credentials"  # empty, one reference, or an object of references
+NAMES = "names"  # a list of names (e.g. source profile names), each once, order kept
+JSON = "json"  # any JSON value stored as JSON (a profile's spec, a sample payload)
 
 INVALID = object()  # returned for a value that was reported as a problem
 SECRET_BY_REFERENCE = (
@@ -241,6 +243,25 @@ class Item:
                 values.append(entry)
         return values if len(values) == len(raw) else INVALID
 
+    def _read_names(self, raw, key, location):
+        if not isinstance(raw, list):
+            return self.fail(location, f"expected a list of names, got {_type_name(raw)}")
+        values = []
+        for index, entry in enumerate(raw):
+            if not isinstance(entry, str) or not entry.strip():
+                self.fail(f"{location}[{index}]", f"expected a name, got {_type_name(entry)}")
+            elif entry in values:
+                self.fail(f"{location}[{index}]", f"{show(entry)} is listed twice")
+            else:
+                values.append(entry)
+        return values if len(values) == len(raw) else INVALID
+
+    def _read_json(self, raw, key, location):
+        try:
+            return plain_json(raw)
+        except ValueError as exc:
+            return self.fail(location, str(exc))
+
     def _read_reference(self, raw, key, location):
         problem = reference_problem(raw, where="secret reference")
         if problem:
@@ -288,6 +309,36 @@ class Item:
         return child if child is not None else Item({}, self.at(key), self.problems)
 
 
+def plain_json(value, where: str = ""):
+    """A document value as the JSON a JSON column stores: text keys, and numbers with a point as floats.
+
+    The parser reads 12.5 as Decimal('12.5') to keep amounts exact; inside a spec or a payload the
+    database keeps a JSON number, which reads back as the float 12.5, so that is what is compared.
+    """
+    if isinstance(value, dict):
+        result = {}
+        for name, inner in value.items():
+            if not isinstance(name, str):
+                raise ValueError(f"the key {show(name)}{where and ' in ' + where} must be text; put it in quotes")
+            result[name] = plain_json(inner, f"{where}.{name}" if where else name)
+        return result
+    if isinstance(value, list):
+        return [plain_json(inner, f"{where}[{index}]") for index, inner in enumerate(value)]
+    if isinstance(value, Decimal):
+        return float(value)  # the parsers make a Decimal only of a number written with a point or an exponent
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"{_type_name(value)}{where and ' at ' + where} is not a JSON value")
+
+
+def _sorted_json(value):
+    if isinstance(value, dict):
+        return {key: _sorted_json(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_json(inner) for inner in value]
+    return value
+
+
 def export_value(kind: str, value):
     """A model value written the way `Item` reads it back; stable across databases."""
     if value is None:
@@ -309,6 +360,10 @@ def export_value(kind: str, value):
         return _sorted_mapping(value)
     if kind == SLUGS:
         return sorted(value)
+    if kind == NAMES:
+        return list(value)
+    if kind == JSON:
+        return _sorted_json(value)  # the same bytes whichever database stored it (PostgreSQL reorders keys)
     return value
 
 

@@ -1,4 +1,5 @@
-"""Configuration as code: export systems, ownership rules, value maps and rate cards as one document, and import it.
+"""Configuration as code: export systems, ownership rules, value maps, rate cards and source profiles as one document,
+and import it.
 
 An import validates the whole document first (every problem reported with its location), then writes
 everything in one transaction as the system user, with a history reason naming the document and its
@@ -83,8 +84,11 @@ def history_reason(source_name: str, digest: str) -> str:
     return f"import_config {source_name} (sha256 {digest[:12]})"
 
 
-def config_export(*, sections: list[str] | None = None) -> dict:
-    """The configuration as a version-1 document (plain JSON/YAML data, stable order, secret references only)."""
+def config_export(*, sections: list[str] | None = None, include_builtin: bool = False) -> dict:
+    """The configuration as a version-1 document (plain JSON/YAML data, stable order, secret references only).
+
+    Rows shipped with the product (built-in source profiles) are left out unless `include_builtin`.
+    """
     keys = list(REGISTRY) if sections is None else list(sections)
     unknown = [key for key in keys if key not in REGISTRY]
     if unknown:
@@ -97,7 +101,8 @@ def config_export(*, sections: list[str] | None = None) -> dict:
     document = {"version": FORMAT_VERSION}
     for key, section in REGISTRY.items():
         if key in keys:
-            document[key] = section.export()
+            options = {"include_builtin": include_builtin} if section.has_builtin_rows else {}
+            document[key] = section.export(**options)
     return document
 
 
@@ -142,6 +147,8 @@ def _plan(document, *, prune: bool, source_name: str, lock: bool) -> list[Sectio
     for key, section in REGISTRY.items():
         if key in document:
             ctx.plans[key] = section.plan(document[key], ctx)
+    for check in ctx.checks:
+        check()
     _check_deletions(ctx)
     if problems:
         raise ConfigError(problems, source_name=source_name)

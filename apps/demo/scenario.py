@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import requests
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -410,12 +411,17 @@ def drain(*, inline: bool, timeout: float = 120.0, quiet: float = 2.0) -> bool:
     deadline = time.monotonic() + timeout
     calm_since = None
     while time.monotonic() < deadline:
-        if inline:
-            run_due_steps()
-        else:
-            sweep()
-        sandbox_webhooks_wait(timeout=5)
-        busy = Transaction.objects.filter(status__in=Transaction.OPEN_STATUSES).exists()
+        try:
+            if inline:
+                run_due_steps()
+            else:
+                sweep()
+            sandbox_webhooks_wait(timeout=5)
+            busy = Transaction.objects.filter(status__in=Transaction.OPEN_STATUSES).exists()
+        except (OperationalError, InterfaceError):
+            connection.close()  # the database went away (restart): like a worker, reconnect and carry on
+            time.sleep(0.5)
+            continue
         if busy:
             calm_since = None
         else:

@@ -181,9 +181,9 @@ class DeliveryAdmin(InboundLogAdmin):
 
     @admin.display(description="Body")
     def body_display(self, obj):
+        if not obj.body_sha256:
+            return "Not kept: the body of a delivery that failed verification is never stored."
         if not obj.body_size:
-            if obj.status == Delivery.Status.REJECTED:
-                return "Not kept: the body of a delivery that failed verification is never stored."
             return "Empty."
         head = getattr(obj, "body_head", b"")
         download = format_html(

@@ -20,7 +20,7 @@ from apps.core.admin import ChangeReasonForm, HistoryAdmin, HistoryInline
 from apps.core.errors import BusinessError
 from apps.core.objects import BusinessObject, model_for
 
-from .api.stewarding import command_rows, profile_preview, profile_versions, spec_problems
+from .api.stewarding import command_rows, profile_preview, profile_versions, readable_spec, spec_problems
 from .models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
 from .services import cross_reference_record, source_profile_new_version, source_profile_publish
 
@@ -145,16 +145,19 @@ class ValueMapEntryAdmin(HistoryAdmin):
 class PrettyJSONField(forms.JSONField):
     """JSON shown indented for people to read and edit; a syntax error says where it is."""
 
-    def __init__(self, *, rows: int = 24, **kwargs):
+    def __init__(self, *, rows: int = 24, arrange=None, **kwargs):
         attrs = {"rows": rows, "cols": 110, "spellcheck": "false", "class": "json-input vLargeTextField"}
         kwargs.setdefault("widget", forms.Textarea(attrs=attrs))
         super().__init__(**kwargs)
+        self.arrange = arrange
 
     def prepare_value(self, value):
         if isinstance(value, InvalidJSONInput):
             return value
         if value is None:
             return ""
+        if self.arrange is not None:
+            value = self.arrange(value)
         return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
 
     def to_python(self, value):
@@ -175,6 +178,7 @@ class SourceProfileForm(ChangeReasonForm):
 
     spec = PrettyJSONField(
         rows=30,
+        arrange=readable_spec,
         help_text="The mapping (docs/source-profiles.md). Vendor, event types and schema version are read from it.",
     )
     sample_payload = PrettyJSONField(
@@ -254,7 +258,7 @@ class PublishForm(forms.Form):
 
 
 def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def spec_diff(profile: SourceProfile) -> dict:
@@ -266,8 +270,8 @@ def spec_diff(profile: SourceProfile) -> dict:
         return {"active": active, "note": "This is the active version.", "lines": []}
     lines = []
     for line in difflib.unified_diff(
-        pretty_json(active.spec).splitlines(),
-        pretty_json(profile.spec).splitlines(),
+        pretty_json(readable_spec(active.spec)).splitlines(),
+        pretty_json(readable_spec(profile.spec)).splitlines(),
         fromfile=f"version {active.version} (active)",
         tofile=f"version {profile.version}",
         lineterm="",
@@ -413,7 +417,7 @@ class SourceProfileAdmin(HistoryAdmin):
 
     @admin.display(description="Spec")
     def spec_json(self, obj):
-        return format_html('<pre class="json-view">{}</pre>', pretty_json(obj.spec))
+        return format_html('<pre class="json-view">{}</pre>', pretty_json(readable_spec(obj.spec)))
 
     @admin.display(description="Sample payload")
     def sample_payload_json(self, obj):

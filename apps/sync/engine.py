@@ -347,32 +347,26 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
     claim = claim_step(step_id, worker=worker)
     if claim is None:
         return "not-claimed"
-    step = Step.objects.select_related("transaction", "target_system").get(pk=step_id)
-    txn = step.transaction
     calls: list[dict] = []
-    with system_context(f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id):
-        try:
-            ctx = StepContext(transaction=txn, step=step, calls=calls)
-            result = workflow_for(txn.workflow).run(step.name, ctx)
-        except Exception as exc:  # every failure is recorded on the step, never lost in a worker log
-            error, retryable = classify(exc)
-            logger.warning("Step %s (%s) failed: %s", step.pk, step.name, error.message)
-            try:
-                finish_failure(claim, error, calls, retryable=retryable)
-            except DatabaseError:
-                logger.exception(
-                    "Could not record the failure of step %s; its lease will expire and it reruns", step.pk
-                )
-            return "failed"
-        try:
+    try:
+        step = Step.objects.select_related("transaction", "target_system").get(pk=step_id)
+        txn = step.transaction
+        with system_context(
+            f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
+        ):
+            result = workflow_for(txn.workflow).run(step.name, StepContext(transaction=txn, step=step, calls=calls))
             _with_reconnect(finish_success, claim, result, calls)
-        except (OperationalError, InterfaceError):
-            raise  # the database stayed away: the lease runs out and the step reruns with the same key
-        except Exception as exc:  # the step's own writes failed inside the finishing transaction (rolled back)
-            error, retryable = classify(exc)
+        return "succeeded"
+    except Exception as exc:  # every failure is recorded on the step, never lost in a worker log
+        error, retryable = classify(exc)
+        logger.warning("Step %s failed: %s", step_id, error.message)
+        if isinstance(exc, OperationalError | InterfaceError):
+            connection.close()  # a dead connection stays dead until closed; the next query reconnects
+        try:
             _with_reconnect(finish_failure, claim, error, calls, retryable=retryable)
-            return "failed"
-    return "succeeded"
+        except DatabaseError:
+            logger.exception("Could not record the failure of step %s; its lease will expire and it reruns", step_id)
+        return "failed"
 
 
 def _with_reconnect(finish, *args, attempts: int = 4, **kwargs):

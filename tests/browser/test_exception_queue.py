@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.core.errors import BusinessError
 from apps.core.masking import MASK
-from apps.sync.engine import StepResult, run_due_steps
+from apps.sync.engine import Retryable, StepResult, run_due_steps
 from apps.sync.models import Transaction
 from apps.sync.registry import StepSpec, Subject, WorkflowDefinition, register
 from apps.sync.services import transaction_assign, transaction_start
@@ -43,6 +43,11 @@ class BrowserInvoicePosting(WorkflowDefinition):
 
     def step_post(self, ctx):
         account = ctx.input["erp_account"]
+        if account == "SLOW":
+            raise Retryable(
+                "NetSuite did not answer within 30 s; the posting will be tried again.",
+                technical="ReadTimeout: HTTPSConnectionPool(host='td2864.suitetalk.api.netsuite.com'): read timeout=30",
+            )
         ok = account.startswith("CUS-")
         body = {"tranId": ctx.input["number"], "entity": {"id": account}, "total": ctx.input["total"]}
         ctx.calls.append(
@@ -145,12 +150,24 @@ def exceptions(systems, make_user):
             "currency": "GBP",
         },
     )
+    slow = start(
+        "queue_browser_test",
+        {
+            "number": "INV-2026-0120",
+            "customer": "Tailspin",
+            "erp_account": "SLOW",
+            "total": "940.00",
+            "currency": "USD",
+        },
+    )
     run_due_steps()
     transaction_assign(txn=unknown_customer, owner=finance, actor=finance)
     for txn in (deal, unknown_customer, posting, second):
         txn.refresh_from_db()
         assert txn.status == Transaction.Status.EXCEPTION, txn.error_message
-    return {"deal": deal, "unknown_customer": unknown_customer, "posting": posting, "second": second}
+    slow.refresh_from_db()
+    assert slow.status == Transaction.Status.WAITING_RETRY
+    return {"deal": deal, "unknown_customer": unknown_customer, "posting": posting, "second": second, "slow": slow}
 
 
 def test_finance_ops_works_the_queue_and_an_auditor_only_reads(page, log_in, screenshot, exceptions):
@@ -159,14 +176,21 @@ def test_finance_ops_works_the_queue_and_an_auditor_only_reads(page, log_in, scr
     log_in("fiona.finance")
     page.goto("/admin/sync/transaction/")
     rows = page.locator("#result_list tbody tr")
-    assert rows.count() == 4
+    assert rows.count() == 5
     queue = page.locator("#changelist").inner_text()
     assert "Northwind ERP rollout" in queue and "USD 120,000.00" in queue
     assert "Chargebee customer account 'cust_AzZ9' is not known to the console" in queue
     assert "Fiona Finance" in queue
     assert "EUR 7,325.50" in queue
-    assert "4 transactions" in page.locator(".sync-summary").inner_text()
+    summary = page.locator(".sync-summary").inner_text()
+    assert "5 transactions" in summary and "Retrying" in summary
     screenshot("exception-queue-finance")
+
+    page.click("text=Invoice INV-2026-0120 (Tailspin)")
+    assert "it will be retried" in page.locator(".sync-problem").inner_text().lower()
+    assert "next automatic try at" in page.locator(".sync-problem").inner_text()
+    screenshot("transaction-trace-retrying")
+    page.go_back()
 
     page.click("text=Invoice INV-2026-0117 (Contoso)")
     page.wait_for_selector(".sync-trace")
@@ -191,6 +215,10 @@ def test_finance_ops_works_the_queue_and_an_auditor_only_reads(page, log_in, scr
     assert "CONTOSO" in page.locator("#original-input").inner_text()
     assert "Contoso's NetSuite customer is CUS-10442 (FIN-231)" in page.locator(".sync-history").inner_text()
     screenshot("transaction-trace-after-edit")
+    page.click("text=History with diffs")
+    history = page.locator("#change-history").inner_text()
+    assert "Contoso's NetSuite customer is CUS-10442 (FIN-231)" in history and "fiona.finance" in history
+    screenshot("transaction-history")
 
     page.goto("/admin/sync/transaction/")
     for label in ("Invoice INV-2026-0118 (Fabrikam)", "Invoice INV-2026-0042"):

@@ -7,6 +7,7 @@ of each other except through `PlanContext.rows()`, which answers "which rows of 
 """
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -65,6 +66,11 @@ class PlanContext:
     lock: bool = False
     plans: dict[str, SectionPlan] = field(default_factory=dict)
     in_database: dict[str, dict] = field(default_factory=dict)
+    checks: list[Callable[[], None]] = field(default_factory=list)
+
+    def check_later(self, check: Callable[[], None]) -> None:
+        """Run a check once every section is planned (e.g. a name that a section planned after this one defines)."""
+        self.checks.append(check)
 
     def locked(self, queryset: models.QuerySet) -> models.QuerySet:
         """Rows an import is about to rewrite, locked as the edit services lock them, so edits cannot interleave."""
@@ -100,6 +106,8 @@ class Section:
 
     key: str = ""
     depends_on: tuple[str, ...] = ()
+    # A section with rows shipped with the product exports them only when asked: export(include_builtin=True).
+    has_builtin_rows: bool = False
 
     def export(self) -> list[dict]:
         raise NotImplementedError

@@ -1,4 +1,5 @@
-"""`systems`: connected systems with their outbound settings and inbound signing secrets (by reference)."""
+"""`systems`: connected systems with their outbound settings, inbound signing secrets (by reference) and the
+source profiles their events are read with."""
 
 from apps.systems.models import ConnectedSystem, OutboundAuth, SigningScheme, SigningSecret, SystemKind
 
@@ -54,6 +55,7 @@ INBOUND_KEYS = [
         default=_default("inbound_replay_window_seconds"),
         minimum=0,
     ),
+    r.Key("source_profiles", "source_profiles", r.NAMES, default=_default("source_profiles")),
 ]
 SECRET_KEYS = [
     r.Key("label", "label", r.TEXT, required=True),
@@ -119,6 +121,8 @@ class SystemsSection(Section):
                 for secret_item in inbound.items("secrets", [key.key for key in SECRET_KEYS], what="signing secrets")
             ]
             valid = len(ctx.problems) == before
+            if isinstance(values["source_profiles"], list) and values["source_profiles"]:
+                ctx.check_later(self._profiles_exist(ctx, inbound, values["source_profiles"]))
             slug = values["slug"]
             if slug is r.INVALID or not duplicate_check(seen, slug, item, f"system {r.show(slug)}"):
                 continue
@@ -156,6 +160,23 @@ class SystemsSection(Section):
             for slug, system in existing.items():
                 plan.rows.setdefault(slug, system)
         return plan
+
+    @staticmethod
+    def _profiles_exist(ctx: PlanContext, inbound: r.Item, names: list[str]):
+        """A check for after planning: every profile a system names exists (in the document or the database)."""
+
+        def check():
+            known = {name for name, _version in ctx.rows("source_profiles")}
+            for index, name in enumerate(names):
+                if name not in known:
+                    inbound.fail(
+                        f"{inbound.at('source_profiles')}[{index}]",
+                        f"there is no source profile {r.show(name)} in this document or in the database; "
+                        "name a profile listed under source_profiles, or leave the list empty to read events with "
+                        "the vendor's built-in profiles",
+                    )
+
+        return check
 
     def _plan_secrets(self, plan, ctx, system, secrets, *, existing_system: bool):
         current = {secret.label: secret for secret in system.signing_secrets.all()} if existing_system else {}

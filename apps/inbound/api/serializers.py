@@ -46,12 +46,18 @@ class DeliverySerializer(MaskedModelSerializer):
     """One delivery as received: who sent it, how it was verified, what it carried. The raw body is at `body_url`."""
 
     system = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    body_kept = serializers.SerializerMethodField(
+        help_text="False when the body was not stored (a delivery that failed verification)."
+    )
     body_url = serializers.SerializerMethodField(help_text="The raw bytes exactly as received.")
     events_url = serializers.SerializerMethodField(help_text="The events this delivery carried.")
 
     class Meta:
         model = Delivery
         exclude = ["body"]
+
+    def get_body_kept(self, delivery) -> bool:
+        return bool(delivery.body_sha256)
 
     def get_body_url(self, delivery) -> str:
         return reverse("inbound-delivery-body", args=[delivery.pk])
@@ -68,7 +74,7 @@ class DeliveryDetailSerializer(DeliverySerializer):
     )
 
     def get_body_text(self, delivery) -> str | None:
-        if not delivery.body_size or delivery.body_size > BODY_INLINE_BYTES:
+        if not delivery.body_sha256 or delivery.body_size > BODY_INLINE_BYTES:
             return None
         try:
             return bytes(delivery.body).decode("utf-8")

@@ -18,6 +18,9 @@ from apps.core.errors import BusinessError
 from apps.mapping.models import SourceProfile
 from apps.mapping.profiles import (
     DELIVERY_SCHEMES,
+    MAPPING_KEYS,
+    OPERATORS,
+    SPEC_KEYS,
     DeliveredEvent,
     UnreadableDelivery,
     apply_profile,
@@ -27,6 +30,13 @@ from apps.mapping.profiles import (
 )
 
 COUNTS = ("commands", "skipped", "needs_fetch", "errors")
+# How a spec reads best: its settings in the documented order, a command's type first, a mapping's path first.
+INNER_ORDER = tuple(
+    dict.fromkeys(
+        ("type", *MAPPING_KEYS, *OPERATORS, "ignore_case", "description", "object", "id", "occurred_at")
+        + ("params", "include", "each", "when", "all", "any", "not", "fields")
+    )
+)
 
 
 def spec_problems(spec: Any) -> list[str]:
@@ -39,6 +49,21 @@ def spec_problems(spec: Any) -> list[str]:
             f"(one of {', '.join(DELIVERY_SCHEMES)}); leave it out to read each sample as one event."
         )
     return problems
+
+
+def readable_spec(spec: Any) -> Any:
+    """The spec with its keys in reading order, the same whichever database stored it (PostgreSQL reorders them)."""
+    return _ordered(spec, SPEC_KEYS)
+
+
+def _ordered(value: Any, order: tuple[str, ...]) -> Any:
+    if isinstance(value, Mapping):
+        rank = {key: index for index, key in enumerate(order)}
+        keys = sorted(value, key=lambda key: (rank.get(key, len(rank)), str(key)))
+        return {key: _ordered(value[key], INNER_ORDER) for key in keys}
+    if isinstance(value, list):
+        return [_ordered(item, INNER_ORDER) for item in value]
+    return value
 
 
 def profile_preview(*, spec: Any, payload: Any, fetched: Any = None, on: datetime.date | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""manage.py export_config: write systems, ownership rules, value maps and rate cards as one document."""
+"""manage.py export_config: write the configuration (systems … source profiles) as one JSON or YAML document."""
 
 from pathlib import Path
 
@@ -10,19 +10,27 @@ from apps.configuration.services import config_export
 
 
 class Command(BaseCommand):
-    help = "Export the configuration (systems, ownership rules, value maps, rate cards) as JSON or YAML."
+    help = (
+        "Export the configuration (systems, ownership rules, value maps, rate cards, source profiles) as JSON or YAML."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--format", choices=FORMATS, help="Default: from the output file's extension, else yaml.")
         parser.add_argument("--output", help="File to write (default: standard output).")
         parser.add_argument("--sections", help="Comma-separated sections to export, e.g. systems,rate_cards.")
+        parser.add_argument(
+            "--include-builtin",
+            action="store_true",
+            help="Also export the source profiles shipped with the product (marked builtin: true).",
+        )
 
     def handle(self, *args, **options):
         sections = [s.strip() for s in options["sections"].split(",") if s.strip()] if options["sections"] else None
         output = options["output"]
         fmt = options["format"] or (detect_format(output, "") if output else YAML)
         try:
-            text = dump_document(config_export(sections=sections), format=fmt)
+            document = config_export(sections=sections, include_builtin=options["include_builtin"])
+            text = dump_document(document, format=fmt)
         except ConfigError as exc:
             raise CommandError("\n".join(str(error) for error in exc.errors)) from None
         if output:

@@ -1,16 +1,19 @@
-"""Run due ledger steps in this process until none is left (operations: drain without a cluster)."""
+"""Run ledger steps in this process: every due step until none is left, or one given step."""
 
 from django.core.management.base import BaseCommand
 
-from apps.sync.engine import run_due_steps
+from apps.sync.engine import run_due_steps, run_step
 
 
 class Command(BaseCommand):
-    help = "Run every due step of the transaction ledger inline, then exit."
+    help = "Run every due step of the transaction ledger inline (or just --step ID), then exit."
 
     def add_arguments(self, parser):
-        parser.add_argument("--limit", type=int, default=10_000)
+        parser.add_argument("--limit", type=int, default=10_000, help="Stop after this many steps.")
+        parser.add_argument("--step", type=int, help="Run only this step (if it is due).")
 
-    def handle(self, *args, limit, **options):
-        ran = run_due_steps(limit=limit)
-        self.stdout.write(f"ran {ran} step(s)")
+    def handle(self, *args, limit, step=None, **options):
+        if step is not None:
+            self.stdout.write(f"step {step}: {run_step(step)}")
+            return
+        self.stdout.write(f"ran {run_due_steps(limit=limit)} step(s)")
