@@ -238,7 +238,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django_q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
+        "django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},  # django-q2's logger name
     },
 }
 

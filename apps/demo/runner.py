@@ -29,6 +29,11 @@ class Child:
 
     name: str
     process: subprocess.Popen
+    log: Path | None = None
+
+    @property
+    def output_hint(self) -> str:
+        return f"Read its output in {self.log}" if self.log else "Read its output above"
 
     @property
     def running(self) -> bool:
@@ -42,10 +47,16 @@ class Supervisor:
     stop_timeout: float = 10.0
     children: list[Child] = field(default_factory=list)
 
-    def start(self, name: str, argv: list[str], *, env: dict | None = None) -> Child:
+    def start(self, name: str, argv: list[str], *, env: dict | None = None, log: Path | None = None) -> Child:
         # A session of its own: Ctrl-C reaches only the demo command, which then stops children in order.
-        process = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, start_new_session=True)
-        child = Child(name, process)
+        output = None
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            output = log.open("ab")  # the child keeps its own handle; ours closes with this process
+        process = subprocess.Popen(
+            argv, env=env, cwd=settings.BASE_DIR, start_new_session=True, stdout=output, stderr=output
+        )
+        child = Child(name, process, log)
         self.children.append(child)
         return child
 
@@ -71,6 +82,11 @@ class Supervisor:
         self.stop_all()
 
 
+def log_path(name: str) -> Path:
+    """Where a demo process writes its output (var/demo/<name>.log)."""
+    return Path(settings.VAR_DIR) / "demo" / f"{name}.log"
+
+
 def manage_py(*args: str) -> list[str]:
     """The command line for a manage.py command run by this interpreter."""
     return [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *args]
@@ -94,7 +110,12 @@ def start_web_console(supervisor: Supervisor, *, port: int, env: dict) -> Child:
     argv = manage_py("runserver", f"{HOST}:{port}", "--noreload")
     if not settings.DEBUG:
         argv.append("--insecure")  # serve the admin's static files even without DEBUG
-    return supervisor.start("web console", argv, env=env)
+    return supervisor.start("web console", argv, env=env, log=log_path("web"))
+
+
+def start_task_cluster(supervisor: Supervisor, *, env: dict) -> Child:
+    """A django-q2 cluster running the ledger's steps (ORM broker on the same database)."""
+    return supervisor.start("task cluster", manage_py("qcluster"), env=env, log=log_path("worker"))
 
 
 def wait_until_healthy(child: Child, url: str, *, timeout: float = 60.0, interval: float = 0.25) -> dict:
@@ -105,7 +126,7 @@ def wait_until_healthy(child: Child, url: str, *, timeout: float = 60.0, interva
         if not child.running:
             raise DemoDataError(
                 f"The {child.name} stopped before it answered (exit code {child.process.returncode}).",
-                fix="Read its output above; fix the cause and run `make demo` again.",
+                fix=f"{child.output_hint}; fix the cause and run `make demo` again.",
             )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local http URL we built
@@ -117,7 +138,7 @@ def wait_until_healthy(child: Child, url: str, *, timeout: float = 60.0, interva
         time.sleep(interval)
     raise DemoDataError(
         f"The {child.name} did not answer {url} within {timeout:.0f} seconds ({last_problem}).",
-        fix="Read its output above; fix the cause and run `make demo` again.",
+        fix=f"{child.output_hint}; fix the cause and run `make demo` again.",
     )
 
 

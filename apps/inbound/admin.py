@@ -11,8 +11,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import BinaryField, F
 from django.db.models.functions import Substr
 from django.http import Http404, HttpResponse
-from django.template.defaultfilters import filesizeformat, truncatechars
+from django.template.defaultfilters import filesizeformat, pluralize, truncatechars
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.core.admin import HistoryAdmin
@@ -59,17 +60,15 @@ class InboundLogAdmin(HistoryAdmin):
 class DeliveryAdmin(InboundLogAdmin):
     list_display = [
         "received_at",
-        "system",
+        "system_slug",
         "kind",
-        "status",
+        "status_short",
         "verification",
-        "event_count",
-        "duplicate_count",
-        "error_count",
+        "event_summary",
         "size",
         "rejection_summary",
     ]
-    list_filter = ["status", "kind", "system", "verified", "scheme"]
+    list_filter = ["status", "kind", ("system", admin.RelatedOnlyFieldListFilter), "verified", "scheme"]
     list_select_related = ["system"]
     search_fields = ["correlation_id", "=body_sha256", "rejection", "secret_label", "url"]
     date_hierarchy = "received_at"
@@ -97,7 +96,17 @@ class DeliveryAdmin(InboundLogAdmin):
         ("Headers (credentials and signatures redacted)", {"fields": ["headers_display"]}),
         ("Body as received", {"fields": ["body_display"]}),
     ]
-    readonly_fields = ["size", "verification", "rejection_summary", "event_list", "headers_display", "body_display"]
+    readonly_fields = [
+        "size",
+        "system_slug",
+        "status_short",
+        "verification",
+        "event_summary",
+        "rejection_summary",
+        "event_list",
+        "headers_display",
+        "body_display",
+    ]
 
     def get_queryset(self, request):
         # The raw body can be megabytes (bulk uploads): lists never load it, the page loads only its head.
@@ -138,6 +147,23 @@ class DeliveryAdmin(InboundLogAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
+    @admin.display(description="System", ordering="system__slug")
+    def system_slug(self, obj):
+        return obj.system.slug
+
+    @admin.display(description="Status", ordering="status")
+    def status_short(self, obj):
+        return obj.status.capitalize()
+
+    @admin.display(description="Events", ordering="event_count")
+    def event_summary(self, obj):
+        parts = [f"{obj.event_count} event{pluralize(obj.event_count)}"]
+        if obj.duplicate_count:
+            parts.append(f"{obj.duplicate_count} seen before")
+        if obj.error_count:
+            parts.append(f"{obj.error_count} refused")
+        return ", ".join(parts)
+
     @admin.display(description="Size", ordering="body_size")
     def size(self, obj):
         return filesizeformat(obj.body_size)
@@ -150,7 +176,7 @@ class DeliveryAdmin(InboundLogAdmin):
 
     @admin.display(description="Rejection")
     def rejection_summary(self, obj):
-        return truncatechars(obj.rejection, 90) if obj.rejection else ""
+        return truncatechars(obj.rejection, 70) if obj.rejection else ""
 
     @admin.display(description="Events in this delivery")
     def event_list(self, obj):
@@ -212,8 +238,13 @@ class DeliveryAdmin(InboundLogAdmin):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(InboundLogAdmin):
-    list_display = ["received", "system", "event_type", "vendor_id", "status", "profile_version", "ledger"]
-    list_filter = ["status", "system", ("event_type", admin.AllValuesFieldListFilter), "profile"]
+    list_display = ["received", "system_slug", "event_type", "vendor_id", "status_short", "profile_version", "ledger"]
+    list_filter = [
+        "status",
+        ("system", admin.RelatedOnlyFieldListFilter),
+        ("event_type", admin.AllValuesFieldListFilter),
+        ("profile", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["vendor_event_id", "=idempotency_key", "correlation_id", "event_type"]
     date_hierarchy = "created_at"
     fieldsets = [
@@ -241,6 +272,8 @@ class InboundEventAdmin(InboundLogAdmin):
     ]
     readonly_fields = [
         "received",
+        "system_slug",
+        "status_short",
         "delivery_link",
         "profile_version",
         "ledger",
@@ -263,7 +296,16 @@ class InboundEventAdmin(InboundLogAdmin):
 
     @admin.display(description="Received", ordering="delivery__received_at")
     def received(self, obj):
-        return obj.received_at
+        # A computed column is shown as plain text on the detail page, so format it as the admin formats dates.
+        return formats.localize(timezone.template_localtime(obj.received_at))
+
+    @admin.display(description="System", ordering="system__slug")
+    def system_slug(self, obj):
+        return obj.system.slug
+
+    @admin.display(description="Status", ordering="status")
+    def status_short(self, obj):
+        return obj.status.replace("_", " ").capitalize()
 
     @admin.display(description="Vendor event ID", ordering="vendor_event_id")
     def vendor_id(self, obj):

@@ -411,7 +411,8 @@ class TransactionAdmin(HistoryAdmin):
     # --- the queue ---------------------------------------------------------------------------
     def changelist_view(self, request, extra_context=None):
         queue = request.GET.get(QueueFilter.parameter_name, DEFAULT_QUEUE)
-        title = "Exception queue" if queue in PROBLEM_QUEUES else f"Transactions: {QUEUES.get(queue, ('',))[0]}"
+        queue = queue if queue in QUEUES else DEFAULT_QUEUE
+        title = "Exception queue" if queue in PROBLEM_QUEUES else f"Transactions: {QUEUES[queue][0]}"
         response = super().changelist_view(request, {"title": title, **(extra_context or {})})
         context = getattr(response, "context_data", None)
         if context and "cl" in context:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -322,6 +323,17 @@ def classify(exc: Exception) -> tuple[BusinessError, bool]:
     """Turn anything a step raised into a business-readable error and whether to retry it."""
     if isinstance(exc, BusinessError):
         return exc, exc.error_class == ErrorClass.TRANSIENT
+    if isinstance(exc, DjangoValidationError):
+        problems = "; ".join(
+            f"{field}: {' '.join(messages)}" if field != "__all__" else " ".join(messages)
+            for field, messages in getattr(exc, "message_dict", {"__all__": exc.messages}).items()
+        )
+        error = BusinessError(
+            f"The data could not be recorded: {problems}",
+            fix="Correct the source data or the mapping that produced it, then re-run.",
+            technical=repr(exc),
+        )
+        return error, False
     if isinstance(exc, OperationalError | InterfaceError):
         return (
             BusinessError(
@@ -348,8 +360,10 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
     if claim is None:
         return "not-claimed"
     calls: list[dict] = []
+    correlation_id = None
     try:
         step = Step.objects.select_related("transaction", "target_system").get(pk=step_id)
+        correlation_id = step.transaction.correlation_id
         txn = step.transaction
         with system_context(
             f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
@@ -363,7 +377,8 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
         if isinstance(exc, OperationalError | InterfaceError):
             connection.close()  # a dead connection stays dead until closed; the next query reconnects
         try:
-            _with_reconnect(finish_failure, claim, error, calls, retryable=retryable)
+            with system_context(f"Step {step_id} failed: {error.message[:300]}", correlation_id=correlation_id):
+                _with_reconnect(finish_failure, claim, error, calls, retryable=retryable)
         except DatabaseError:
             logger.exception("Could not record the failure of step %s; its lease will expire and it reruns", step_id)
         return "failed"

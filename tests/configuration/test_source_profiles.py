@@ -2,8 +2,10 @@
 
 import copy
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from apps.configuration.errors import ConfigError
@@ -317,3 +319,15 @@ def test_prune_keeps_a_version_that_inbound_events_were_read_with(custom):
         "they were read stays"
     ]
     assert SourceProfile.objects.filter(pk=draft.pk).exists()
+
+
+def test_the_documented_example_imports_a_profile_and_a_system_naming_one(db, tmp_path):
+    text = (Path(settings.BASE_DIR) / "docs" / "configuration.md").read_text()
+    example = text.split("## Example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text(example)
+
+    output = import_file(tmp_path / "example.yaml")
+
+    assert "source_profiles: 1 created, 0 updated, 0 unchanged" in output
+    assert active("chargebee-card-payments").spec["when"][1]["equals"] == "card"
+    assert ConnectedSystem.objects.get(slug="hubspot").source_profiles == ["hubspot-deal-closedwon"]

@@ -95,3 +95,26 @@ def test_approved_time_and_a_milestone_end_as_invoices_in_billing_and_ar_in_erp_
     assert account["Last_Payment_Date__c"] == timezone.localdate().isoformat()
     assert Decimal(str(account["AR_Balance__c"])) == 0
     assert not Step.objects.filter(status="running").exists()
+
+
+def test_reference_data_is_pulled_from_erp_into_code_lists_the_currency_map_and_rates(world):
+    from apps.canonical.models import ExchangeRate
+    from apps.mapping.models import ReferenceValue
+    from apps.mapping.services import value_map_lookup
+    from apps.sync.workflows.reference_data import start_scheduled_pull
+
+    assert start_scheduled_pull()
+    assert start_scheduled_pull() is None  # one pull at a time
+    assert drain(inline=True, timeout=60)
+    txn = Transaction.objects.get(workflow="reference_data")
+    assert txn.status == "completed", txn.error_message
+    netsuite = ConnectedSystem.objects.get(slug="netsuite")
+    assert ReferenceValue.objects.filter(system=netsuite, kind="subsidiary").count() == 3
+    assert ReferenceValue.objects.filter(system=netsuite, kind="tax_code").exists()
+    assert value_map_lookup("currency-erp", "GBP", on=timezone.localdate()) == "2"
+    assert ExchangeRate.objects.filter(base="USD").exists()
+    # A second pull changes nothing, so it writes no history.
+    before = ReferenceValue.history.count() + ExchangeRate.history.count()
+    start_scheduled_pull()
+    assert drain(inline=True, timeout=60)
+    assert ReferenceValue.history.count() + ExchangeRate.history.count() == before

@@ -13,7 +13,6 @@ from apps.sync.models import Transaction
 
 from .conftest import (
     STRIPE_SECRET,
-    as_json,
     hubspot_v3_headers,
     post,
     sample,

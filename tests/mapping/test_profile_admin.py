@@ -230,7 +230,7 @@ def test_an_auditor_reads_profiles_and_previews_but_changes_nothing(auditor_clie
 
     html = page(auditor_client.get(change_url(profile)))
     assert '<textarea name="spec"' not in html
-    assert '<pre class="json-view">{\n  "commands": [' in html
+    assert '<pre class="json-view">{\n  "spec_version": 1,\n  "vendor": "stripe",' in html
     assert "Publish this version" not in html and 'name="_save"' not in html
     assert auditor_client.post(change_url(profile), edit(profile, change_reason="x")).status_code == 403
     assert auditor_client.get(reverse("admin:mapping_sourceprofile_publish", args=[profile.pk])).status_code == 403

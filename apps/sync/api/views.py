@@ -114,7 +114,9 @@ class TransactionViewSet(ReadOnlyViewSet):
         transaction_assign(txn=txn, owner=params.validated_data["owner"], actor=request.user)
         return self._answer(txn)
 
-    @extend_schema(request=BulkReplaySerializer, responses=BulkReplayResultSerializer)
+    @extend_schema(
+        request=BulkReplaySerializer, responses=BulkReplayResultSerializer, operation_id="transactions_bulk_replay"
+    )
     @action(detail=False, methods=["post"], url_path="replay", url_name="bulk-replay")
     def bulk_replay(self, request):
         """Re-run many transactions as they are: by `ids`, or by a `filter` (open problems unless it names a status)."""

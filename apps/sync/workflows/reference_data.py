@@ -32,6 +32,13 @@ def start_scheduled_pull() -> str | None:
     return txn.correlation_id
 
 
+def _code(value) -> str:
+    """A currency code from a plain value or a NetSuite reference ({"id": "2", "refName": "GBP"})."""
+    if isinstance(value, dict):
+        return str(value.get("refName") or value.get("symbol") or "")
+    return str(value or "")
+
+
 @register
 class ReferenceData(WorkflowDefinition):
     name = Workflow.REFERENCE_DATA
@@ -125,8 +132,8 @@ class ReferenceData(WorkflowDefinition):
             written = 0
             for row in rows:
                 on = day(row.get("effectiveDate") or row.get("effective_date"), field="effectiveDate")
-                base = row.get("baseCurrency") or row.get("base")
-                quote = row.get("transactionCurrency") or row.get("quote")
+                base = _code(row.get("baseCurrency") or row.get("base"))
+                quote = _code(row.get("transactionCurrency") or row.get("quote"))
                 rate = Decimal(str(row.get("exchangeRate") or row.get("rate")))
                 current = ExchangeRate.objects.filter(base=base, quote=quote, effective_date=on).first()
                 current = current or ExchangeRate(base=base, quote=quote, effective_date=on)

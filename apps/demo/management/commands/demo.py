@@ -5,6 +5,7 @@ Steps, in order: demo secrets into the environment, migrate, cache table, load_d
 until Ctrl-C, when every process it started is stopped.
 """
 
+import logging
 import os
 
 from django.core.management import call_command
@@ -18,6 +19,7 @@ from apps.demo.runner import (
     Supervisor,
     ensure_port_free,
     ignore_stop_signals,
+    start_task_cluster,
     start_web_console,
     stop_on_signals,
     wait_until_healthy,
@@ -27,6 +29,8 @@ from apps.demo.services import DEMO_PASSWORD, DEMO_USERS, refuse_outside_develop
 
 # What to open first: (admin URL name, a record to open or None for the list, why it is worth a look).
 TOUR = (
+    ("admin:sync_transaction_changelist", None, "the exception queue: what failed, why, and how to fix it"),
+    ("admin:inbound_delivery_changelist", None, "every webhook and bulk upload received, kept byte for byte"),
     ("admin:systems_connectedsystem_changelist", None, "the six connected systems, auth and webhook secrets"),
     ("admin:systems_ownershiprule_changelist", None, "who owns what: system-of-record rules, some per field"),
     ("admin:mapping_valuemap_changelist", None, "value maps: region → subsidiary, items, tax codes, currencies"),
@@ -51,12 +55,19 @@ class Command(BaseCommand):
             "--no-serve", action="store_true", help="Do everything except starting the console (tests, CI)."
         )
         parser.add_argument(
+            "--scenario",
+            choices=["auto", "always", "never"],
+            default="auto",
+            help="Drive the demo month through the sandbox systems: 'auto' runs it once on a fresh database.",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="Run even with DEBUG off. Only for throwaway databases: the demo logins' password is public.",
         )
 
-    def handle(self, *args, port: int = 8000, no_serve: bool = False, force: bool = False, **options):
+    def handle(self, *args, port: int = 8000, no_serve: bool = False, force: bool = False, scenario="auto", **options):
+        self.scenario = scenario
         self.verbosity = options.get("verbosity", 1)
         try:
             refuse_outside_development(force=force)
@@ -102,11 +113,15 @@ class Command(BaseCommand):
             self.step(f"Starting the web console on {base_url}")
             console = start_web_console(supervisor, port=port, env=dict(os.environ))
             wait_until_healthy(console, f"{base_url}/healthz")
+            self.step("Starting the task cluster (django-q2) and the ledger's schedules")
+            call_command("install_schedules", stdout=self.stdout)
+            start_task_cluster(supervisor, env=dict(os.environ))
+            self.drive_scenario(base_url)
             self.print_welcome(base_url=base_url)
             dead = watch(supervisor)
             raise CommandError(
                 f"The {dead.name} stopped on its own (exit code {dead.process.returncode}); the demo stops too. "
-                "Read its output above."
+                f"{dead.output_hint}."
             )
         except KeyboardInterrupt:
             self.stdout.write("\nStopping the demo...")
@@ -114,6 +129,24 @@ class Command(BaseCommand):
             ignore_stop_signals()
             supervisor.stop_all()
         self.stdout.write("Demo stopped.")
+
+    def drive_scenario(self, base_url: str) -> None:
+        """A month at the demo firm through the sandbox systems, unless it already ran on this database."""
+        from apps.demo.scenario import World, run
+        from apps.sync.models import Transaction
+
+        if self.scenario == "never" or (self.scenario == "auto" and Transaction.objects.exists()):
+            self.step("Scenario already ran on this database (run with --scenario always to drive it again)")
+            return
+        self.step("Driving the demo month through the sandbox CRM, PSA, ERP and billing platform")
+        logging.getLogger("apps.connectors").setLevel(logging.WARNING)  # the story, not every HTTP call
+        outcome = run(World(base_url=base_url, say=lambda text: self.stdout.write(f"   {text}")))
+        done = sum(counts.get("completed", 0) for counts in outcome["by_workflow"].values())
+        self.stdout.write(self.style.SUCCESS(f"   {done} transactions completed."))
+        if outcome["exceptions"]:
+            self.stdout.write(f"   {len(outcome['exceptions'])} exceptions wait for you in the queue:")
+            for item in outcome["exceptions"]:
+                self.stdout.write(f"   - {item['subject']}: {item['message']}")
 
     # --- output ---------------------------------------------------------------------------------------
     def print_welcome(self, *, base_url: str | None) -> None:
@@ -129,7 +162,10 @@ class Command(BaseCommand):
             lines += ["", "Worth a look:"]
             lines += [f"  {url:<58} {why}" for url, why in tour]
         if base_url:
-            lines += ["", "Press Ctrl-C to stop."]
+            from apps.demo.runner import log_path
+
+            lines += ["", f"Logs: {log_path('web')} (console) and {log_path('worker')} (task cluster)."]
+            lines += ["Press Ctrl-C to stop."]
         self.stdout.write("\n".join(lines))
 
     def tour(self, base_url: str) -> list[tuple[str, str]]:
