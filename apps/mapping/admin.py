@@ -311,7 +311,8 @@ class SourceProfileAdmin(HistoryAdmin):
     search_fields = ["name", "vendor", "description", "event_types"]
     readonly_fields = list(TIMESTAMPS)
 
-    HEAD = ["name", "version", "vendor", "status", "builtin", "event_type_list", "schema_version"]
+    HEAD = ["name", "version", "vendor", "status", "builtin", "event_types", "schema_version"]
+    DERIVED = HEAD[1:]  # set from the spec, by the version numbering and by publishing; never typed in
     SHOWN = ["version_list", "spec_against_active"]
 
     # --- modes: add, edit a draft, edit a published version (makes a draft), read only ------------------------
@@ -330,6 +331,14 @@ class SourceProfileAdmin(HistoryAdmin):
             fieldsets = [
                 (None, {"fields": ["name", "description", "documentation_url"]}),
                 ("Mapping", {"fields": ["spec", "sample_payload"]}),
+                (
+                    "Set for you",
+                    {
+                        "fields": self.DERIVED,
+                        "description": "A new profile starts as draft version 1; its vendor, event types and "
+                        "schema version are read from the spec.",
+                    },
+                ),
             ]
         elif mode == "view":
             fieldsets = [
@@ -354,7 +363,7 @@ class SourceProfileAdmin(HistoryAdmin):
         readonly = list(super().get_readonly_fields(request, obj))
         mode = self._mode(request, obj)
         if mode == "add":
-            return readonly
+            return readonly + self.DERIVED
         extra = [*self.HEAD, *self.SHOWN, "editing_note", "spec_json", "sample_payload_json"]
         if mode in ("published", "view"):
             extra += ["description", "documentation_url"]

@@ -150,7 +150,7 @@ def _abandon_running_attempt(step: Step, now) -> None:
         outcome=StepAttempt.Outcome.ABANDONED,
         finished_at=now,
         error_message="The worker running this attempt stopped before it finished; the lease ran out.",
-    )  # history-ok: attempt rows of a dead worker; the step's own history records the retry
+    )
 
 
 def _still_ours(step: Step | None, claim: Claim) -> bool:
@@ -167,7 +167,7 @@ def _supersede(claim: Claim, now) -> None:
         outcome=StepAttempt.Outcome.SUPERSEDED,
         finished_at=now,
         error_message="Finished after another worker had taken the step over; this result was not applied.",
-    )  # history-ok: see _abandon_running_attempt
+    )
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -205,7 +205,7 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict]) -> None:
         step.save()
         StepAttempt.objects.filter(pk=claim.attempt_id).update(
             outcome=StepAttempt.Outcome.SUCCEEDED, finished_at=now, duration_ms=duration, http_calls=calls
-        )  # history-ok: the attempt log is append-only; the step's history records the outcome
+        )
         txn.state = {**txn.state, **output}
         txn.error_class = txn.error_message = txn.error_fix = txn.error_technical = ""
         following = txn.steps.filter(sequence__gt=step.sequence).order_by("sequence").first()
@@ -284,7 +284,7 @@ def finish_failure(claim: Claim, error: BusinessError, calls: list[dict], *, ret
             error_technical=error.technical[:5000],
             http_calls=calls,
             retry_at=retry_at,
-        )  # history-ok: see finish_success
+        )
         if retry_step_id is not None:
             transaction.on_commit(lambda: schedule_retry(retry_step_id, retry_at))
 

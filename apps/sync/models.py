@@ -178,7 +178,12 @@ class Step(Timestamped):
 
 
 class StepAttempt(models.Model):
-    """One try of a step, including tries whose worker died (recorded as abandoned when the lease ran out)."""
+    """One try of a step, including tries whose worker died (recorded as abandoned when the lease ran out).
+
+    No history table: the attempt log is itself the audit record of what the engine did. Rows are only
+    ever written by the engine (a start, then one outcome), never edited by people; the step's own
+    history records every change of status that follows from them.
+    """
 
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"
@@ -199,8 +204,6 @@ class StepAttempt(models.Model):
     error_technical = models.TextField(blank=True)
     http_calls = models.JSONField(default=list, blank=True, help_text="Every outbound call (masked).")
     retry_at = models.DateTimeField(null=True, blank=True)
-
-    history = history(excluded_fields=["http_calls"])
 
     class Meta:
         ordering = ["step", "number"]

@@ -118,3 +118,58 @@ def test_reference_data_is_pulled_from_erp_into_code_lists_the_currency_map_and_
     start_scheduled_pull()
     assert drain(inline=True, timeout=60)
     assert ReferenceValue.history.count() + ExchangeRate.history.count() == before
+
+
+def test_a_contract_amendment_rebaselines_the_project_revises_the_schedule_and_prices_new_work(world):
+    import datetime
+
+    from apps.canonical.models import ContractAmendment, RateCard
+    from apps.canonical.services import rate_for
+    from apps.sync.services import transaction_start
+
+    deal = DEALS[0]
+    crm_create_deal(world, deal)
+    announce_closed_won(world, deal)
+    assert drain(inline=True, timeout=60)
+    project = project_for(world, deal)
+    contract = project.contract
+    effective = timezone.localdate().replace(day=1)
+    txn = transaction_start(
+        workflow="contract_amendment",
+        data={
+            "source_system": "salesforce",
+            "type": "contract.amended",
+            "data": {
+                "contract_external_id": world.opportunities[deal.name],
+                "version": 2,
+                "effective_from": effective.isoformat(),
+                "new_total_value": "240000.00",
+                "new_end_date": (effective + datetime.timedelta(days=180)).isoformat(),
+                "description": "Phase 2: data quality workstream",
+                "new_rates": [{"role": "Senior Consultant", "bill_rate": "265.00"}],
+            },
+        },
+        reason="test",
+    )
+    assert drain(inline=True, timeout=60)
+    txn.refresh_from_db()
+    assert txn.status == "completed", txn.error_message
+    contract.refresh_from_db()
+    project.refresh_from_db()
+    assert contract.version == 2 and contract.total_value == Decimal("240000.00")
+    assert ContractAmendment.objects.get(contract=contract, version=2).status == "applied"
+    assert project.baseline_version == 2
+    workspace = records("psa", "workspaces").get().data
+    assert workspace["baseline_version"] == 2
+    schedules = BillingSchedule.objects.filter(project=project).order_by("revision")
+    assert [(s.revision, s.status) for s in schedules] == [(1, "superseded"), (2, "active")]
+    # STD-US is shared with other customers: the amendment prices only this contract, on its own copy.
+    assert contract.rate_card.code == f"STD-US/{contract.number}"
+    before = effective - datetime.timedelta(days=1)
+    assert rate_for(card=contract.rate_card, role="Senior Consultant", on=effective).bill_rate == Decimal("265.00")
+    assert (
+        rate_for(card=contract.rate_card, role="Senior Consultant", on=before).bill_rate
+        == rate_for(card="STD-US", role="Senior Consultant", on=before).bill_rate
+    )
+    shared = RateCard.objects.get(code="STD-US")
+    assert rate_for(card=shared, role="Senior Consultant", on=effective).bill_rate != Decimal("265.00")

@@ -309,3 +309,33 @@ def test_resolving_an_exception_records_who_and_why(finance_user):
     assert txn.resolved_by == finance_user
     assert txn.history.latest().history_change_reason == "Posted by hand in NetSuite as INV-77"
     assert run_due_steps() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_workers_claiming_one_step_at_once_get_it_exactly_once():
+    import threading
+
+    from django.db import connection as default_connection
+    from django.db import connections
+
+    txn = start(n=42)
+    step = txn.steps.get(name="first")
+    barrier = threading.Barrier(8)
+    claims = []
+
+    def worker(number):
+        try:
+            barrier.wait()
+            claims.append(claim_step(step.pk, worker=f"machine-{number}"))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    won = [claim for claim in claims if claim is not None]
+    assert len(won) == 1
+    assert StepAttempt.objects.filter(step=step).count() == 1
+    default_connection.close()

@@ -10,11 +10,18 @@ from apps.canonical.models import (
     ContractAmendment,
     Customer,
     LegalEntity,
+    Project,
+    RateCard,
     RateCardLine,
     RateCardVersion,
     Resource,
 )
-from apps.canonical.services import governed_upsert, next_number
+from apps.canonical.services import (
+    governed_upsert,
+    next_number,
+    rate_card_version_approve,
+    rate_card_version_create,
+)
 from apps.core.errors import BusinessError
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
@@ -125,8 +132,18 @@ class ContractAmendmentWorkflow(WorkflowDefinition):
         return StepResult(apply=apply)
 
     def _new_rates(self, contract: Contract, new_rates: list[dict], effective_from: datetime.date) -> RateCardVersion:
-        """End the version in force the day before, and approve a new one with the changed rates."""
+        """Put the amended rates into effect for this contract only, from the amendment date.
+
+        A rate card other contracts also use is never changed for them: the contract first gets its own
+        copy of the card (same rates, same history of versions up to the amendment), then the new version.
+        """
         card = contract.rate_card
+        shared = (
+            Contract.objects.filter(rate_card=card).exclude(pk=contract.pk).exists()
+            or Project.objects.filter(rate_card=card).exclude(contract=contract).exists()
+        )
+        if shared:
+            card = self._own_copy(contract, card)
         current = (
             RateCardVersion.objects.in_force(effective_from)
             .filter(rate_card=card, status=RateCardVersion.Status.APPROVED)
@@ -136,37 +153,67 @@ class ContractAmendmentWorkflow(WorkflowDefinition):
         if current is not None:
             if current.effective_from >= effective_from:
                 raise BusinessError(
-                    f"Rate card {card.code} version {current.version} starts on "
-                    f"{current.effective_from}; the amendment's new rates cannot start before it."
+                    f"Rate card {card.code} version {current.version} starts on {current.effective_from}; "
+                    f"the amendment's new rates cannot start before it."
                 )
             current.effective_to = effective_from - datetime.timedelta(days=1)
             current.full_clean()
             current.save()
-        number = (card.versions.order_by("-version").values_list("version", flat=True).first() or 0) + 1
-        version = RateCardVersion(
-            rate_card=card,
-            version=number,
-            effective_from=effective_from,
-            status=RateCardVersion.Status.APPROVED,
-            approved_at=timezone.now(),
-            notes=f"From amendment of contract {contract.number}",
-        )
-        version.full_clean()
-        version.save()
         changes = {str(rate["role"]): rate for rate in new_rates}
+        specs = []
         for role in sorted(set(lines) | set(changes)):
-            old = lines.get(role)
-            change = changes.get(role, {})
-            line = RateCardLine(
-                version=version,
-                role=role,
-                bill_rate=decimal(change.get("bill_rate"), field="bill_rate") or old.bill_rate,
-                cost_rate=decimal(change.get("cost_rate"), field="cost_rate") or (old.cost_rate if old else None),
-                currency=change.get("currency") or (old.currency if old else card.currency),
+            old, change = lines.get(role), changes.get(role, {})
+            specs.append(
+                {
+                    "role": role,
+                    "bill_rate": decimal(change.get("bill_rate"), field="bill_rate") or old.bill_rate,
+                    "cost_rate": decimal(change.get("cost_rate"), field="cost_rate")
+                    or (old.cost_rate if old else None),
+                    "currency": change.get("currency") or (old.currency if old else card.currency),
+                }
             )
-            line.full_clean()
-            line.save()
-        return version
+        reason = f"Amendment of contract {contract.number}"
+        version = rate_card_version_create(
+            rate_card=card, effective_from=effective_from, lines=specs, notes=reason, actor=None, reason=reason
+        )
+        return rate_card_version_approve(version=version, actor=None, reason=reason)
+
+    def _own_copy(self, contract: Contract, card: RateCard) -> RateCard:
+        """A copy of a shared card for one contract, with every approved version, used from now on by it."""
+        code = f"{card.code}/{contract.number}"[:40]
+        copy = RateCard.objects.filter(code=code).first()
+        if copy is None:
+            copy = RateCard.objects.create(
+                code=code,
+                name=f"{card.name} for {contract.number}",
+                currency=card.currency,
+                description=f"Copied from {card.code} when contract {contract.number} was amended.",
+            )
+            for version in card.versions.filter(status=RateCardVersion.Status.APPROVED).order_by("version"):
+                twin = RateCardVersion.objects.create(
+                    rate_card=copy,
+                    version=version.version,
+                    effective_from=version.effective_from,
+                    effective_to=version.effective_to,
+                    status=version.status,
+                    approved_at=version.approved_at,
+                    notes=f"Copy of {card.code} v{version.version}",
+                )
+                for line in version.lines.all():
+                    RateCardLine.objects.create(
+                        version=twin,
+                        role=line.role,
+                        bill_rate=line.bill_rate,
+                        cost_rate=line.cost_rate,
+                        currency=line.currency,
+                        unit=line.unit,
+                    )
+        contract.rate_card = copy
+        contract.save()
+        for project in contract.projects.all():
+            project.rate_card = copy
+            project.save()
+        return copy
 
     def step_rebaseline_psa(self, ctx):
         psa = ctx.target
