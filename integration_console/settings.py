@@ -151,7 +151,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
-# --- Cache (shared by web and workers: django-q2 stats and the outbound rate limiter) ----------
+# --- Cache (shared by web and workers: django-q2 cluster stats) -------------------------------------
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
@@ -198,6 +198,10 @@ SPECTACULAR_SETTINGS = {
 # --- Built-in sandbox systems (vendor simulators under /sandbox/) ----------------------------------
 # On for development, the demo and tests; production leaves it off unless SANDBOX_ENABLED=1.
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG or "pytest" in sys.modules)
+
+# --- Outbound ---------------------------------------------------------------------------------
+# A call that would wait longer than this for its rate-limit token is retried later instead of sleeping.
+CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS = float(os.environ.get("CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS", "2"))
 
 # --- Inbound ---------------------------------------------------------------------------------
 INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)

@@ -55,6 +55,11 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """123.45 USD → 12345; rounds to the currency's minor unit first (half up, as invoices do)."""
+    return int(quantize(to_decimal(amount), currency).scaleb(MINOR_UNITS.get(currency, 2)))
+
+
 def from_minor_units(value, currency: str) -> Decimal:
     """Cents (or the currency's minor unit) to a Decimal amount: 12345 USD -> 123.45."""
     return (to_decimal(value) / (Decimal(10) ** MINOR_UNITS.get(currency, 2))).quantize(

@@ -242,7 +242,7 @@ class ProfilePreviewForm(forms.Form):
     on = forms.DateField(
         label="Value maps as of",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text="Empty: today (a field with its own as_of date uses that).",
     )
 

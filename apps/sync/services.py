@@ -177,6 +177,7 @@ def transaction_resolve(*, txn: Transaction, actor, reason: str, ignore: bool = 
 @transaction.atomic
 def transaction_assign(*, txn: Transaction, owner, actor, reason: str = "") -> Transaction:
     """Give an exception to a person."""
+    txn = Transaction.objects.select_for_update().get(pk=txn.pk)
     with audit_context(actor=actor, reason=reason or f"Assigned to {owner.get_username() if owner else 'nobody'}"):
         txn.owner = owner
         txn.save(update_fields=["owner", "updated_at"])

@@ -448,7 +448,8 @@ def test_a_next_link_to_another_server_is_not_followed(target, target_system):
 
 
 def test_amounts_convert_to_each_currencys_minor_unit():
-    from apps.connectors.adapters.base import to_minor_units, unix_seconds
+    from apps.connectors.adapters.base import unix_seconds
+    from apps.core.money import to_minor_units
 
     assert to_minor_units(Decimal("1500.00"), "USD") == 150000
     assert to_minor_units(Decimal("0.005"), "EUR") == 1

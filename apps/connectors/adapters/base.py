@@ -1,10 +1,7 @@
 """What every vendor adapter shares: its HTTP client, its vendor's error shape and a few conversions."""
 
 import datetime
-from decimal import Decimal
 from urllib.parse import urlsplit
-
-from apps.core.money import MINOR_UNITS, quantize
 
 from ..errors import PermanentError
 from ..http import HttpClient, generic_error
@@ -70,11 +67,6 @@ def replayed(response) -> bool:
 def drop_empty(fields: dict) -> dict:
     """The fields that have a value (vendors treat an explicit null as 'clear this field')."""
     return {key: value for key, value in fields.items() if value is not None and value != ""}
-
-
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    """123.45 USD → 12345; rounds to the currency's minor unit first (half up, as invoices do)."""
-    return int(quantize(amount, currency).scaleb(MINOR_UNITS.get(currency, 2)))
 
 
 def unix_seconds(day: datetime.date, *, end_of_day: bool = False) -> int:

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from apps.core.errors import BusinessError
+from apps.core.money import to_minor_units
 
 from ..errors import TargetRejected
 from ..http import PAGING_NEXT_OFFSET, path_segment
 from ..interfaces import Charge, ExternalRecord
-from .base import Adapter, replayed, to_minor_units, unix_seconds
+from .base import Adapter, replayed, unix_seconds
 
 CHARGES_PER_CALL = 100  # Chargebee's limit on repeated parameters in one request
 PAGE_LIMIT = 100

@@ -7,10 +7,12 @@ its `external_reference` (our project code) first, send `Idempotency-Key`, and w
 and return it with `created=False`.
 """
 
+from apps.core.money import to_minor_units
+
 from ..errors import TargetRejected
 from ..http import path_segment
 from ..interfaces import ExternalRecord
-from .base import Adapter, drop_empty, replayed, to_minor_units
+from .base import Adapter, drop_empty, replayed
 
 COLLECTIONS = {
     "workspace": "workspaces",

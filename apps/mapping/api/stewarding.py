@@ -56,11 +56,14 @@ def readable_spec(spec: Any) -> Any:
     return _ordered(spec, SPEC_KEYS)
 
 
+NAMED_CHILDREN = ("fields", "map", "params")  # their keys are names (canonical fields, vendor values), not settings
+
+
 def _ordered(value: Any, order: tuple[str, ...]) -> Any:
     if isinstance(value, Mapping):
         rank = {key: index for index, key in enumerate(order)}
         keys = sorted(value, key=lambda key: (rank.get(key, len(rank)), str(key)))
-        return {key: _ordered(value[key], INNER_ORDER) for key in keys}
+        return {key: _ordered(value[key], () if key in NAMED_CHILDREN else INNER_ORDER) for key in keys}
     if isinstance(value, list):
         return [_ordered(item, INNER_ORDER) for item in value]
     return value
