@@ -188,6 +188,13 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CurrencyEnum": "apps.core.money.CURRENCY_CHOICES",
         "ContractTypeEnum": "apps.canonical.models.commercial.ContractType",
+        "SourceProfileStatusEnum": "apps.mapping.models.SourceProfile.Status",
+        "DeliveryStatusEnum": "apps.inbound.models.Delivery.Status",
+        "InboundEventStatusEnum": "apps.inbound.models.InboundEvent.Status",
+        "TransactionStatusEnum": "apps.sync.models.Transaction.Status",
+        "StepStatusEnum": "apps.sync.models.Step.Status",
+        "SystemKindEnum": "apps.systems.models.SystemKind",
+        "DeliveryKindEnum": "apps.inbound.models.Delivery.Kind",
     },
     "TITLE": "Integration Console API",
     "DESCRIPTION": "Read and act on the canonical store, the mapping tables and the connected systems.",

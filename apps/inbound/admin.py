@@ -17,7 +17,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.core.admin import HistoryAdmin
-from apps.mapping.api.stewarding import command_rows
+from apps.mapping.stewarding import command_rows
 
 from .api.serializers import ledger_transactions
 from .models import Delivery, InboundEvent

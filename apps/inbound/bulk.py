@@ -270,7 +270,7 @@ def _store(system, request_meta, verification, body, report: BulkReport, valid) 
                 reason=f"Bulk upload {delivery.pk}, chunk {chunk + 1}",
             )
             report.transactions.append(txn.correlation_id)
-        delivery.event_count = len(events)
+        delivery.event_count = len(events) + report.duplicates  # every valid record it carried, as for webhooks
         delivery.duplicate_count = report.duplicates
         delivery.error_count = report.error_count
         if not events and report.duplicates and not report.error_count:

@@ -20,9 +20,10 @@ from apps.core.admin import ChangeReasonForm, HistoryAdmin, HistoryInline
 from apps.core.errors import BusinessError
 from apps.core.objects import BusinessObject, model_for
 
-from .api.stewarding import command_rows, profile_preview, profile_versions, readable_spec, spec_problems
 from .models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
+from .profiles import validate_spec
 from .services import cross_reference_record, source_profile_new_version, source_profile_publish
+from .stewarding import command_rows, profile_preview, profile_versions, readable_spec
 
 TIMESTAMPS = ("created_at", "updated_at")
 
@@ -196,7 +197,7 @@ class SourceProfileForm(ChangeReasonForm):
 
     def clean_spec(self):
         spec = self.cleaned_data.get("spec")
-        problems = spec_problems(spec)
+        problems = validate_spec(spec)
         if problems:
             raise ValidationError(problems)
         vendor = self.instance.vendor if self.instance.pk else ""
@@ -521,7 +522,7 @@ class SourceProfileAdmin(HistoryAdmin):
         if profile.status == SourceProfile.Status.ACTIVE:
             self.message_user(request, f"Version {profile.version} of {profile.name} is already active.")
             return HttpResponseRedirect(change_url)
-        problems = spec_problems(profile.spec)
+        problems = validate_spec(profile.spec)
         form = PublishForm(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid() and not problems:
             previous = SourceProfile.objects.filter(name=profile.name, status=SourceProfile.Status.ACTIVE).first()

@@ -498,6 +498,11 @@ def validate_spec(spec: Any) -> list[str]:
     for key in ("delivery", "description", "notes"):
         if key in spec and not isinstance(spec[key], str):
             problems.append(f"{key}: must be a text.")
+    if isinstance(spec.get("delivery"), str) and spec["delivery"] and spec["delivery"] not in DELIVERY_SCHEMES:
+        problems.append(
+            f"delivery: '{spec['delivery']}' is not a delivery format this product reads "
+            f"(one of {', '.join(DELIVERY_SCHEMES)}); leave it out to read each sample as one event."
+        )
     if "each" in spec:
         candidates = spec["each"] if isinstance(spec["each"], list) else [spec["each"]]
         if not candidates:

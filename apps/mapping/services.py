@@ -241,26 +241,3 @@ def source_profile_new_version(*, profile, spec: dict, actor, reason: str, sampl
             sample_payload=sample_payload if sample_payload is not None else profile.sample_payload,
         )
     return draft
-
-
-def source_profile_preview(*, spec: dict, payload, on: datetime.date | None = None) -> dict:
-    """What a profile makes of a sample payload: the canonical commands, or every problem, without writing."""
-    from .profiles import apply_profile, validate_spec
-
-    problems = validate_spec(spec)
-    if problems:
-        return {
-            "valid_profile": False,
-            "profile_problems": problems,
-            "commands": [],
-            "errors": [],
-            "skipped": [],
-            "needs_fetch": [],
-        }
-    try:
-        with transaction.atomic():
-            result = apply_profile(spec, payload, on=on or timezone.localdate()).as_dict()
-            transaction.set_rollback(True)  # a preview never writes, even if a lookup did
-    except MappingError as exc:
-        result = {"commands": [], "skipped": [], "needs_fetch": [], "errors": [{"message": exc.message}]}
-    return {"valid_profile": True, "profile_problems": [], **result}

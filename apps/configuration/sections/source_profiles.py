@@ -8,8 +8,8 @@ except to retire it when the document makes another version of its name active (
 
 import re
 
-from apps.mapping.api.stewarding import spec_problems
 from apps.mapping.models import SourceProfile
+from apps.mapping.profiles import validate_spec
 
 from .. import reading as r
 from .base import (
@@ -144,7 +144,7 @@ class SourceProfilesSection(Section):
         spec = values["spec"]
         if spec is r.INVALID:
             return
-        problems = spec_problems(spec)
+        problems = validate_spec(spec)
         for problem in problems:
             match = SPEC_LOCATION.match(problem)
             if match:

@@ -8,8 +8,8 @@ from apps.core.objects import BusinessObject, model_for
 from apps.systems.models import ConnectedSystem
 
 from ..models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
+from ..profiles import validate_spec
 from ..services import cross_reference_record
-from .stewarding import spec_problems
 
 
 class CrossReferenceSerializer(TrackedModelSerializer):
@@ -158,7 +158,7 @@ class SourceProfileVersionSerializer(serializers.ModelSerializer):
 
 
 def _spec_problems_or_raise(spec):
-    problems = spec_problems(spec)
+    problems = validate_spec(spec)
     if problems:
         raise serializers.ValidationError(problems)
     return spec

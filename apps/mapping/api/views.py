@@ -19,6 +19,7 @@ from ..filters import (
 )
 from ..models import SourceProfile
 from ..services import source_profile_new_version, source_profile_publish
+from ..stewarding import profile_preview, profile_versions
 from .serializers import (
     CrossReferenceSerializer,
     NewVersionSerializer,
@@ -32,7 +33,6 @@ from .serializers import (
     ValueMapEntrySerializer,
     ValueMapSerializer,
 )
-from .stewarding import profile_preview, profile_versions
 
 
 class CrossReferenceViewSet(TrackedModelViewSet):

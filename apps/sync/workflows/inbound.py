@@ -121,9 +121,14 @@ class InboundEventWorkflow(WorkflowDefinition):
         return StepResult(output={"profile": f"{profile.name} v{profile.version}"}, apply=apply)
 
     def on_exception(self, txn, error):
+        from apps.mapping.models import SourceProfile
+
         event = txn.inbound_event
         if event is not None:
-            _mark(event, InboundEvent.Status.EXCEPTION, error=error.as_dict())
+            profile = SourceProfile.objects.filter(
+                name=error.context.get("profile", ""), version=error.context.get("version") or 0
+            ).first()
+            _mark(event, InboundEvent.Status.EXCEPTION, error=error.as_dict(), profile=profile)
 
 
 def fetch_document(connector, request) -> dict:

@@ -17,7 +17,6 @@ from django.utils import timezone
 from apps.core.errors import BusinessError
 from apps.mapping.models import SourceProfile
 from apps.mapping.profiles import (
-    DELIVERY_SCHEMES,
     MAPPING_KEYS,
     OPERATORS,
     SPEC_KEYS,
@@ -37,18 +36,6 @@ INNER_ORDER = tuple(
         + ("params", "include", "each", "when", "all", "any", "not", "fields")
     )
 )
-
-
-def spec_problems(spec: Any) -> list[str]:
-    """Everything wrong with a spec: `validate_spec` plus a delivery scheme this product can split."""
-    problems = validate_spec(spec)
-    delivery = spec.get("delivery") if isinstance(spec, Mapping) else None
-    if isinstance(delivery, str) and delivery and delivery not in DELIVERY_SCHEMES:
-        problems.append(
-            f"delivery: '{delivery}' is not a delivery format this product reads "
-            f"(one of {', '.join(DELIVERY_SCHEMES)}); leave it out to read each sample as one event."
-        )
-    return problems
 
 
 def readable_spec(spec: Any) -> Any:
@@ -76,7 +63,7 @@ def profile_preview(*, spec: Any, payload: Any, fetched: Any = None, on: datetim
     mapping of fetch keys ("deal:18334623104") to documents.
     """
     on = on or timezone.localdate()
-    problems = spec_problems(spec)
+    problems = validate_spec(spec)
     report = {
         "valid_profile": not problems,
         "profile_problems": problems,
