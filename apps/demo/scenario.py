@@ -187,9 +187,13 @@ def _post(world: World, path: str, body: bytes, headers: dict, *, content_type="
 
 def signed_by_salesforce(body: bytes) -> dict:
     """Standard Webhooks headers, as the demo's Salesforce relay signs them."""
+    return _standard_webhooks_headers(body, "DEMO_SALESFORCE_WEBHOOK_SECRET")
+
+
+def _standard_webhooks_headers(body: bytes, secret_env: str) -> dict:
     from standardwebhooks import Webhook
 
-    secret = secrets.resolve({"env": "DEMO_SALESFORCE_WEBHOOK_SECRET"})
+    secret = secrets.resolve({"env": secret_env})
     message_id = f"msg_{uuid.uuid4().hex[:24]}"
     moment = timezone.now()
     return {
@@ -376,6 +380,50 @@ def complete_milestone(world: World, project: Project, *, title: str, amount: De
     return _post(world, "/api/v1/inbound/kantata/", body, {"Authorization": f"Bearer {token}"})
 
 
+def sign_change_order(
+    world: World,
+    deal: Deal,
+    *,
+    version: int,
+    effective_from: datetime.date,
+    new_total: Decimal,
+    new_end: datetime.date,
+    rates: dict[str, Decimal],
+) -> dict:
+    """The customer countersigns a change order in PandaDoc; the firm's relay posts it (Standard Webhooks)."""
+    document_id = f"doc_{uuid.uuid4().hex[:20]}"
+    event = {
+        "type": "document.completed",
+        "timestamp": timezone.now().isoformat(),
+        "data": {
+            "id": document_id,
+            "name": f"{deal.name} – change order {version}",
+            "status": "document.completed",
+            "metadata": {
+                "document_kind": "change_order",
+                "opportunity_id": world.opportunities[deal.name],
+                "contract_version": str(version),
+                "effective_from": effective_from.isoformat(),
+                "new_end_date": new_end.isoformat(),
+            },
+            "grand_total": {"amount": str(new_total), "currency": deal.currency},
+            "pricing_tables": [
+                {
+                    "name": "Rates",
+                    "items": [
+                        {"name": role, "price": str(rate), "currency": deal.currency, "qty": 1}
+                        for role, rate in rates.items()
+                    ],
+                }
+            ],
+        },
+    }
+    body = json.dumps(event).encode()
+    return _post(
+        world, "/api/v1/inbound/pandadoc/", body, _standard_webhooks_headers(body, "DEMO_PANDADOC_WEBHOOK_SECRET")
+    )
+
+
 def billing_month_end_run(project: Project) -> list:
     """The billing platform's own month-end run: invoice the customer's unbilled charges (it then tells us)."""
     chargebee = ConnectedSystem.objects.get(slug="chargebee")
@@ -488,6 +536,23 @@ def run(world: World, *, inline: bool = False, faults: bool = True) -> dict:
         drain(inline=inline)
         say("The billing platform runs its month-end invoicing...")
         billing_month_end_run(globex)
+        drain(inline=inline)
+    if globex is not None and globex.status == Project.Status.ACTIVE:
+        effective = today.replace(day=1) + datetime.timedelta(days=32)
+        effective = effective.replace(day=1)
+        say(
+            f"{globex.customer.name} countersigns change order 2 in PandaDoc (more scope, new rate from "
+            f"{effective:%d %b})..."
+        )
+        sign_change_order(
+            world,
+            DEALS[0],
+            version=2,
+            effective_from=effective,
+            new_total=Decimal("240000"),
+            new_end=effective + datetime.timedelta(days=180),
+            rates={"Senior Consultant": Decimal("265.00")},
+        )
         drain(inline=inline)
     if initech is not None and initech.status == Project.Status.ACTIVE:
         say(f"Milestone 'Assessment sign-off' completed on {initech.code}...")

@@ -72,6 +72,13 @@ INVOICE_LINE = {
     "service_item": _optional(),
 }
 
+RATE_CHANGE = {
+    "role": _required(),
+    "bill_rate": _required("decimal"),
+    "cost_rate": _optional("decimal"),
+    "currency": _optional("currency"),
+}
+
 CANONICAL_COMMANDS: dict[str, dict[str, CanonicalField]] = {
     "opportunity.won": {
         "opportunity_external_id": _required(),
@@ -160,6 +167,7 @@ CANONICAL_COMMANDS: dict[str, dict[str, CanonicalField]] = {
         "new_total_value": _optional("decimal"),
         "new_end_date": _optional("date"),
         "description": _required(),
+        "new_rates": _optional("lines", fields=RATE_CHANGE),
     },
     "resource.changed": {
         "resource_external_id": _required(),

@@ -144,13 +144,14 @@ def cross_reference_record(
 
 
 def profiles_for_system(system: ConnectedSystem):
-    """The active source profiles a system's events are read with (its named ones, else its vendor's built-ins)."""
+    """The active source profiles a system's events are read with: the ones it names, else every active profile
+    for its vendor (the built-ins and any a steward added), so a new profile works without touching the system."""
     from .models import SourceProfile
 
     active = SourceProfile.objects.filter(status=SourceProfile.Status.ACTIVE)
     if system.source_profiles:
         return active.filter(name__in=system.source_profiles)
-    return active.filter(vendor=system.vendor, builtin=True)
+    return active.filter(vendor=system.vendor)
 
 
 def profile_for_event(*, system: ConnectedSystem, event_type: str, schema_version: str = ""):

@@ -77,7 +77,7 @@ class ConnectedSystem(Timestamped):
         default=list,
         blank=True,
         help_text="Names of the source profiles this system's events are read with. "
-        "Empty: every active built-in profile for the system's vendor.",
+        "Empty: every active profile for the system's vendor (the built-ins and the firm's own).",
     )
     notes = models.TextField(blank=True)
 

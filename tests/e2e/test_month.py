@@ -125,7 +125,7 @@ def test_a_contract_amendment_rebaselines_the_project_revises_the_schedule_and_p
 
     from apps.canonical.models import ContractAmendment, RateCard
     from apps.canonical.services import rate_for
-    from apps.sync.services import transaction_start
+    from apps.demo.scenario import sign_change_order
 
     deal = DEALS[0]
     crm_create_deal(world, deal)
@@ -134,25 +134,17 @@ def test_a_contract_amendment_rebaselines_the_project_revises_the_schedule_and_p
     project = project_for(world, deal)
     contract = project.contract
     effective = timezone.localdate().replace(day=1)
-    txn = transaction_start(
-        workflow="contract_amendment",
-        data={
-            "source_system": "salesforce",
-            "type": "contract.amended",
-            "data": {
-                "contract_external_id": world.opportunities[deal.name],
-                "version": 2,
-                "effective_from": effective.isoformat(),
-                "new_total_value": "240000.00",
-                "new_end_date": (effective + datetime.timedelta(days=180)).isoformat(),
-                "description": "Phase 2: data quality workstream",
-                "new_rates": [{"role": "Senior Consultant", "bill_rate": "265.00"}],
-            },
-        },
-        reason="test",
+    answer = sign_change_order(
+        world,
+        deal,
+        version=2,
+        effective_from=effective,
+        new_total=Decimal("240000.00"),
+        new_end=effective + datetime.timedelta(days=180),
+        rates={"Senior Consultant": Decimal("265.00")},
     )
     assert drain(inline=True, timeout=60)
-    txn.refresh_from_db()
+    txn = Transaction.objects.get(workflow="contract_amendment", inbound_event_id=answer["event_id"])
     assert txn.status == "completed", txn.error_message
     contract.refresh_from_db()
     project.refresh_from_db()
@@ -173,3 +165,33 @@ def test_a_contract_amendment_rebaselines_the_project_revises_the_schedule_and_p
     )
     shared = RateCard.objects.get(code="STD-US")
     assert rate_for(card=shared, role="Senior Consultant", on=effective).bill_rate != Decimal("265.00")
+
+
+def test_an_amendment_from_a_system_that_may_not_amend_is_an_ownership_conflict(world):
+    from apps.sync.services import transaction_start
+
+    deal = DEALS[0]
+    crm_create_deal(world, deal)
+    announce_closed_won(world, deal)
+    assert drain(inline=True, timeout=60)
+    txn = transaction_start(
+        workflow="contract_amendment",
+        data={
+            "source_system": "kantata",
+            "type": "contract.amended",
+            "data": {
+                "contract_external_id": world.opportunities[deal.name],
+                "version": 2,
+                "effective_from": timezone.localdate().isoformat(),
+                "description": "Scope change",
+                "new_total_value": "1.00",
+            },
+        },
+        reason="test",
+    )
+    assert drain(inline=True, timeout=60)
+    txn.refresh_from_db()
+    assert txn.status == "exception"
+    assert txn.error_class == "ownership_conflict"
+    assert txn.error_message.startswith("Kantata may not create a contract amendment: Salesforce is the system")
+    assert project_for(world, deal).contract.version == 1

@@ -10,6 +10,7 @@ from apps.canonical.models import (
     ContractAmendment,
     Customer,
     LegalEntity,
+    Opportunity,
     Project,
     RateCard,
     RateCardLine,
@@ -26,6 +27,7 @@ from apps.core.errors import BusinessError
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
 from apps.systems.models import SystemKind
+from apps.systems.services import CREATE, UPDATE, assert_may_write
 
 from ..engine import StepResult
 from ..models import Workflow
@@ -35,9 +37,12 @@ from .common import by_xref, day, decimal, require, source_system
 
 
 def _contract_for(source, external_id) -> Contract:
+    """The contract an amendment refers to: by the source's own contract ID, or by the deal it came from
+    (CPQ documents carry the CRM opportunity ID), or by the console's contract number."""
     contract = by_xref(source, "contract", external_id, required=False)
     if contract is None:
         opportunity = by_xref(source, "opportunity", external_id, required=False)
+        opportunity = opportunity or Opportunity.objects.filter(number=str(external_id)).first()
         contract = Contract.objects.filter(opportunity=opportunity).first() if opportunity else None
     contract = contract or Contract.objects.filter(number=str(external_id)).first()
     if contract is None:
@@ -96,6 +101,12 @@ class ContractAmendmentWorkflow(WorkflowDefinition):
         new_end = day(data.get("new_end_date"), field="new_end_date")
         new_total = decimal(data.get("new_total_value"), field="new_total_value")
         new_rates = data.get("new_rates") or []
+        # The source must be allowed to raise the amendment, change the contract's terms, and price work.
+        assert_may_write(system=source, object_type="contract_amendment", operation=CREATE, on=effective_from)
+        changed = [name for name, value in (("total_value", new_total), ("end_date", new_end)) if value is not None]
+        assert_may_write(system=source, object_type="contract", fields=changed + ["version"], on=effective_from)
+        if new_rates:
+            assert_may_write(system=source, object_type="rate_card", operation=UPDATE, on=effective_from)
         if new_rates and contract.rate_card is None:
             raise BusinessError(
                 f"Amendment v{version} changes rates, but contract {contract.number} has no rate card.",
