@@ -153,6 +153,7 @@ def receive_webhook(
                     data={
                         "event_id": stored.pk,
                         "system": system.slug,
+                        "system_name": system.name,
                         "event_type": stored.event_type,
                         "vendor_event_id": stored.vendor_event_id,
                         "idempotency_key": stored.idempotency_key,

@@ -376,9 +376,14 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
         logger.warning("Step %s failed: %s", step_id, error.message)
         if isinstance(exc, OperationalError | InterfaceError):
             connection.close()  # a dead connection stays dead until closed; the next query reconnects
-        try:
+
+        def record_failure():
             with system_context(f"Step {step_id} failed: {error.message[:300]}", correlation_id=correlation_id):
-                _with_reconnect(finish_failure, claim, error, calls, retryable=retryable)
+                finish_failure(claim, error, calls, retryable=retryable)
+
+        try:
+            # The database may have dropped this worker's connection whatever the step's own error was.
+            _with_reconnect(record_failure)
         except DatabaseError:
             logger.exception("Could not record the failure of step %s; its lease will expire and it reruns", step_id)
         return "failed"

@@ -41,9 +41,11 @@ class InboundEventWorkflow(WorkflowDefinition):
         return [StepSpec("map", "Read the event with its source profile", max_attempts=6)]
 
     def subject(self, data):
+        system = data.get("system_name") or data.get("system", "")
+        event_type = data.get("event_type", "") or "(no type)"
         return Subject(
             business_key=f"inbound:{data.get('system', '')}:{data.get('idempotency_key', '')}",
-            label=f"{data.get('system', '')} {data.get('event_type', '') or 'event'} {data.get('vendor_event_id', '')}",
+            label=f"{system} event {event_type} {data.get('vendor_event_id', '')[:40]}".rstrip(),
             object_type="",
         )
 
