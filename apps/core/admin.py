@@ -15,6 +15,19 @@ from .masking import MASK, masked_fields_for
 MASK_PREFIX = "masked_"
 
 
+def masked_column(model, name: str):
+    """Admins resolve the column 'masked_<field>' to a display that shows MASK (see HistoryAdmin)."""
+    if name.startswith(MASK_PREFIX):
+        field = model._meta.get_field(name[len(MASK_PREFIX) :])
+
+        def masked(obj):
+            return MASK
+
+        masked.short_description = field.verbose_name
+        return masked
+    raise AttributeError(name)
+
+
 class ChangeReasonForm(forms.ModelForm):
     """Every admin change carries a reason, recorded on the history row."""
 
@@ -87,15 +100,7 @@ class HistoryAdmin(SimpleHistoryAdmin):
 
     # --- masking -----------------------------------------------------------------------------
     def __getattr__(self, name):
-        if name.startswith(MASK_PREFIX):
-            field = self.model._meta.get_field(name[len(MASK_PREFIX) :])
-
-            def masked(obj):
-                return MASK
-
-            masked.short_description = field.verbose_name
-            return masked
-        raise AttributeError(name)
+        return masked_column(self.model, name)
 
     def _hidden(self, request) -> frozenset[str]:
         return masked_fields_for(request.user, self.model)
@@ -211,15 +216,7 @@ class HistoryInline(admin.TabularInline):
         return formfield
 
     def __getattr__(self, name):
-        if name.startswith(MASK_PREFIX):
-            field = self.model._meta.get_field(name[len(MASK_PREFIX) :])
-
-            def masked(obj):
-                return MASK
-
-            masked.short_description = field.verbose_name
-            return masked
-        raise AttributeError(name)
+        return masked_column(self.model, name)
 
     def get_fields(self, request, obj=None):
         return mask_names(super().get_fields(request, obj), masked_fields_for(request.user, self.model))

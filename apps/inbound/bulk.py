@@ -206,6 +206,8 @@ def _store(system, request_meta, verification, body, report: BulkReport, valid) 
     from apps.sync.models import Workflow
     from apps.sync.services import transaction_start
 
+    from .services import accepted_delivery
+
     correlation_id = get_correlation_id() or new_correlation_id()
     keys = [f"{kind}:{clean[RECORD_TYPES[kind]['key']]}" for _, kind, clean in valid]
     existing: set[str] = set()
@@ -217,18 +219,13 @@ def _store(system, request_meta, verification, body, report: BulkReport, valid) 
         )
     fresh = [(item, key) for item, key in zip(valid, keys, strict=True) if key not in existing]
     with system_context(f"Bulk upload from {system.name}", correlation_id=correlation_id), transaction.atomic():
-        delivery = Delivery.objects.create(
+        delivery = accepted_delivery(
             system=system,
             kind=Delivery.Kind.BULK,
-            status=Delivery.Status.ACCEPTED,
+            request_meta=request_meta,
+            verification=verification,
             body=body,
-            body_sha256=Delivery.digest(body),
-            verified=True,
-            scheme=verification.scheme,
-            secret_label=verification.secret_label,
-            signed_at=verification.signed_at,
             correlation_id=correlation_id,
-            **request_meta,
         )
         events = bulk_create_tracked(
             InboundEvent,

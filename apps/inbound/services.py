@@ -117,6 +117,23 @@ def record_rejection(*, system, request_meta: dict, reason: str, body: bytes | N
         )
 
 
+def accepted_delivery(*, system, kind, request_meta: dict, verification, body: bytes, correlation_id: str) -> Delivery:
+    """Store a verified delivery, raw body and all (the first write of every accepted request)."""
+    return Delivery.objects.create(
+        system=system,
+        kind=kind,
+        status=Delivery.Status.ACCEPTED,
+        body=body,
+        body_sha256=Delivery.digest(body),
+        verified=True,
+        scheme=verification.scheme,
+        secret_label=verification.secret_label,
+        signed_at=verification.signed_at,
+        correlation_id=correlation_id,
+        **request_meta,
+    )
+
+
 def receive_webhook(
     *, system: ConnectedSystem, request_meta: dict, verification: signatures.Verification, body: bytes, headers
 ) -> Received:
@@ -131,18 +148,13 @@ def receive_webhook(
         raise
     correlation_id = get_correlation_id() or new_correlation_id()
     with system_context(f"Webhook from {system.name}", correlation_id=correlation_id), transaction.atomic():
-        delivery = Delivery.objects.create(
+        delivery = accepted_delivery(
             system=system,
             kind=Delivery.Kind.WEBHOOK,
-            status=Delivery.Status.ACCEPTED,
+            request_meta=request_meta,
+            verification=verification,
             body=body,
-            body_sha256=Delivery.digest(body),
-            verified=True,
-            scheme=verification.scheme,
-            secret_label=verification.secret_label,
-            signed_at=verification.signed_at,
             correlation_id=correlation_id,
-            **request_meta,
         )
         received = Received(delivery)
         for event in events:

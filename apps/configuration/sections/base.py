@@ -14,7 +14,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
 from ..errors import LocatedError, Problems
-from ..reading import Item, show
+from ..reading import INVALID, Item, show
 
 CREATED = "created"
 UPDATED = "updated"
@@ -169,6 +169,22 @@ def located_model_errors(exc: ValidationError, location: str, keys: dict[str, st
         where = f"{location}.{keys[model_field]}" if model_field in keys else location
         located.extend(LocatedError(where, message) for message in messages)
     return located
+
+
+def update_or_build(
+    plan, model, row, values: dict, keys: dict[str, str], *, valid: bool = True, drop_none: bool = False, **parents
+):
+    """The row a document item describes: the existing one, updated in memory, or a new one.
+
+    Returns (row, changed field names, action). An existing row is marked as listed (so --prune keeps it);
+    when the item is invalid nothing is assigned. `parents` are set on a new row (e.g. its value map).
+    """
+    if row is not None:
+        plan.listed.add((model, row.pk))
+        changed = assign(row, values, keys) if valid else ()
+        return row, changed, UPDATED if changed else UNCHANGED
+    fields = {k: v for k, v in values.items() if v is not INVALID and not (drop_none and v is None)}
+    return model(**parents, **fields), (), CREATED
 
 
 def check_model(instance: models.Model, item: Item, keys: dict[str, str], *, run_clean: bool = True) -> None:

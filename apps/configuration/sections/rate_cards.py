@@ -24,6 +24,7 @@ from .base import (
     overlaps,
     period_label,
     top_items,
+    update_or_build,
     where_it_is,
 )
 
@@ -115,13 +116,7 @@ class RateCardsSection(Section):
                 continue
             card = existing.get(code)
             valid = len(ctx.problems) == before
-            if card is not None:
-                plan.listed.add((RateCard, card.pk))
-                changed = assign(card, values, CARD_DOCUMENT_KEYS) if valid else ()
-                action = UPDATED if changed else UNCHANGED
-            else:
-                card = RateCard(**{k: v for k, v in values.items() if v is not r.INVALID})
-                changed, action = (), CREATED
+            card, changed, action = update_or_build(plan, RateCard, card, values, CARD_DOCUMENT_KEYS, valid=valid)
             plan.rows[code] = card
             if not valid:
                 continue
@@ -267,13 +262,9 @@ class RateCardsSection(Section):
             if values["currency"] is None:
                 values["currency"] = card.currency
             line = current.get(identity)
-            if line is not None:
-                plan.listed.add((RateCardLine, line.pk))
-                changed = assign(line, values, LINE_DOCUMENT_KEYS)
-                action = UPDATED if changed else UNCHANGED
-            else:
-                line = RateCardLine(version=version, **values)
-                changed, action = (), CREATED
+            line, changed, action = update_or_build(
+                plan, RateCardLine, line, values, LINE_DOCUMENT_KEYS, version=version
+            )
             if action != UNCHANGED:
                 check_model(line, item, LINE_DOCUMENT_KEYS)
             changes.append(

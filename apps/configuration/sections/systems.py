@@ -5,19 +5,17 @@ from apps.systems.models import ConnectedSystem, OutboundAuth, SigningScheme, Si
 
 from .. import reading as r
 from .base import (
-    CREATED,
     DELETED,
     UNCHANGED,
-    UPDATED,
     Change,
     PlanContext,
     Section,
     SectionPlan,
-    assign,
     check_model,
     duplicate_check,
     model_default,
     top_items,
+    update_or_build,
 )
 
 
@@ -127,13 +125,7 @@ class SystemsSection(Section):
             if slug is r.INVALID or not duplicate_check(seen, slug, item, f"system {r.show(slug)}"):
                 continue
             system = existing.get(slug)
-            if system is not None:
-                plan.listed.add((ConnectedSystem, system.pk))
-                changed = assign(system, values, DOCUMENT_KEYS) if valid else ()
-                action = UPDATED if changed else UNCHANGED
-            else:
-                system = ConnectedSystem(**{k: v for k, v in values.items() if v is not r.INVALID})
-                changed, action = (), CREATED
+            system, changed, action = update_or_build(plan, ConnectedSystem, system, values, DOCUMENT_KEYS, valid=valid)
             # Listed even when invalid, so references to it elsewhere are not reported as unknown too.
             plan.rows[slug] = system
             if not valid:
@@ -188,13 +180,9 @@ class SystemsSection(Section):
             if any(value is r.INVALID for value in values.values()):
                 continue
             secret = current.get(label)
-            if secret is not None:
-                plan.listed.add((SigningSecret, secret.pk))
-                changed = assign(secret, values, SECRET_DOCUMENT_KEYS)
-                action = UPDATED if changed else UNCHANGED
-            else:
-                secret = SigningSecret(system=system, **values)
-                changed, action = (), CREATED
+            secret, changed, action = update_or_build(
+                plan, SigningSecret, secret, values, SECRET_DOCUMENT_KEYS, system=system
+            )
             if action != UNCHANGED:
                 check_model(secret, item, SECRET_DOCUMENT_KEYS)
             plan.add(

@@ -4,16 +4,13 @@ from apps.mapping.models import ValueMap, ValueMapEntry
 
 from .. import reading as r
 from .base import (
-    CREATED,
     DELETED,
     UNCHANGED,
-    UPDATED,
     Change,
     Period,
     PlanContext,
     Section,
     SectionPlan,
-    assign,
     check_model,
     check_period,
     duplicate_check,
@@ -21,6 +18,7 @@ from .base import (
     model_default,
     period_label,
     top_items,
+    update_or_build,
     where_it_is,
 )
 
@@ -107,13 +105,9 @@ class ValueMapsSection(Section):
                 continue
             value_map = existing.get(name)
             valid = len(ctx.problems) == before
-            if value_map is not None:
-                plan.listed.add((ValueMap, value_map.pk))
-                changed = assign(value_map, values, MAP_DOCUMENT_KEYS) if valid else ()
-                action = UPDATED if changed else UNCHANGED
-            else:
-                value_map = ValueMap(**{k: v for k, v in values.items() if v not in (r.INVALID, None)})
-                changed, action = (), CREATED
+            value_map, changed, action = update_or_build(
+                plan, ValueMap, value_map, values, MAP_DOCUMENT_KEYS, valid=valid, drop_none=True
+            )
             plan.rows[name] = value_map
             if not valid:
                 continue
@@ -154,13 +148,9 @@ class ValueMapsSection(Section):
             if not duplicate_check(seen, identity, item, f"the entry for {values['source_value']!r} from that date"):
                 continue
             entry = current.get(identity)
-            if entry is not None:
-                plan.listed.add((ValueMapEntry, entry.pk))
-                changed = assign(entry, values, ENTRY_DOCUMENT_KEYS)
-                action = UPDATED if changed else UNCHANGED
-            else:
-                entry = ValueMapEntry(value_map=value_map, **values)
-                changed, action = (), CREATED
+            entry, changed, action = update_or_build(
+                plan, ValueMapEntry, entry, values, ENTRY_DOCUMENT_KEYS, value_map=value_map
+            )
             if action != UNCHANGED:
                 check_model(entry, item, ENTRY_DOCUMENT_KEYS, run_clean=False)
             listed.append(Period(entry.effective_from, entry.effective_to, entry, item))
