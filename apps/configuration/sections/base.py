@@ -7,6 +7,7 @@ of each other except through `PlanContext.rows()`, which answers "which rows of 
 """
 
 import datetime
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -101,7 +102,7 @@ class PlanContext:
         return None
 
 
-class Section:
+class Section(ABC):
     """One top-level key of the document: export, validate-and-plan, and (through its plan) apply."""
 
     key: str = ""
@@ -109,15 +110,17 @@ class Section:
     # A section with rows shipped with the product exports them only when asked: export(include_builtin=True).
     has_builtin_rows: bool = False
 
+    @abstractmethod
     def export(self) -> list[dict]:
-        raise NotImplementedError
+        """The section's rows as document items, in a stable order."""
 
+    @abstractmethod
     def existing(self) -> dict[str, models.Model]:
         """The section's top-level rows in the database, by identity."""
-        raise NotImplementedError
 
+    @abstractmethod
     def plan(self, raw, ctx: PlanContext) -> SectionPlan:
-        raise NotImplementedError
+        """Validate the section's part of the document and plan its writes (nothing is written here)."""
 
 
 def top_items(raw, key: str, problems: Problems, *, keys, what: str) -> list[Item]:

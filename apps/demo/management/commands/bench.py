@@ -261,7 +261,7 @@ class Command(BaseCommand):
         version = (
             ".".join(map(str, connection.Database.sqlite_version_info))
             if connection.vendor == "sqlite"
-            else str(connection.pg_version)
+            else f"{connection.pg_version // 10000}.{connection.pg_version % 10000}"
         )
         section = [
             f"## {vendor}",
@@ -298,6 +298,7 @@ class Command(BaseCommand):
             "Produced by `make bench` (`manage.py bench`), which runs on a throwaway database and rewrites the section",
             "of the database it ran on. Each figure sits beside a baseline measured in the same run, because these",
             "machines are noisy: compare ratios, not absolute times.",
+            "",
             "",
         ]
         body = [
