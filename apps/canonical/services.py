@@ -5,6 +5,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import BigIntegerField, Max
+from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 
 from apps.core.context import audit_context
@@ -176,10 +178,8 @@ def governed_upsert(model, *, system, values: dict, instance=None, on: datetime.
 
 def next_number(model, prefix: str, *, field: str = "number", width: int = 5) -> str:
     """The next free business number like 'P-01042' for a model (max existing suffix + 1)."""
-    existing = model.objects.filter(**{f"{field}__startswith": f"{prefix}-"}).values_list(field, flat=True)
-    highest = 0
-    for value in existing:
-        suffix = value[len(prefix) + 1 :]
-        if suffix.isdigit():
-            highest = max(highest, int(suffix))
-    return f"{prefix}-{highest + 1:0{width}d}"
+    # The highest numeric suffix, computed by the database (numbers of other shapes are ignored).
+    highest = model.objects.filter(**{f"{field}__regex": rf"^{prefix}-[0-9]+$"}).aggregate(
+        highest=Max(Cast(Substr(field, len(prefix) + 2), BigIntegerField()))
+    )["highest"]
+    return f"{prefix}-{(highest or 0) + 1:0{width}d}"

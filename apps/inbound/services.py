@@ -6,12 +6,10 @@ task message only delays it until the sweep. Duplicates are caught by the unique
 constraint, not by a read-then-write check, so fifty simultaneous copies still make one event.
 """
 
-import datetime
 import logging
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from apps.core.context import get_correlation_id, new_correlation_id, system_context
 from apps.mapping.profiles import DeliveredEvent, UnreadableDelivery, split_delivery
@@ -215,7 +213,3 @@ def _store_event(delivery, system, event: DeliveredEvent, correlation_id) -> tup
     except IntegrityError:
         # A concurrent request inserted the same key and committed first; ours rolled back to the savepoint.
         return InboundEvent.objects.get(system=system, idempotency_key=key), True
-
-
-def now() -> datetime.datetime:
-    return timezone.now()

@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apps.core.errors import BusinessError, MappingError
-from apps.core.money import MINOR_UNITS
+from apps.core.money import MINOR_UNITS, from_minor_units
 
 SPEC_VERSION = 1
 
@@ -1149,8 +1149,7 @@ def _convert(value_type: str, value: Any, mapping: Mapping, scope: _Scope, ctx: 
         if number is None or number != number.to_integral_value():
             raise _Bad(f"'{_shown(value)}' is not a whole number of minor units (cents).")
         currency = _currency_for(mapping, scope, ctx)
-        places = MINOR_UNITS[currency]
-        amount = (number / Decimal(10) ** places).quantize(Decimal(1).scaleb(-places))
+        amount = from_minor_units(number, currency)
         if "places" in mapping:
             amount = amount.quantize(Decimal(1).scaleb(-mapping["places"]), rounding=ROUND_HALF_UP)
         return amount

@@ -6,7 +6,7 @@ from functools import lru_cache
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from apps.core.masking import MASK, can_see_sensitive
@@ -22,11 +22,6 @@ def transaction_list() -> QuerySet[Transaction]:
     return Transaction.objects.select_related("owner", "resolved_by").annotate(
         problem_since=Coalesce("exception_at", "updated_at")
     )
-
-
-def exception_queue() -> QuerySet[Transaction]:
-    """Open problems, newest first."""
-    return transaction_list().filter(status__in=PROBLEM_STATUSES).order_by(F("problem_since").desc(), "-pk")
 
 
 def _steps_with_attempts() -> Prefetch:

@@ -1,6 +1,6 @@
 """Starting, re-running and resolving transactions: every action a person or an inbound event takes here."""
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.context import audit_context, new_correlation_id
@@ -182,12 +182,3 @@ def transaction_assign(*, txn: Transaction, owner, actor, reason: str = "") -> T
         txn.owner = owner
         txn.save(update_fields=["owner", "updated_at"])
     return txn
-
-
-def safe_start(**kwargs) -> Transaction:
-    """transaction_start that tolerates a concurrent start of the same command (unique constraint)."""
-    try:
-        with transaction.atomic():
-            return transaction_start(**kwargs)
-    except IntegrityError:
-        return Transaction.objects.get(parent=kwargs["parent"], command_index=kwargs["command_index"])

@@ -131,11 +131,13 @@ class InvoiceToErp(WorkflowDefinition):
         return StepResult(apply=apply)
 
     def _lines(self, invoice: Invoice, lines: list[dict]) -> None:
-        for number, line in enumerate(lines, start=1):
-            reference = str(line.get("reference") or "")
-            event = None
-            if reference.startswith("BE-") and reference[3:].isdigit():
-                event = BillingEvent.objects.filter(pk=int(reference[3:])).first()
+        # Lines of charges we sent carry our billing event key ("BE-<id>"): link them, in one query.
+        references = [str(line.get("reference") or "") for line in lines]
+        events = BillingEvent.objects.in_bulk(
+            [int(ref[3:]) for ref in references if ref.startswith("BE-") and ref[3:].isdigit()]
+        )
+        for number, (line, reference) in enumerate(zip(lines, references, strict=True), start=1):
+            event = events.get(int(reference[3:])) if reference.startswith("BE-") and reference[3:].isdigit() else None
             row = InvoiceLine(
                 invoice=invoice,
                 line_number=number,

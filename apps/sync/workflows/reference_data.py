@@ -64,11 +64,11 @@ class ReferenceData(WorkflowDefinition):
             counts = {}
             for kind, rows in pulled.items():
                 seen = set()
+                known = {value.external_id: value for value in ReferenceValue.objects.filter(system=erp, kind=kind)}
                 for row in rows:
                     external_id = str(row.get("id"))
                     seen.add(external_id)
-                    value = ReferenceValue.objects.filter(system=erp, kind=kind, external_id=external_id).first()
-                    value = value or ReferenceValue(system=erp, kind=kind, external_id=external_id)
+                    value = known.get(external_id) or ReferenceValue(system=erp, kind=kind, external_id=external_id)
                     save_if_changed(
                         value,
                         code=str(row.get("code") or row.get("symbol") or "")[:120],
@@ -130,13 +130,17 @@ class ReferenceData(WorkflowDefinition):
 
         def apply():
             written = 0
+            dates = {day(row.get("effectiveDate") or row.get("effective_date"), field="effectiveDate") for row in rows}
+            known = {
+                (rate.base, rate.quote, rate.effective_date): rate
+                for rate in ExchangeRate.objects.filter(effective_date__in=dates)
+            }
             for row in rows:
                 on = day(row.get("effectiveDate") or row.get("effective_date"), field="effectiveDate")
                 base = _code(row.get("baseCurrency") or row.get("base"))
                 quote = _code(row.get("transactionCurrency") or row.get("quote"))
                 rate = Decimal(str(row.get("exchangeRate") or row.get("rate")))
-                current = ExchangeRate.objects.filter(base=base, quote=quote, effective_date=on).first()
-                current = current or ExchangeRate(base=base, quote=quote, effective_date=on)
+                current = known.get((base, quote, on)) or ExchangeRate(base=base, quote=quote, effective_date=on)
                 written += save_if_changed(current, rate=rate, source=erp.slug)
             return {"exchange_rates_written": written, "exchange_rates_seen": len(rows)}
 
