@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 
 from apps.core.context import get_correlation_id, new_correlation_id, system_context
-from apps.mapping.profiles import DeliveredEvent, UnreadableDelivery, split_delivery
+from apps.mapping.services import profiles_for_system
 from apps.systems import secrets as secret_refs
 from apps.systems.models import ConnectedSystem, SigningScheme
 
 from . import signatures
+from .envelopes import DeliveredEvent, UnreadableDelivery, split_delivery
 from .models import Delivery, InboundEvent
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ def delivery_scheme_for(system: ConnectedSystem) -> str:
     The system's own source profiles say it (their `delivery`); the vendor table covers systems whose
     profiles disagree or are not loaded yet.
     """
-    from apps.mapping.services import profiles_for_system
-
     declared = {profile.spec.get("delivery") for profile in profiles_for_system(system)} - {None, ""}
     if len(declared) == 1:
         return declared.pop()

@@ -19,11 +19,12 @@ from django.utils.html import format_html
 from apps.core.admin import ChangeReasonForm, HistoryAdmin, HistoryInline
 from apps.core.errors import BusinessError
 from apps.core.objects import BusinessObject, model_for
+from apps.inbound.preview import profile_preview
 
 from .models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
-from .profiles import validate_spec
+from .profiles.validation import validate_spec
 from .services import cross_reference_record, source_profile_new_version, source_profile_publish
-from .stewarding import command_rows, profile_preview, profile_versions, readable_spec
+from .stewarding import command_rows, profile_versions, readable_spec
 
 TIMESTAMPS = ("created_at", "updated_at")
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MappingConfig(AppConfig):
@@ -7,16 +8,8 @@ class MappingConfig(AppConfig):
     verbose_name = "Mappings and cross-references"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
+        # Not an import loop: apps.py is read before any model exists, and services needs the models, so
+        # Django's ready() hook is the one place the handler can be loaded (it lives with the other services).
+        from .services import builtin_profiles_after_migrate
 
-        post_migrate.connect(install_builtin_profiles, sender=self, dispatch_uid="mapping.builtin_profiles")
-
-
-def install_builtin_profiles(sender, **kwargs):
-    """Keep the shipped source profiles loaded after every migrate (idempotent)."""
-    from apps.core.context import system_context
-
-    from .services import builtin_profiles_install
-
-    with system_context("Install built-in source profiles"):
-        builtin_profiles_install()
+        post_migrate.connect(builtin_profiles_after_migrate, sender=self, dispatch_uid="mapping.builtin_profiles")

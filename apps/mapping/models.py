@@ -8,6 +8,8 @@ from apps.core.models import EffectiveDated, EffectiveQuerySet, Timestamped
 from apps.core.objects import BusinessObject, model_for
 from apps.systems.models import ConnectedSystem
 
+from .profiles.validation import validate_spec
+
 
 class CrossReference(Timestamped):
     """Canonical record ↔ its ID in one system. One external ID per system and object type, and vice versa."""
@@ -139,7 +141,7 @@ class SourceProfile(Timestamped):
 
     Stewards edit a draft and publish it; publishing retires the previous active version of the same
     profile, so exactly one version of a profile name is active at a time and old versions stay readable.
-    The spec format is documented in docs/source-profiles.md and interpreted by apps.mapping.profiles.
+    The spec format is documented in docs/source-profiles.md; apps.mapping.profiles validates and applies it.
     """
 
     class Status(models.TextChoices):
@@ -181,8 +183,6 @@ class SourceProfile(Timestamped):
         return f"{self.name} v{self.version} ({self.get_status_display()})"
 
     def clean(self):
-        from .profiles import validate_spec
-
         problems = validate_spec(self.spec)
         if problems:
             raise ValidationError({"spec": problems})

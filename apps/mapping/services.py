@@ -5,12 +5,14 @@ import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.context import audit_context
+from apps.core.context import audit_context, system_context
 from apps.core.errors import MappingError
 from apps.core.objects import BusinessObject, object_type_of
 from apps.systems.models import ConnectedSystem
 
-from .models import CrossReference, ValueMap, ValueMapEntry
+from .builtin_profiles import builtin_profiles
+from .models import CrossReference, SourceProfile, ValueMap, ValueMapEntry
+from .profiles.validation import validate_spec
 
 
 class ValueMapMiss(MappingError):
@@ -146,8 +148,6 @@ def cross_reference_record(
 def profiles_for_system(system: ConnectedSystem):
     """The active source profiles a system's events are read with: the ones it names, else every active profile
     for its vendor (the built-ins and any a steward added), so a new profile works without touching the system."""
-    from .models import SourceProfile
-
     active = SourceProfile.objects.filter(status=SourceProfile.Status.ACTIVE)
     if system.source_profiles:
         return active.filter(name__in=system.source_profiles)
@@ -172,9 +172,6 @@ def builtin_profiles_install() -> dict:
     Idempotent: an unchanged built-in writes nothing. A steward's own active version of a built-in name
     is left active; the shipped one is then stored as a draft for them to compare and publish.
     """
-    from .builtin_profiles import builtin_profiles
-    from .models import SourceProfile
-
     report = {"created": 0, "unchanged": 0}
     for shipped in builtin_profiles():
         same = SourceProfile.objects.filter(name=shipped["name"], builtin=True, spec=shipped["spec"]).first()
@@ -195,11 +192,14 @@ def builtin_profiles_install() -> dict:
     return report
 
 
+def builtin_profiles_after_migrate(sender, **kwargs) -> None:
+    """Keep the shipped source profiles loaded after every migrate (idempotent; a post_migrate receiver)."""
+    with system_context("Install built-in source profiles"):
+        builtin_profiles_install()
+
+
 def source_profile_publish(*, profile, actor, reason: str):
     """Make a profile version the active one of its name; the previous active version is retired."""
-    from .models import SourceProfile
-    from .profiles import validate_spec
-
     problems = validate_spec(profile.spec)
     if problems:
         raise MappingError(
@@ -222,8 +222,6 @@ def source_profile_publish(*, profile, actor, reason: str):
 
 def source_profile_new_version(*, profile, spec: dict, actor, reason: str, sample_payload=None):
     """Start a draft version of a profile with an edited spec (the published versions stay as they are)."""
-    from .models import SourceProfile
-
     with audit_context(actor=actor, reason=reason), transaction.atomic():
         number = (
             SourceProfile.objects.select_for_update().filter(name=profile.name).order_by("-version").first().version + 1

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from apps.inbound.envelopes import split_delivery
 from apps.mapping.builtin_profiles import builtin_profiles
 from apps.mapping.models import SourceProfile, ValueMap, ValueMapEntry
-from apps.mapping.profiles import apply_profile, profile_matches, split_delivery, validate_spec
+from apps.mapping.profiles.engine import apply_profile, profile_matches
+from apps.mapping.profiles.validation import validate_spec
 
 pytestmark = pytest.mark.django_db
 

@@ -8,19 +8,12 @@ from decimal import Decimal
 import pytest
 
 from apps.canonical.models import ContractType, Invoice
+from apps.inbound.envelopes import UnreadableDelivery, canonical_hash, split_delivery
 from apps.mapping.models import ValueMap, ValueMapEntry
-from apps.mapping.profiles import (
-    CONTRACT_TYPES,
-    INVOICE_STATUSES,
-    PathError,
-    UnreadableDelivery,
-    apply_profile,
-    canonical_hash,
-    parse_path,
-    profile_matches,
-    split_delivery,
-    validate_spec,
-)
+from apps.mapping.profiles.catalogue import CONTRACT_TYPES, INVOICE_STATUSES
+from apps.mapping.profiles.engine import apply_profile, profile_matches
+from apps.mapping.profiles.paths import PathError, parse_path
+from apps.mapping.profiles.validation import validate_spec
 
 ON = datetime.date(2026, 4, 15)
 UTC = datetime.UTC

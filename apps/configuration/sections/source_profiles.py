@@ -9,7 +9,7 @@ except to retire it when the document makes another version of its name active (
 import re
 
 from apps.mapping.models import SourceProfile
-from apps.mapping.profiles import validate_spec
+from apps.mapping.profiles.validation import validate_spec
 
 from .. import reading as r
 from .base import (

@@ -20,10 +20,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import ReadOnlyViewSet, problem
-from apps.mapping.profiles import UnreadableDelivery
 from apps.systems.models import ConnectedSystem, SigningScheme
 
 from .. import bulk, signatures
+from ..envelopes import UnreadableDelivery
 from ..filters import DeliveryFilter, InboundEventFilter
 from ..models import Delivery, InboundEvent
 from ..services import active_secrets, receive_webhook, record_rejection, redact_headers

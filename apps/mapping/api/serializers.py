@@ -8,7 +8,7 @@ from apps.core.objects import BusinessObject, model_for
 from apps.systems.models import ConnectedSystem
 
 from ..models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
-from ..profiles import validate_spec
+from ..profiles.validation import validate_spec
 from ..services import cross_reference_record
 
 

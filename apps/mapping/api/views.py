@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import ReadOnlyViewSet, TrackedModelViewSet, change_reason
+from apps.inbound.preview import profile_preview
 
 from .. import selectors
 from ..filters import (
@@ -19,7 +20,7 @@ from ..filters import (
 )
 from ..models import SourceProfile
 from ..services import source_profile_new_version, source_profile_publish
-from ..stewarding import profile_preview, profile_versions
+from ..stewarding import profile_versions
 from .serializers import (
     CrossReferenceSerializer,
     NewVersionSerializer,

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from apps.core.errors import MappingError
 from apps.inbound.models import InboundEvent
-from apps.mapping.profiles import apply_profile
+from apps.mapping.profiles.engine import apply_profile
 from apps.mapping.services import profile_for_event
 
 from ..engine import StepResult
