@@ -30,6 +30,8 @@ from .values import BadValue, as_date, as_datetime, as_number, as_text, display,
 
 @dataclass
 class _Context:
+    """The item and command being mapped, the date value maps are read at, and the list its issues go to."""
+
     on: datetime.date
     errors: list[MappingIssue]
     item: int | None = None

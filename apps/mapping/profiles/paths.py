@@ -11,7 +11,7 @@ from typing import Any
 from .values import as_text
 
 ROOTS = ("$event", "$item", "$fetched")
-MISSING = object()
+MISSING = object()  # what an absent root (no fetched record yet) or an absent value in a condition reads as
 
 
 class PathError(ValueError):
@@ -170,6 +170,9 @@ def resolve(path: Path, scope: Scope) -> tuple[bool, Any, str]:
 
 @dataclass
 class Scope:
+    """Where a path is read: the event, the item being mapped, the current list element, a fetched record;
+    and, while the engine maps them, the fields of this scope already mapped or failed."""
+
     event: Any
     item: Any
     item_path: str
