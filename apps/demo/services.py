@@ -341,19 +341,8 @@ class _Loader:
         where = spec.name.format(parent=parent_name, **written)
         key = {spec.key[0]: parent} if parent is not None else {}
         for name, value in written.items():
-            key[name] = (
-                self.resolve(spec.refs[name], where, value, key)
-                if name in spec.refs
-                else self.convert(spec.model, where, name, value)
-            )
-        values = {
-            name: (
-                self.resolve(spec.refs[name], where, value, key)
-                if name in spec.refs
-                else self.convert(spec.model, where, name, value)
-            )
-            for name, value in own.items()
-        }
+            key[name] = self.value(spec, where, name, value, key)
+        values = {name: self.value(spec, where, name, value, key) for name, value in own.items()}
         obj = self.upsert(spec.model, where, key, values)
         for child in spec.children:
             rows = raw.get(child.section) or []
@@ -365,6 +354,12 @@ class _Loader:
         return obj
 
     # --- references and values ----------------------------------------------------------------
+    def value(self, spec: Section, where: str, name: str, value, key: dict):
+        """A field's value as the model wants it: the record a reference names, or the converted value."""
+        if name in spec.refs:
+            return self.resolve(spec.refs[name], where, value, key)
+        return self.convert(spec.model, where, name, value)
+
     def resolve(self, ref: Ref, where: str, value, key: dict):
         """The record a reference names, or None for an empty reference."""
         if value in (None, ""):
