@@ -111,58 +111,301 @@ class LoadSummary:
         ]
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A field that names another record by its natural key (see `REFERENCE_KEYS`).
+
+    `note` is added to the record's name in the message when the reference is wrong ("(bill-to)");
+    `scope` narrows the search to records sharing something with this one: lookup name → a path into the
+    record's key, e.g. {"project": "invoice.project"} finds a billing event of the invoice's project.
+    """
+
+    model: type[models.Model]
+    note: str = ""
+    scope: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One kind of record in the data file: where it is, its model, how it is matched, named and resolved.
+
+    `key` are the fields a record is matched on (a child's first key field is its link to the parent);
+    `name` names a record in messages, formatted with the key values as written in the file (and `{parent}`,
+    the parent's name); `refs` are the fields that name other records; `children` are the nested lists;
+    `after` makes a child list wait until that top-level section is loaded (for references to it).
+    Plain fields are converted by their model field (`to_python`), so dates and decimals come out exact.
+    """
+
+    section: str
+    model: type[models.Model]
+    key: tuple[str, ...]
+    name: str
+    refs: dict[str, Ref] = field(default_factory=dict)
+    children: tuple["Section", ...] = ()
+    after: str = ""
+
+
+# The field a reference gives for each model it can name.
+REFERENCE_KEYS = {
+    LegalEntity: "code",
+    Customer: "number",
+    Resource: "employee_number",
+    Opportunity: "number",
+    Contract: "number",
+    RateCard: "code",
+    Project: "code",
+    Task: "code",
+    Milestone: "code",
+    ContractAmendment: "version",
+    BillingEvent: "description",
+    Invoice: "number",
+}
+
+# What the demo loads, in this order (a record may only name records loaded before it).
+SECTIONS = (
+    Section("legal_entities", LegalEntity, ("code",), "legal entity {code}"),
+    Section(
+        "customers",
+        Customer,
+        ("number",),
+        "customer {number}",
+        refs={
+            "parent": Ref(Customer, note="parent"),
+            "bill_to": Ref(Customer, note="bill-to"),
+            "legal_entity": Ref(LegalEntity),
+        },
+    ),
+    Section(
+        "resources", Resource, ("employee_number",), "resource {employee_number}", {"legal_entity": Ref(LegalEntity)}
+    ),
+    Section(
+        "opportunities",
+        Opportunity,
+        ("number",),
+        "opportunity {number}",
+        refs={"customer": Ref(Customer), "legal_entity": Ref(LegalEntity), "rate_card": Ref(RateCard)},
+    ),
+    Section(
+        "contracts",
+        Contract,
+        ("number",),
+        "contract {number}",
+        refs={
+            "customer": Ref(Customer),
+            "bill_to": Ref(Customer, note="bill-to"),
+            "legal_entity": Ref(LegalEntity),
+            "opportunity": Ref(Opportunity),
+            "rate_card": Ref(RateCard),
+        },
+        children=(
+            Section("amendments", ContractAmendment, ("contract", "version"), "{parent} amendment v{version}"),
+            Section(
+                "lines",
+                ContractLine,
+                ("contract", "line_number"),
+                "{parent} line {line_number}",
+                refs={"introduced_by": Ref(ContractAmendment, scope={"contract": "contract"})},
+            ),
+        ),
+    ),
+    Section(
+        "projects",
+        Project,
+        ("code",),
+        "project {code}",
+        refs={
+            "customer": Ref(Customer),
+            "contract": Ref(Contract),
+            "legal_entity": Ref(LegalEntity),
+            "rate_card": Ref(RateCard),
+            "project_manager": Ref(Resource, note="project manager"),
+        },
+        children=(
+            Section(
+                "tasks",
+                Task,
+                ("project", "code"),
+                "{parent} task {code}",
+                refs={"parent": Ref(Task, scope={"project": "project"})},
+            ),
+            Section("milestones", Milestone, ("project", "code"), "{parent} milestone {code}"),
+        ),
+    ),
+    Section(
+        "billing_schedules",
+        BillingSchedule,
+        ("project", "revision"),
+        "billing schedule {project} r{revision}",
+        refs={"project": Ref(Project), "contract": Ref(Contract)},
+    ),
+    Section(
+        "invoices",
+        Invoice,
+        ("number",),
+        "invoice {number}",
+        refs={
+            "customer": Ref(Customer),
+            "contract": Ref(Contract),
+            "project": Ref(Project),
+            "legal_entity": Ref(LegalEntity),
+        },
+        children=(
+            # Invoice lines point at billing events, which point at their invoice: lines come after both.
+            Section(
+                "lines",
+                InvoiceLine,
+                ("invoice", "line_number"),
+                "{parent} line {line_number}",
+                refs={"billing_event": Ref(BillingEvent, scope={"project": "invoice.project"})},
+                after="billing_events",
+            ),
+        ),
+    ),
+    Section(
+        "billing_events",
+        BillingEvent,
+        ("project", "description"),
+        "billing event '{description}' of {project}",
+        refs={
+            "project": Ref(Project),
+            "contract": Ref(Contract),
+            "milestone": Ref(Milestone, scope={"project": "project"}),
+            "invoice": Ref(Invoice),
+        },
+    ),
+    Section(
+        "time_entries",
+        TimeEntry,
+        ("resource", "project", "work_date", "task"),
+        "time entry of {resource} on {project} on {work_date}",
+        refs={
+            "resource": Ref(Resource),
+            "project": Ref(Project),
+            "task": Ref(Task, scope={"project": "project"}),
+            "billing_event": Ref(BillingEvent, scope={"project": "project"}),
+        },
+    ),
+    Section(
+        "expenses",
+        Expense,
+        ("resource", "project", "incurred_on", "category"),
+        "expense of {resource} on {project} on {incurred_on} ({category})",
+        refs={
+            "resource": Ref(Resource),
+            "project": Ref(Project),
+            "billing_event": Ref(BillingEvent, scope={"project": "project"}),
+        },
+    ),
+    Section(
+        "payments",
+        Payment,
+        ("reference",),
+        "payment {reference}",
+        refs={"customer": Ref(Customer), "invoice": Ref(Invoice)},
+    ),
+)
+
+
 class _Loader:
-    """Upserts the records of one data file, resolving references by natural key."""
+    """Upserts the records of one data file as `SECTIONS` describes them, resolving references by natural key."""
 
     def __init__(self, source: str):
         self.source = source
         self.summary = LoadSummary()
+        self.waiting: dict[str, list] = {}  # section name → child lists to load once it is loaded
 
-    # --- references ---------------------------------------------------------------------------
-    def ref(self, model, where: str, value, **scope):
+    def load(self, data: dict) -> None:
+        unknown = set(data) - {spec.section for spec in SECTIONS}
+        if unknown:
+            raise DemoDataError(
+                f"{self.source} has sections this loader does not know: {', '.join(sorted(unknown))}.",
+                fix=f"Use only: {', '.join(spec.section for spec in SECTIONS)}.",
+            )
+        for spec in SECTIONS:
+            for raw in data.get(spec.section) or []:
+                self.record(spec, raw)
+            for child, parent, parent_name, rows in self.waiting.pop(spec.section, []):
+                for raw in rows:
+                    self.record(child, raw, parent=parent, parent_name=parent_name)
+
+    def record(self, spec: Section, raw: dict, *, parent=None, parent_name: str = ""):
+        """Load one record of `spec` and its children; returns the record."""
+        own = {name: value for name, value in raw.items() if name not in {child.section for child in spec.children}}
+        written = {name: own.pop(name, None) for name in spec.key[1 if parent is not None else 0 :]}
+        for name, value in written.items():
+            if value in (None, "") and name not in spec.refs:
+                raise DemoDataError(
+                    f"{self.source}: a record in {spec.section} has no {name}.",
+                    fix=f"Give every record in {spec.section} its {', '.join(written)}.",
+                )
+        where = spec.name.format(parent=parent_name, **written)
+        key = {spec.key[0]: parent} if parent is not None else {}
+        for name, value in written.items():
+            key[name] = self.value(spec, where, name, value, key)
+        values = {name: self.value(spec, where, name, value, key) for name, value in own.items()}
+        obj = self.upsert(spec.model, where, key, values)
+        for child in spec.children:
+            rows = raw.get(child.section) or []
+            if child.after:
+                self.waiting.setdefault(child.after, []).append((child, obj, where, rows))
+            else:
+                for child_raw in rows:
+                    self.record(child, child_raw, parent=obj, parent_name=where)
+        return obj
+
+    # --- references and values ----------------------------------------------------------------
+    def value(self, spec: Section, where: str, name: str, value, key: dict):
+        """A field's value as the model wants it: the record a reference names, or the converted value."""
+        if name in spec.refs:
+            return self.resolve(spec.refs[name], where, value, key)
+        return self.convert(spec.model, where, name, value)
+
+    def resolve(self, ref: Ref, where: str, value, key: dict):
         """The record a reference names, or None for an empty reference."""
         if value in (None, ""):
             return None
-        lookup = {**scope, **{self.key_field(model): value}}
-        obj = model._default_manager.filter(**lookup).first()
+        if ref.note:
+            where = f"{where} ({ref.note})"
+        scope = {lookup: _follow(key, path) for lookup, path in ref.scope.items()}
+        lookup = {**scope, REFERENCE_KEYS[ref.model]: value}
+        obj = ref.model._default_manager.filter(**lookup).first()
         if obj is None:
-            label = model._meta.verbose_name
+            label = ref.model._meta.verbose_name
             raise DemoDataError(
                 f"{self.source}: {where} refers to {label} '{value}', which does not exist.",
                 fix=f"Define {label} '{value}' earlier in the file, or correct the reference.",
-                technical=f"{model.__name__}.objects.filter(**{lookup!r}) found nothing",
+                technical=f"{ref.model.__name__}.objects.filter(**{lookup!r}) found nothing",
             )
         return obj
 
-    @staticmethod
-    def key_field(model) -> str:
-        return {
-            LegalEntity: "code",
-            Customer: "number",
-            Resource: "employee_number",
-            Opportunity: "number",
-            Contract: "number",
-            RateCard: "code",
-            Project: "code",
-            Task: "code",
-            Milestone: "code",
-            ContractAmendment: "version",
-            BillingEvent: "description",
-            Invoice: "number",
-        }[model]
+    def convert(self, model, where: str, name: str, value):
+        try:
+            model_field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            raise DemoDataError(
+                f"{self.source}: {where} has a field '{name}' that a {model._meta.verbose_name} does not have.",
+                fix="Correct or remove the field in the data file.",
+            ) from None
+        if model_field.is_relation:
+            raise DemoDataError(
+                f"{self.source}: {where} sets '{name}', a reference this loader does not resolve.",
+                fix="Remove the field from the data file, or add it to the section's refs in apps/demo/services.py.",
+            )
+        try:
+            return model_field.to_python(value)
+        except ValidationError as exc:
+            raise DemoDataError(
+                f"{self.source}: {where} has an invalid {name}: {' '.join(exc.messages)}",
+                fix="Correct the value in the data file.",
+            ) from None
 
     # --- writes -------------------------------------------------------------------------------
-    def upsert(self, model, where: str, lookup: dict, raw: dict, refs: dict | None = None):
+    def upsert(self, model, where: str, key: dict, values: dict):
         """Create the record or change the fields that differ; save nothing when nothing differs."""
-        values = self.values(model, where, raw, refs or {})
-        lookup = {
-            **self.values(model, where, {k: v for k, v in lookup.items() if not _is_record(v)}, {}),
-            **{k: v for k, v in lookup.items() if _is_record(v)},
-        }
-        obj = model._default_manager.filter(**lookup).first()
+        obj = model._default_manager.filter(**key).first()
         kind = str(model._meta.verbose_name_plural)
         if obj is None:
-            obj = model(**lookup, **values)
+            obj = model(**key, **values)
             self.save(obj, where)
             self.summary.created[kind] += 1
             return obj
@@ -175,33 +418,6 @@ class _Loader:
         self.save(obj, where)
         self.summary.updated[kind] += 1
         return obj
-
-    def values(self, model, where: str, raw: dict, refs: dict) -> dict:
-        values = {}
-        for name, value in raw.items():
-            if name in refs:
-                values[name] = refs[name](value)
-                continue
-            try:
-                model_field = model._meta.get_field(name)
-            except FieldDoesNotExist:
-                raise DemoDataError(
-                    f"{self.source}: {where} has a field '{name}' that a {model._meta.verbose_name} does not have.",
-                    fix="Correct or remove the field in the data file.",
-                ) from None
-            if model_field.is_relation:
-                raise DemoDataError(
-                    f"{self.source}: {where} sets '{name}', a reference this loader does not resolve.",
-                    fix="Remove the field from the data file, or teach apps/demo/services.py to resolve it.",
-                )
-            try:
-                values[name] = model_field.to_python(value)
-            except ValidationError as exc:
-                raise DemoDataError(
-                    f"{self.source}: {where} has an invalid {name}: {' '.join(exc.messages)}",
-                    fix="Correct the value in the data file.",
-                ) from None
-        return values
 
     def save(self, obj, where: str) -> None:
         try:
@@ -219,8 +435,13 @@ class _Loader:
         obj.save()
 
 
-def _is_record(value) -> bool:
-    return value is None or isinstance(value, models.Model)
+def _follow(key: dict, path: str):
+    """`"invoice.project"` → key["invoice"].project."""
+    first, *rest = path.split(".")
+    value = key[first]
+    for name in rest:
+        value = getattr(value, name) if value is not None else None
+    return value
 
 
 def _differs(obj, name: str, value) -> bool:
@@ -228,284 +449,6 @@ def _differs(obj, name: str, value) -> bool:
     if model_field.is_relation:
         return getattr(obj, model_field.attname) != (value.pk if value is not None else None)
     return getattr(obj, name) != value
-
-
-def _split(raw: dict, *children: str) -> tuple[dict, dict]:
-    """A record's own fields, and its nested child lists."""
-    own = {name: value for name, value in raw.items() if name not in children}
-    return own, {name: raw.get(name) or [] for name in children}
-
-
-SECTIONS = (
-    "legal_entities",
-    "customers",
-    "resources",
-    "opportunities",
-    "contracts",
-    "projects",
-    "billing_schedules",
-    "invoices",
-    "billing_events",
-    "time_entries",
-    "expenses",
-    "payments",
-)
-
-
-def _load(data: dict, loader: _Loader) -> None:
-    ref = loader.ref
-    unknown = set(data) - set(SECTIONS)
-    if unknown:
-        raise DemoDataError(
-            f"{loader.source} has sections this loader does not know: {', '.join(sorted(unknown))}.",
-            fix=f"Use only: {', '.join(SECTIONS)}.",
-        )
-
-    for raw in data.get("legal_entities") or []:
-        own = dict(raw)
-        code = own.pop("code")
-        loader.upsert(LegalEntity, f"legal entity {code}", {"code": code}, own)
-
-    for raw in data.get("customers") or []:
-        own = dict(raw)
-        number = own.pop("number")
-        where = f"customer {number}"
-        loader.upsert(
-            Customer,
-            where,
-            {"number": number},
-            own,
-            {
-                "parent": lambda value, where=where: ref(Customer, f"{where} (parent)", value),
-                "bill_to": lambda value, where=where: ref(Customer, f"{where} (bill-to)", value),
-                "legal_entity": lambda value, where=where: ref(LegalEntity, where, value),
-            },
-        )
-
-    for raw in data.get("resources") or []:
-        own = dict(raw)
-        number = own.pop("employee_number")
-        where = f"resource {number}"
-        loader.upsert(
-            Resource,
-            where,
-            {"employee_number": number},
-            own,
-            {"legal_entity": lambda value, where=where: ref(LegalEntity, where, value)},
-        )
-
-    for raw in data.get("opportunities") or []:
-        own = dict(raw)
-        number = own.pop("number")
-        where = f"opportunity {number}"
-        loader.upsert(
-            Opportunity,
-            where,
-            {"number": number},
-            own,
-            {
-                "customer": lambda value, where=where: ref(Customer, where, value),
-                "legal_entity": lambda value, where=where: ref(LegalEntity, where, value),
-                "rate_card": lambda value, where=where: ref(RateCard, where, value),
-            },
-        )
-
-    for raw in data.get("contracts") or []:
-        own, children = _split(raw, "amendments", "lines")
-        number = own.pop("number")
-        where = f"contract {number}"
-        contract = loader.upsert(
-            Contract,
-            where,
-            {"number": number},
-            own,
-            {
-                "customer": lambda value, where=where: ref(Customer, where, value),
-                "bill_to": lambda value, where=where: ref(Customer, f"{where} (bill-to)", value),
-                "legal_entity": lambda value, where=where: ref(LegalEntity, where, value),
-                "opportunity": lambda value, where=where: ref(Opportunity, where, value),
-                "rate_card": lambda value, where=where: ref(RateCard, where, value),
-            },
-        )
-        for amendment in children["amendments"]:
-            own = dict(amendment)
-            version = own.pop("version")
-            loader.upsert(
-                ContractAmendment, f"{where} amendment v{version}", {"contract": contract, "version": version}, own
-            )
-        for line in children["lines"]:
-            own = dict(line)
-            line_number = own.pop("line_number")
-            line_where = f"{where} line {line_number}"
-            loader.upsert(
-                ContractLine,
-                line_where,
-                {"contract": contract, "line_number": line_number},
-                own,
-                {
-                    "introduced_by": lambda value, line_where=line_where, contract=contract: ref(
-                        ContractAmendment, line_where, value, contract=contract
-                    )
-                },
-            )
-
-    for raw in data.get("projects") or []:
-        own, children = _split(raw, "tasks", "milestones")
-        code = own.pop("code")
-        where = f"project {code}"
-        project = loader.upsert(
-            Project,
-            where,
-            {"code": code},
-            own,
-            {
-                "customer": lambda value, where=where: ref(Customer, where, value),
-                "contract": lambda value, where=where: ref(Contract, where, value),
-                "legal_entity": lambda value, where=where: ref(LegalEntity, where, value),
-                "rate_card": lambda value, where=where: ref(RateCard, where, value),
-                "project_manager": lambda value, where=where: ref(Resource, f"{where} (project manager)", value),
-            },
-        )
-        for task in children["tasks"]:
-            own = dict(task)
-            task_code = own.pop("code")
-            task_where = f"{where} task {task_code}"
-            loader.upsert(
-                Task,
-                task_where,
-                {"project": project, "code": task_code},
-                own,
-                {
-                    "parent": lambda value, task_where=task_where, project=project: ref(
-                        Task, task_where, value, project=project
-                    )
-                },
-            )
-        for milestone in children["milestones"]:
-            own = dict(milestone)
-            milestone_code = own.pop("code")
-            loader.upsert(
-                Milestone, f"{where} milestone {milestone_code}", {"project": project, "code": milestone_code}, own
-            )
-
-    for raw in data.get("billing_schedules") or []:
-        own = dict(raw)
-        project = ref(Project, "a billing schedule", own.pop("project"))
-        revision = own.pop("revision")
-        where = f"billing schedule {project.code} r{revision}"
-        loader.upsert(
-            BillingSchedule,
-            where,
-            {"project": project, "revision": revision},
-            own,
-            {"contract": lambda value, where=where: ref(Contract, where, value)},
-        )
-
-    invoice_lines = []
-    for raw in data.get("invoices") or []:
-        own, children = _split(raw, "lines")
-        number = own.pop("number")
-        where = f"invoice {number}"
-        invoice = loader.upsert(
-            Invoice,
-            where,
-            {"number": number},
-            own,
-            {
-                "customer": lambda value, where=where: ref(Customer, where, value),
-                "contract": lambda value, where=where: ref(Contract, where, value),
-                "project": lambda value, where=where: ref(Project, where, value),
-                "legal_entity": lambda value, where=where: ref(LegalEntity, where, value),
-            },
-        )
-        invoice_lines += [(invoice, line) for line in children["lines"]]
-
-    for raw in data.get("billing_events") or []:
-        own = dict(raw)
-        project = ref(Project, "a billing event", own.pop("project"))
-        description = own.pop("description")
-        where = f"billing event '{description}' of {project.code}"
-        loader.upsert(
-            BillingEvent,
-            where,
-            {"project": project, "description": description},
-            own,
-            {
-                "contract": lambda value, where=where: ref(Contract, where, value),
-                "milestone": lambda value, where=where, project=project: ref(Milestone, where, value, project=project),
-                "invoice": lambda value, where=where: ref(Invoice, where, value),
-            },
-        )
-
-    # Invoice lines point at billing events, which point at their invoice: lines come after both.
-    for invoice, line in invoice_lines:
-        own = dict(line)
-        line_number = own.pop("line_number")
-        where = f"invoice {invoice.number} line {line_number}"
-        loader.upsert(
-            InvoiceLine,
-            where,
-            {"invoice": invoice, "line_number": line_number},
-            own,
-            {
-                "billing_event": lambda value, where=where, invoice=invoice: ref(
-                    BillingEvent, where, value, project=invoice.project
-                )
-            },
-        )
-
-    for raw in data.get("time_entries") or []:
-        own = dict(raw)
-        resource = ref(Resource, "a time entry", own.pop("resource"))
-        project = ref(Project, "a time entry", own.pop("project"))
-        work_date = own.pop("work_date")
-        task = ref(Task, f"time entry of {resource.employee_number}", own.pop("task", None), project=project)
-        where = f"time entry of {resource.employee_number} on {project.code} on {work_date}"
-        loader.upsert(
-            TimeEntry,
-            where,
-            {"resource": resource, "project": project, "work_date": work_date, "task": task},
-            own,
-            {
-                "billing_event": lambda value, where=where, project=project: ref(
-                    BillingEvent, where, value, project=project
-                )
-            },
-        )
-
-    for raw in data.get("expenses") or []:
-        own = dict(raw)
-        resource = ref(Resource, "an expense", own.pop("resource"))
-        project = ref(Project, "an expense", own.pop("project"))
-        incurred_on = own.pop("incurred_on")
-        category = own.pop("category")
-        where = f"expense of {resource.employee_number} on {project.code} on {incurred_on} ({category})"
-        loader.upsert(
-            Expense,
-            where,
-            {"resource": resource, "project": project, "incurred_on": incurred_on, "category": category},
-            own,
-            {
-                "billing_event": lambda value, where=where, project=project: ref(
-                    BillingEvent, where, value, project=project
-                )
-            },
-        )
-
-    for raw in data.get("payments") or []:
-        own = dict(raw)
-        reference = own.pop("reference")
-        where = f"payment {reference}"
-        loader.upsert(
-            Payment,
-            where,
-            {"reference": reference},
-            own,
-            {
-                "customer": lambda value, where=where: ref(Customer, where, value),
-                "invoice": lambda value, where=where: ref(Invoice, where, value),
-            },
-        )
 
 
 def read_document(path: Path) -> dict:
@@ -532,7 +475,7 @@ def demo_data_load(*, path: Path = RECORDS_PATH) -> LoadSummary:
     data = read_document(path)
     loader = _Loader(Path(path).name)
     with system_context("Demo data load"), transaction.atomic():
-        _load(data, loader)
+        loader.load(data)
     return loader.summary
 
 

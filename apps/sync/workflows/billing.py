@@ -140,6 +140,99 @@ def _check_project(project: Project | None, external_id: str, source) -> Project
     return project
 
 
+def _billable_groups(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """One billing event per project, role (or expense category), month and rate: how invoices show time."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for facts in rows:
+        if not facts["billable"]:
+            continue
+        start, _ = _period(facts["on"])
+        if facts["kind"] == "time":
+            key = ("time", facts["project"].pk, facts["role"], start, facts["line"].bill_rate)
+        else:
+            key = ("expense", facts["project"].pk, facts["category"], start, facts["currency"])
+        groups[key].append(facts)
+    return groups
+
+
+def _billing_event(key: tuple, members: list[dict]) -> BillingEvent:
+    """The billing event of one group: its hours at the group's rate, or its expenses at cost."""
+    project = members[0]["project"]
+    start, end = _period(members[0]["on"])
+    if key[0] == "time":
+        line = members[0]["line"]
+        hours = sum((m["hours"] for m in members), Decimal(0))
+        return BillingEvent(
+            project=project,
+            contract=project.contract,
+            source=BillingEvent.Source.TIME,
+            event_date=end,
+            description=f"{key[2]} time {start:%b %Y}: {hours} h at {line.bill_rate}",
+            quantity=hours,
+            unit_price=line.bill_rate,
+            amount=quantize(hours * line.bill_rate, line.currency),
+            currency=line.currency,
+        )
+    amount = sum((m["amount"] for m in members), Decimal(0))
+    return BillingEvent(
+        project=project,
+        contract=project.contract,
+        source=BillingEvent.Source.EXPENSE,
+        event_date=end,
+        description=f"{key[2]} expenses {start:%b %Y}",
+        quantity=1,
+        unit_price=amount,
+        amount=amount,
+        currency=key[4],
+    )
+
+
+def _time_entry(f: dict, event: BillingEvent | None, now) -> TimeEntry:
+    line = f["line"]
+    return TimeEntry(
+        resource=f["resource"],
+        project=f["project"],
+        work_date=f["on"],
+        hours=f["hours"],
+        role=f["role"],
+        billable=f["billable"],
+        description=f["description"][:500],
+        status=TimeEntry.Status.APPROVED,
+        approved_at=now,
+        bill_rate=line.bill_rate if line else None,
+        cost_rate=line.cost_rate if line else f["resource"].cost_rate,
+        currency=line.currency if line else f["project"].currency,
+        billing_event=event,
+    )
+
+
+def _expense(f: dict, event: BillingEvent | None, now) -> Expense:
+    return Expense(
+        resource=f["resource"],
+        project=f["project"],
+        incurred_on=f["on"],
+        category=f["category"][:60],
+        description=f["description"][:500],
+        amount=f["amount"],
+        currency=f["currency"],
+        billable=f["billable"],
+        status=Expense.Status.APPROVED,
+        approved_at=now,
+        billing_event=event,
+    )
+
+
+def _inbound_link(source, object_type: str, obj, f: dict, now) -> CrossReference:
+    return CrossReference(
+        system=source,
+        object_type=object_type,
+        object_id=obj.pk,
+        external_id=f["external_id"],
+        origin=CrossReference.Origin.INBOUND,
+        last_synced_at=now,
+    )
+
+
 @register
 class TimeToBill(WorkflowDefinition):
     name = Workflow.TIME_TO_BILL
@@ -271,123 +364,21 @@ class TimeToBill(WorkflowDefinition):
         }
 
     def _write(self, good, source) -> list[BillingEvent]:
+        """The accepted entries' billing events, time entries, expenses and cross-references, written set-based."""
         now = timezone.now()
         rows = [facts for _, facts in good if not facts.get("duplicate")]
-        # One billing event per project, role (or expense category), month and rate: how invoices show time.
-        groups: dict[tuple, list[dict]] = defaultdict(list)
-        for facts in rows:
-            if not facts["billable"]:
-                continue
-            start, _ = _period(facts["on"])
-            if facts["kind"] == "time":
-                key = ("time", facts["project"].pk, facts["role"], start, facts["line"].bill_rate)
-            else:
-                key = ("expense", facts["project"].pk, facts["category"], start, facts["currency"])
-            groups[key].append(facts)
-        events = []
-        for key, members in groups.items():
-            project = members[0]["project"]
-            start, end = _period(members[0]["on"])
-            if key[0] == "time":
-                line = members[0]["line"]
-                hours = sum((m["hours"] for m in members), Decimal(0))
-                amount = quantize(hours * line.bill_rate, line.currency)
-                events.append(
-                    BillingEvent(
-                        project=project,
-                        contract=project.contract,
-                        source=BillingEvent.Source.TIME,
-                        event_date=end,
-                        description=f"{key[2]} time {start:%b %Y}: {hours} h at {line.bill_rate}",
-                        quantity=hours,
-                        unit_price=line.bill_rate,
-                        amount=amount,
-                        currency=line.currency,
-                    )
-                )
-            else:
-                amount = sum((m["amount"] for m in members), Decimal(0))
-                events.append(
-                    BillingEvent(
-                        project=project,
-                        contract=project.contract,
-                        source=BillingEvent.Source.EXPENSE,
-                        event_date=end,
-                        description=f"{key[2]} expenses {start:%b %Y}",
-                        quantity=1,
-                        unit_price=amount,
-                        amount=amount,
-                        currency=key[4],
-                    )
-                )
+        groups = _billable_groups(rows)
+        events = [_billing_event(key, members) for key, members in groups.items()]
         bulk_create_tracked(BillingEvent, events)
-        event_for = {}
-        for key, event in zip(groups, events, strict=True):
-            for facts in groups[key]:
-                event_for[id(facts)] = event
+        event_for = {
+            id(facts): event for members, event in zip(groups.values(), events, strict=True) for facts in members
+        }
         time_rows = [f for f in rows if f["kind"] == "time"]
         expense_rows = [f for f in rows if f["kind"] == "expense"]
-        entries = bulk_create_tracked(
-            TimeEntry,
-            [
-                TimeEntry(
-                    resource=f["resource"],
-                    project=f["project"],
-                    work_date=f["on"],
-                    hours=f["hours"],
-                    role=f["role"],
-                    billable=f["billable"],
-                    description=f["description"][:500],
-                    status=TimeEntry.Status.APPROVED,
-                    approved_at=now,
-                    bill_rate=f["line"].bill_rate if f["line"] else None,
-                    cost_rate=f["line"].cost_rate if f["line"] else f["resource"].cost_rate,
-                    currency=f["line"].currency if f["line"] else f["project"].currency,
-                    billing_event=event_for.get(id(f)),
-                )
-                for f in time_rows
-            ],
-        )
-        expenses = bulk_create_tracked(
-            Expense,
-            [
-                Expense(
-                    resource=f["resource"],
-                    project=f["project"],
-                    incurred_on=f["on"],
-                    category=f["category"][:60],
-                    description=f["description"][:500],
-                    amount=f["amount"],
-                    currency=f["currency"],
-                    billable=f["billable"],
-                    status=Expense.Status.APPROVED,
-                    approved_at=now,
-                    billing_event=event_for.get(id(f)),
-                )
-                for f in expense_rows
-            ],
-        )
-        links = [
-            CrossReference(
-                system=source,
-                object_type="time_entry",
-                object_id=entry.pk,
-                external_id=f["external_id"],
-                origin=CrossReference.Origin.INBOUND,
-                last_synced_at=now,
-            )
-            for entry, f in zip(entries, time_rows, strict=True)
-        ] + [
-            CrossReference(
-                system=source,
-                object_type="expense",
-                object_id=expense.pk,
-                external_id=f["external_id"],
-                origin=CrossReference.Origin.INBOUND,
-                last_synced_at=now,
-            )
-            for expense, f in zip(expenses, expense_rows, strict=True)
-        ]
+        entries = bulk_create_tracked(TimeEntry, [_time_entry(f, event_for.get(id(f)), now) for f in time_rows])
+        expenses = bulk_create_tracked(Expense, [_expense(f, event_for.get(id(f)), now) for f in expense_rows])
+        links = [_inbound_link(source, "time_entry", e, f, now) for e, f in zip(entries, time_rows, strict=True)]
+        links += [_inbound_link(source, "expense", e, f, now) for e, f in zip(expenses, expense_rows, strict=True)]
         bulk_create_tracked(CrossReference, links)
         return events
 

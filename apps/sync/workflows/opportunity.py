@@ -1,5 +1,7 @@
 """Opportunity to project: a closed-won deal becomes a customer in ERP, projects in PSA and ERP, a billing schedule."""
 
+from functools import cached_property
+
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
@@ -24,7 +26,7 @@ from ..engine import StepResult
 from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
 from . import maps
-from .common import InvalidCommand, day, decimal, require, source_system
+from .common import InvalidCommand, by_xref, day, decimal, require, source_system
 
 # Where VAT law makes a business customer's tax ID mandatory on the invoice.
 VAT_COUNTRIES = {"GB", "DE", "FR", "NL", "IE", "ES", "IT", "BE", "AT", "SE", "DK", "PL"}
@@ -70,158 +72,101 @@ class OpportunityToProject(WorkflowDefinition):
 
     # --- 1. validate and record ---------------------------------------------------------------
     def step_validate(self, ctx):
-        crm = source_system(ctx.transaction)
-        deal = ctx.input.get("data", {})
-        require(
-            deal,
-            "opportunity_external_id",
-            "opportunity_name",
-            "customer_external_id",
-            "customer_name",
-            "currency",
-            "contract_type",
-            what="closed-won deal",
+        checked = ClosedWonDeal(source_system(ctx.transaction), ctx.input.get("data", {}))
+        refuse_on_first_problem(
+            checked,
+            contract_type_is_known,
+            currency_is_supported,
+            legal_entity_contracts_the_deal,
+            tax_id_where_vat_requires_one,
+            customer_not_on_credit_hold,
+            customer_group_is_active,
+            fixed_price_deal_has_an_amount,
+            rate_card_prices_the_work,
         )
-        close_date = day(deal.get("close_date"), field="close_date") or timezone.localdate()
-        start_date = day(deal.get("start_date"), field="start_date") or close_date
-        contract_type = deal["contract_type"]
-        if contract_type not in ContractType.values:
-            raise InvalidCommand(
-                f"Deal {deal['opportunity_name']} has contract type '{contract_type}', which the console does not "
-                f"know. Use one of: {', '.join(ContractType.values)}.",
-                fix="Correct the contract type in CRM or map it in the source profile.",
-            )
-        if deal["currency"] not in MINOR_UNITS:
-            raise InvalidCommand(
-                f"Deal {deal['opportunity_name']} is in currency '{deal['currency']}', "
-                f"which is not an ISO 4217 code the console supports."
-            )
-        entity = self._legal_entity(deal)
-        existing = self._existing_customer(crm, deal)
-        tax_id = deal.get("customer_tax_id") or (existing.tax_id if existing else "")
-        if entity.country in VAT_COUNTRIES and not tax_id:
-            raise BusinessError(
-                f"Customer {deal['customer_name']} has no VAT/tax ID, and {entity.name} ({entity.country}) "
-                f"cannot invoice a business customer without one.",
-                fix="Add the customer's tax ID in CRM (or ERP, if ERP owns it) and re-run.",
-            )
-        if existing is not None and existing.status == Customer.Status.ON_HOLD:
-            raise BusinessError(
-                f"Customer {existing} is on credit hold; finance must release it before a project starts.",
-                fix="Release the credit hold in ERP, then re-run.",
-            )
-        if existing is not None and existing.parent is not None and existing.parent.status == Customer.Status.INACTIVE:
-            raise BusinessError(
-                f"Customer {existing} belongs to inactive group {existing.parent}.",
-                fix="Reactivate the group account or move the customer to an active parent.",
-            )
-        amount = decimal(deal.get("amount"), field="amount")
-        if contract_type in (ContractType.FIXED_FEE, ContractType.MILESTONE) and not amount:
-            raise BusinessError(
-                f"Deal {deal['opportunity_name']} is {ContractType(contract_type).label.lower()} but has no amount.",
-                fix="Enter the contract value on the opportunity in CRM and re-run.",
-            )
-        card = self._rate_card(deal, contract_type, start_date)
+        return StepResult(apply=lambda: self._record_deal(checked))
 
-        def apply():
-            customer, _, _ = governed_upsert(
-                Customer,
-                system=crm,
-                instance=existing,
-                on=close_date,
-                values=self._customer_values(deal, entity, existing),
-            )
-            cross_reference_record(
-                system=crm, obj=customer, external_id=deal["customer_external_id"], origin=CrossReference.Origin.INBOUND
-            )
-            opportunity = Opportunity.objects.filter(number=deal["opportunity_external_id"]).first()
-            opportunity, _, _ = governed_upsert(
-                Opportunity,
-                system=crm,
-                instance=opportunity,
-                on=close_date,
-                values={
-                    "number": deal["opportunity_external_id"],
-                    "name": deal["opportunity_name"][:200],
-                    "customer": customer,
-                    "legal_entity": entity,
-                    "stage": Opportunity.Stage.CLOSED_WON,
-                    "amount": amount,
-                    "currency": deal["currency"],
-                    "close_date": close_date,
-                    "contract_type": contract_type,
-                    "rate_card": card,
-                    "region": deal.get("region") or "",
-                },
-            )
-            cross_reference_record(
-                system=crm,
-                obj=opportunity,
-                external_id=deal["opportunity_external_id"],
-                origin=CrossReference.Origin.INBOUND,
-            )
-            contract = Contract.objects.filter(opportunity=opportunity).first() or _create(
-                Contract,
-                number=next_number(Contract, "K"),
-                name=deal["opportunity_name"][:200],
-                customer=customer,
-                legal_entity=entity,
-                opportunity=opportunity,
-                contract_type=contract_type,
-                status=Contract.Status.ACTIVE,
-                currency=deal["currency"],
-                total_value=amount,
-                start_date=start_date,
-                end_date=day(deal.get("end_date"), field="end_date"),
-                rate_card=card,
-            )
-            project = Project.objects.filter(contract=contract).first() or _create(
-                Project,
-                code=next_number(Project, "P", field="code"),
-                name=deal["opportunity_name"][:200],
-                customer=customer,
-                contract=contract,
-                legal_entity=entity,
-                status=Project.Status.PLANNED,
-                billing_method=contract_type,
-                rate_card=card,
-                currency=deal["currency"],
-                start_date=start_date,
-                end_date=contract.end_date,
-                budget_amount=amount,
-            )
-            return {
-                "customer_id": customer.pk,
-                "opportunity_id": opportunity.pk,
-                "contract_id": contract.pk,
-                "project_id": project.pk,
-                "_transaction": {
-                    "subject_id": opportunity.pk,
-                    "subject": f"{opportunity.name} → {project.code} ({customer.name})",
-                },
-            }
-
-        return StepResult(apply=apply)
-
-    def _legal_entity(self, deal) -> LegalEntity:
-        code = deal.get("legal_entity")
-        if not code:
-            raise BusinessError(
-                f"Deal {deal['opportunity_name']} does not say which legal entity contracts it.",
-                fix="Fill the legal entity (or the region that maps to it) on the opportunity, then re-run.",
-            )
-        entity = LegalEntity.objects.filter(code=code, active=True).first()
-        if entity is None:
-            raise BusinessError(
-                f"Legal entity '{code}' on deal {deal['opportunity_name']} is not an active legal entity.",
-                fix="Check the region→legal entity value map, or set up the legal entity.",
-            )
-        return entity
-
-    def _existing_customer(self, crm, deal):
-        from .common import by_xref
-
-        return by_xref(crm, "customer", deal["customer_external_id"], required=False)
+    def _record_deal(self, checked: "ClosedWonDeal") -> dict:
+        """The customer, opportunity, contract and project of a deal that passed every check."""
+        deal, crm, entity, existing = checked.data, checked.crm, checked.legal_entity, checked.existing_customer
+        contract_type, amount, card = checked.contract_type, checked.amount, checked.rate_card
+        close_date, start_date = checked.close_date, checked.start_date
+        customer, _, _ = governed_upsert(
+            Customer,
+            system=crm,
+            instance=existing,
+            on=close_date,
+            values=self._customer_values(deal, entity, existing),
+        )
+        cross_reference_record(
+            system=crm, obj=customer, external_id=deal["customer_external_id"], origin=CrossReference.Origin.INBOUND
+        )
+        opportunity = Opportunity.objects.filter(number=deal["opportunity_external_id"]).first()
+        opportunity, _, _ = governed_upsert(
+            Opportunity,
+            system=crm,
+            instance=opportunity,
+            on=close_date,
+            values={
+                "number": deal["opportunity_external_id"],
+                "name": deal["opportunity_name"][:200],
+                "customer": customer,
+                "legal_entity": entity,
+                "stage": Opportunity.Stage.CLOSED_WON,
+                "amount": amount,
+                "currency": deal["currency"],
+                "close_date": close_date,
+                "contract_type": contract_type,
+                "rate_card": card,
+                "region": deal.get("region") or "",
+            },
+        )
+        cross_reference_record(
+            system=crm,
+            obj=opportunity,
+            external_id=deal["opportunity_external_id"],
+            origin=CrossReference.Origin.INBOUND,
+        )
+        contract = Contract.objects.filter(opportunity=opportunity).first() or _create(
+            Contract,
+            number=next_number(Contract, "K"),
+            name=deal["opportunity_name"][:200],
+            customer=customer,
+            legal_entity=entity,
+            opportunity=opportunity,
+            contract_type=contract_type,
+            status=Contract.Status.ACTIVE,
+            currency=deal["currency"],
+            total_value=amount,
+            start_date=start_date,
+            end_date=day(deal.get("end_date"), field="end_date"),
+            rate_card=card,
+        )
+        project = Project.objects.filter(contract=contract).first() or _create(
+            Project,
+            code=next_number(Project, "P", field="code"),
+            name=deal["opportunity_name"][:200],
+            customer=customer,
+            contract=contract,
+            legal_entity=entity,
+            status=Project.Status.PLANNED,
+            billing_method=contract_type,
+            rate_card=card,
+            currency=deal["currency"],
+            start_date=start_date,
+            end_date=contract.end_date,
+            budget_amount=amount,
+        )
+        return {
+            "customer_id": customer.pk,
+            "opportunity_id": opportunity.pk,
+            "contract_id": contract.pk,
+            "project_id": project.pk,
+            "_transaction": {
+                "subject_id": opportunity.pk,
+                "subject": f"{opportunity.name} → {project.code} ({customer.name})",
+            },
+        }
 
     def _customer_values(self, deal, entity, existing) -> dict:
         values = {
@@ -243,30 +188,6 @@ class OpportunityToProject(WorkflowDefinition):
             country = deal.get("customer_country") or entity.country
             values["tax_region"] = entity.tax_region if country == entity.country else country
         return values
-
-    def _rate_card(self, deal, contract_type, on):
-        code = deal.get("rate_card")
-        if not code:
-            if contract_type in (ContractType.TIME_AND_MATERIALS, ContractType.RETAINER):
-                raise BusinessError(
-                    f"Deal {deal['opportunity_name']} is {ContractType(contract_type).label.lower()} but names no "
-                    f"rate card, so its time cannot be priced.",
-                    fix="Select the rate card on the opportunity in CRM, then re-run.",
-                )
-            return None
-        card = RateCard.objects.filter(code=code).first()
-        if card is None:
-            raise BusinessError(
-                f"Deal {deal['opportunity_name']} names rate card '{code}', which does not exist.",
-                fix="Correct the rate card on the opportunity, or create the rate card.",
-            )
-        in_force = RateCardVersion.objects.in_force(on).filter(rate_card=card, status=RateCardVersion.Status.APPROVED)
-        if not in_force.exists():
-            raise BusinessError(
-                f"Rate card {card.code} has no approved version in force on {on.isoformat()}, the project start.",
-                fix=f"Approve a version of {card.code} that covers {on.isoformat()}, then re-run.",
-            )
-        return card
 
     # --- 2. ERP customer ---------------------------------------------------------------------
     def step_upsert_customer_erp(self, ctx):
@@ -398,3 +319,154 @@ def _create(model, **values):
 def _link(system, obj, external_id) -> dict:
     cross_reference_record(system=system, obj=obj, external_id=external_id)
     return {}
+
+
+# --- the business checks of step 1 ------------------------------------------------------------
+class ClosedWonDeal:
+    """A closed-won deal as step 1 reads it; the records it names are looked up once, when a check first asks."""
+
+    REQUIRED = (
+        "opportunity_external_id",
+        "opportunity_name",
+        "customer_external_id",
+        "customer_name",
+        "currency",
+        "contract_type",
+    )
+
+    def __init__(self, crm, data: dict):
+        require(data, *self.REQUIRED, what="closed-won deal")
+        self.crm = crm
+        self.data = data
+        self.name = data["opportunity_name"]
+        self.contract_type = data["contract_type"]
+        self.close_date = day(data.get("close_date"), field="close_date") or timezone.localdate()
+        self.start_date = day(data.get("start_date"), field="start_date") or self.close_date
+
+    @cached_property
+    def legal_entity(self) -> LegalEntity | None:
+        code = self.data.get("legal_entity")
+        return LegalEntity.objects.filter(code=code, active=True).first() if code else None
+
+    @cached_property
+    def existing_customer(self) -> Customer | None:
+        return by_xref(self.crm, "customer", self.data["customer_external_id"], required=False)
+
+    @cached_property
+    def amount(self):
+        return decimal(self.data.get("amount"), field="amount")
+
+    @cached_property
+    def rate_card(self) -> RateCard | None:
+        code = self.data.get("rate_card")
+        return RateCard.objects.filter(code=code).first() if code else None
+
+
+def refuse_on_first_problem(deal: ClosedWonDeal, *checks) -> None:
+    """Run the checks in order and raise the first problem found; a check may rely on the ones before it."""
+    for check in checks:
+        problem = check(deal)
+        if problem is not None:
+            raise problem
+
+
+def contract_type_is_known(deal: ClosedWonDeal) -> BusinessError | None:
+    if deal.contract_type in ContractType.values:
+        return None
+    return InvalidCommand(
+        f"Deal {deal.name} has contract type '{deal.contract_type}', which the console does not "
+        f"know. Use one of: {', '.join(ContractType.values)}.",
+        fix="Correct the contract type in CRM or map it in the source profile.",
+    )
+
+
+def currency_is_supported(deal: ClosedWonDeal) -> BusinessError | None:
+    currency = deal.data["currency"]
+    if currency in MINOR_UNITS:
+        return None
+    return InvalidCommand(
+        f"Deal {deal.name} is in currency '{currency}', which is not an ISO 4217 code the console supports."
+    )
+
+
+def legal_entity_contracts_the_deal(deal: ClosedWonDeal) -> BusinessError | None:
+    code = deal.data.get("legal_entity")
+    if not code:
+        return BusinessError(
+            f"Deal {deal.name} does not say which legal entity contracts it.",
+            fix="Fill the legal entity (or the region that maps to it) on the opportunity, then re-run.",
+        )
+    if deal.legal_entity is None:
+        return BusinessError(
+            f"Legal entity '{code}' on deal {deal.name} is not an active legal entity.",
+            fix="Check the region→legal entity value map, or set up the legal entity.",
+        )
+    return None
+
+
+def tax_id_where_vat_requires_one(deal: ClosedWonDeal) -> BusinessError | None:
+    entity, existing = deal.legal_entity, deal.existing_customer
+    tax_id = deal.data.get("customer_tax_id") or (existing.tax_id if existing else "")
+    if entity.country not in VAT_COUNTRIES or tax_id:
+        return None
+    return BusinessError(
+        f"Customer {deal.data['customer_name']} has no VAT/tax ID, and {entity.name} ({entity.country}) "
+        f"cannot invoice a business customer without one.",
+        fix="Add the customer's tax ID in CRM (or ERP, if ERP owns it) and re-run.",
+    )
+
+
+def customer_not_on_credit_hold(deal: ClosedWonDeal) -> BusinessError | None:
+    existing = deal.existing_customer
+    if existing is None or existing.status != Customer.Status.ON_HOLD:
+        return None
+    return BusinessError(
+        f"Customer {existing} is on credit hold; finance must release it before a project starts.",
+        fix="Release the credit hold in ERP, then re-run.",
+    )
+
+
+def customer_group_is_active(deal: ClosedWonDeal) -> BusinessError | None:
+    existing = deal.existing_customer
+    if existing is None or existing.parent is None or existing.parent.status != Customer.Status.INACTIVE:
+        return None
+    return BusinessError(
+        f"Customer {existing} belongs to inactive group {existing.parent}.",
+        fix="Reactivate the group account or move the customer to an active parent.",
+    )
+
+
+def fixed_price_deal_has_an_amount(deal: ClosedWonDeal) -> BusinessError | None:
+    amount = deal.amount  # read here, in its turn: an amount that is not a number is refused at this point
+    if deal.contract_type not in (ContractType.FIXED_FEE, ContractType.MILESTONE) or amount:
+        return None
+    return BusinessError(
+        f"Deal {deal.name} is {ContractType(deal.contract_type).label.lower()} but has no amount.",
+        fix="Enter the contract value on the opportunity in CRM and re-run.",
+    )
+
+
+def rate_card_prices_the_work(deal: ClosedWonDeal) -> BusinessError | None:
+    code = deal.data.get("rate_card")
+    if not code:
+        if deal.contract_type in (ContractType.TIME_AND_MATERIALS, ContractType.RETAINER):
+            return BusinessError(
+                f"Deal {deal.name} is {ContractType(deal.contract_type).label.lower()} but names no "
+                f"rate card, so its time cannot be priced.",
+                fix="Select the rate card on the opportunity in CRM, then re-run.",
+            )
+        return None
+    card = deal.rate_card
+    if card is None:
+        return BusinessError(
+            f"Deal {deal.name} names rate card '{code}', which does not exist.",
+            fix="Correct the rate card on the opportunity, or create the rate card.",
+        )
+    on = deal.start_date
+    in_force = RateCardVersion.objects.in_force(on).filter(rate_card=card, status=RateCardVersion.Status.APPROVED)
+    if not in_force.exists():
+        return BusinessError(
+            f"Rate card {card.code} has no approved version in force on {on.isoformat()}, the project start.",
+            fix=f"Approve a version of {card.code} that covers {on.isoformat()}, then re-run.",
+        )
+    return None
