@@ -1,0 +1,182 @@
+"""Admin lists filtered by the model's FilterSet: the filters, parameter names and choices the API uses.
+
+A `HistoryAdmin` with `filterset_class` names, in `list_filter`, the FilterSet filters its sidebar offers
+(`"status"`, or `("queue", "status")` with a title). Every other filter of the FilterSet still applies when its
+parameter is in the address (`?created_after=…` works on the list as on the API) and is shown, with a link to
+drop it, under "more filters". Choices come from what the FilterSet declares (choices, yes/no, the rows of a
+related table, a `ListedCharFilter`'s list), never from a DISTINCT over the listed table.
+"""
+
+import django_filters
+from django.contrib.admin.filters import ListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import ForeignKey
+from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
+from django_filters.utils import get_model_field, label_for_filter
+
+from .filters import ListedCharFilter
+
+BOOLEAN_CHOICES = [("true", _("Yes")), ("false", _("No"))]
+
+
+def filter_title(filterset_class, name: str) -> str:
+    """A sidebar title from the filter's label ('Legal entity' → 'legal entity')."""
+    filter_ = filterset_class.base_filters[name]
+    label = filter_.label or label_for_filter(filterset_class._meta.model, filter_.field_name, filter_.lookup_expr)
+    label = str(label)
+    return label[:1].lower() + label[1:]
+
+
+def filter_choices(filterset_class, name: str) -> list[tuple[str, str]]:
+    """What the sidebar offers for one filter, from the FilterSet's declaration."""
+    filter_ = filterset_class.base_filters[name]
+    if isinstance(filter_, ListedCharFilter):
+        choices = filter_.choices
+    elif isinstance(filter_, django_filters.BooleanFilter):
+        return list(BOOLEAN_CHOICES)
+    elif isinstance(filter_, django_filters.ModelChoiceFilter | django_filters.ModelMultipleChoiceFilter):
+        queryset = filter_.extra.get("queryset")
+        queryset = queryset(None) if callable(queryset) else queryset
+        return [(str(obj.pk), str(obj)) for obj in queryset.all()]
+    elif "choices" in filter_.extra:
+        choices = filter_.extra["choices"]
+    else:
+        choices = _related_choices(filterset_class._meta.model, filter_.field_name)
+    choices = choices() if callable(choices) else choices
+    return [(str(value), str(label)) for value, label in choices if value not in ("", None)]
+
+
+def _related_choices(model, field_name: str):
+    """`system__slug`: the slugs of the connected systems (the related table, which is short), labelled by name."""
+    path, _sep, attribute = field_name.rpartition("__")
+    field = get_model_field(model, path) if path else None
+    if not isinstance(field, ForeignKey):
+        raise ImproperlyConfigured(
+            f"{model.__name__}: the filter on '{field_name}' declares no choices, so a list cannot offer it; "
+            "use a ChoiceFilter or a ListedCharFilter, or leave it out of list_filter (the parameter still works)."
+        )
+    related = field.related_model
+    return lambda: [(getattr(obj, attribute), str(obj)) for obj in related._default_manager.order_by(attribute)]
+
+
+def _apply(filterset_class, request, queryset, values: dict[str, list[str]]):
+    data = QueryDict(mutable=True)
+    for name, value in values.items():
+        data.setlist(name, value)
+    filterset = filterset_class(data=data, queryset=queryset, request=request)
+    if not filterset.is_valid():
+        raise IncorrectLookupParameters(filterset.errors)
+    return filterset.qs
+
+
+class FilterSetListFilter(ListFilter):
+    """One FilterSet filter in the sidebar; `default` applies when the address names none (the queue's 'problems')."""
+
+    filterset_class = None
+    name = ""
+    default = None
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        if self.name in params:
+            self.used_parameters[self.name] = [value for value in params.pop(self.name) if value != ""]
+        self.lookup_choices = filter_choices(self.filterset_class, self.name)
+
+    def values(self) -> list[str]:
+        given = self.used_parameters.get(self.name)
+        if given:
+            return given
+        return [str(self.default)] if self.default is not None else []
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return [self.name]
+
+    def queryset(self, request, queryset):
+        values = self.values()
+        return _apply(self.filterset_class, request, queryset, {self.name: values}) if values else queryset
+
+    def choices(self, changelist):
+        current = self.values()
+        if self.default is None:
+            yield {
+                "selected": not current,
+                "query_string": changelist.get_query_string(remove=[self.name]),
+                "display": _("All"),
+            }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": value in current,
+                "query_string": changelist.get_query_string({self.name: value}),
+                "display": label,
+            }
+
+
+class MoreFiltersListFilter(ListFilter):
+    """The FilterSet's other filters: applied when named in the address, listed (each with a remove link) if so."""
+
+    title = _("more filters")
+    template = "admin/core/more_filters.html"
+    filterset_class = None
+    names: tuple[str, ...] = ()
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        for name in self.names:
+            if name in params:
+                values = [value for value in params.pop(name) if value != ""]
+                if values:
+                    self.used_parameters[name] = values
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return list(self.names)
+
+    def queryset(self, request, queryset):
+        return (
+            _apply(self.filterset_class, request, queryset, self.used_parameters) if self.used_parameters else queryset
+        )
+
+    def choices(self, changelist):
+        for name, values in self.used_parameters.items():
+            yield {
+                "selected": True,
+                "query_string": changelist.get_query_string(remove=[name]),
+                "display": f"{filter_title(self.filterset_class, name)}: {', '.join(values)}",
+            }
+
+
+def filterset_list_filters(filterset_class, entries, *, defaults=None) -> list:
+    """`list_filter` for an admin: the named FilterSet filters, then one for all the others."""
+    defaults = defaults or {}
+    known = filterset_class.base_filters
+    shown, result = [], []
+    for entry in entries:
+        if isinstance(entry, type) and issubclass(entry, ListFilter):
+            result.append(entry)
+            continue
+        name, title = entry if isinstance(entry, tuple | list) else (entry, None)
+        if name not in known:
+            raise ImproperlyConfigured(
+                f"list_filter names '{name}', which {filterset_class.__name__} does not define; "
+                f"the list offers the FilterSet's filters only ({', '.join(sorted(known))})."
+            )
+        shown.append(name)
+        attrs = {
+            "filterset_class": filterset_class,
+            "name": name,
+            "title": title or filter_title(filterset_class, name),
+            "default": defaults.get(name),
+        }
+        result.append(type(f"{filterset_class.__name__}_{name}", (FilterSetListFilter,), attrs))
+    others = tuple(name for name in known if name not in shown)
+    if others:
+        attrs = {"filterset_class": filterset_class, "names": others}
+        result.append(type(f"{filterset_class.__name__}_more", (MoreFiltersListFilter,), attrs))
+    return result
