@@ -29,36 +29,40 @@ def filter_title(filterset_class, name: str) -> str:
     return label[:1].lower() + label[1:]
 
 
-def filter_choices(filterset_class, name: str) -> list[tuple[str, str]]:
-    """What the sidebar offers for one filter, from the FilterSet's declaration."""
+def choice_source(filterset_class, name: str):
+    """What the sidebar offers for one filter, from the FilterSet's declaration: a callable read on each request.
+
+    Raises ImproperlyConfigured (when the admin is built) for a filter that declares no choices.
+    """
     filter_ = filterset_class.base_filters[name]
     if isinstance(filter_, ListedCharFilter):
         choices = filter_.choices
     elif isinstance(filter_, django_filters.BooleanFilter):
-        return list(BOOLEAN_CHOICES)
+        choices = BOOLEAN_CHOICES
     elif isinstance(filter_, django_filters.ModelChoiceFilter | django_filters.ModelMultipleChoiceFilter):
         queryset = filter_.extra.get("queryset")
-        queryset = queryset(None) if callable(queryset) else queryset
-        return [(str(obj.pk), str(obj)) for obj in queryset.all()]
+        return lambda: [(str(obj.pk), str(obj)) for obj in (queryset(None) if callable(queryset) else queryset.all())]
     elif "choices" in filter_.extra:
         choices = filter_.extra["choices"]
     else:
-        choices = _related_choices(filterset_class._meta.model, filter_.field_name)
-    choices = choices() if callable(choices) else choices
-    return [(str(value), str(label)) for value, label in choices if value not in ("", None)]
+        return _related_choices(filterset_class._meta.model, filter_.field_name)
+    return lambda: [
+        (str(value), str(label)) for value, label in (choices() if callable(choices) else choices) if value != ""
+    ]
 
 
 def _related_choices(model, field_name: str):
-    """`system__slug`: the slugs of the connected systems (the related table, which is short), labelled by name."""
+    """`system__slug`: the slugs of the connected systems (the related table, not the listed one), by name."""
     path, _sep, attribute = field_name.rpartition("__")
     field = get_model_field(model, path) if path else None
-    if not isinstance(field, ForeignKey):
+    target = get_model_field(field.related_model, attribute) if isinstance(field, ForeignKey) else None
+    if target is None or not target.unique:
         raise ImproperlyConfigured(
             f"{model.__name__}: the filter on '{field_name}' declares no choices, so a list cannot offer it; "
             "use a ChoiceFilter or a ListedCharFilter, or leave it out of list_filter (the parameter still works)."
         )
     related = field.related_model
-    return lambda: [(getattr(obj, attribute), str(obj)) for obj in related._default_manager.order_by(attribute)]
+    return lambda: [(str(getattr(obj, attribute)), str(obj)) for obj in related._default_manager.order_by(attribute)]
 
 
 def _apply(filterset_class, request, queryset, values: dict[str, list[str]]):
@@ -77,12 +81,13 @@ class FilterSetListFilter(ListFilter):
     filterset_class = None
     name = ""
     default = None
+    choice_source = None
 
     def __init__(self, request, params, model, model_admin):
         super().__init__(request, params, model, model_admin)
         if self.name in params:
             self.used_parameters[self.name] = [value for value in params.pop(self.name) if value != ""]
-        self.lookup_choices = filter_choices(self.filterset_class, self.name)
+        self.lookup_choices = self.choice_source()
 
     def values(self) -> list[str]:
         given = self.used_parameters.get(self.name)
@@ -133,7 +138,7 @@ class MoreFiltersListFilter(ListFilter):
                     self.used_parameters[name] = values
 
     def has_output(self):
-        return True
+        return bool(self.used_parameters)  # nothing to apply or show otherwise
 
     def expected_parameters(self):
         return list(self.names)
@@ -173,6 +178,7 @@ def filterset_list_filters(filterset_class, entries, *, defaults=None) -> list:
             "name": name,
             "title": title or filter_title(filterset_class, name),
             "default": defaults.get(name),
+            "choice_source": staticmethod(choice_source(filterset_class, name)),
         }
         result.append(type(f"{filterset_class.__name__}_{name}", (FilterSetListFilter,), attrs))
     others = tuple(name for name in known if name not in shown)
