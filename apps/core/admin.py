@@ -9,7 +9,7 @@ from django.db.models.constants import LOOKUP_SEP
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from .admin_filters import filterset_list_filters
+from .admin_filters import FilterSetAdminMixin
 from .context import audit_context
 from .limits import ADMIN_PAGE_SIZE
 from .masking import MASK, masked_fields_for
@@ -87,24 +87,14 @@ class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
         return super().prepare_delta_change_value(change, value)
 
 
-class HistoryAdmin(SimpleHistoryAdmin):
+class HistoryAdmin(FilterSetAdminMixin, SimpleHistoryAdmin):
     """Model admin with history (diffs, who, why, correlation ID), change reasons and masking."""
 
     form = ChangeReasonForm
-    # The model's FilterSet (the API's filterset_class): list_filter then names its filters, see admin_filters.py.
-    filterset_class = None
-    filterset_defaults: dict = {}
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # API roots are https; Django 6 default
     history_list_display = ["correlation_id_of_change"]
     list_per_page = ADMIN_PAGE_SIZE
     show_full_result_count = False
-
-    def __init__(self, model, admin_site):
-        super().__init__(model, admin_site)
-        if self.filterset_class is not None:
-            self.list_filter = filterset_list_filters(
-                self.filterset_class, self.list_filter, defaults=self.filterset_defaults
-            )
 
     @admin.display(description="Correlation ID")
     def correlation_id_of_change(self, record):

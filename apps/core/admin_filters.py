@@ -186,3 +186,17 @@ def filterset_list_filters(filterset_class, entries, *, defaults=None) -> list:
         attrs = {"filterset_class": filterset_class, "names": others}
         result.append(type(f"{filterset_class.__name__}_more", (MoreFiltersListFilter,), attrs))
     return result
+
+
+class FilterSetAdminMixin:
+    """A ModelAdmin whose list is filtered by `filterset_class`; `list_filter` names the filters the sidebar offers."""
+
+    filterset_class = None
+    filterset_defaults: dict = {}  # applied when the address names no value, e.g. {"queue": "problems"}
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        if self.filterset_class is not None:
+            self.list_filter = filterset_list_filters(
+                self.filterset_class, self.list_filter, defaults=self.filterset_defaults
+            )
