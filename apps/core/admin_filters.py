@@ -8,10 +8,10 @@ related table, a `ListedCharFilter`'s list), never from a DISTINCT over the list
 """
 
 import django_filters
-from django.contrib.admin.filters import ListFilter
+from django.contrib.admin.filters import FacetsMixin, ListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import ForeignKey
+from django.db.models import Count, ForeignKey, Q
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from django_filters.utils import get_model_field, label_for_filter
@@ -75,7 +75,7 @@ def _apply(filterset_class, request, queryset, values: dict[str, list[str]]):
     return filterset.qs
 
 
-class FilterSetListFilter(ListFilter):
+class FilterSetListFilter(FacetsMixin, ListFilter):
     """One FilterSet filter in the sidebar; `default` applies when the address names none (the queue's 'problems')."""
 
     filterset_class = None
@@ -105,15 +105,27 @@ class FilterSetListFilter(ListFilter):
         values = self.values()
         return _apply(self.filterset_class, request, queryset, {self.name: values}) if values else queryset
 
+    def get_facet_counts(self, pk_attname, filtered_qs):
+        return {
+            f"{index}__c": Count(
+                pk_attname,
+                filter=Q(pk__in=_apply(self.filterset_class, self.request, filtered_qs, {self.name: [value]})),
+            )
+            for index, (value, _label) in enumerate(self.lookup_choices)
+        }
+
     def choices(self, changelist):
         current = self.values()
+        counts = self.get_facet_queryset(changelist) if changelist.add_facets else None
         if self.default is None:
             yield {
                 "selected": not current,
                 "query_string": changelist.get_query_string(remove=[self.name]),
                 "display": _("All"),
             }
-        for value, label in self.lookup_choices:
+        for index, (value, label) in enumerate(self.lookup_choices):
+            if counts is not None:
+                label = f"{label} ({counts.get(f'{index}__c', '-')})"
             yield {
                 "selected": value in current,
                 "query_string": changelist.get_query_string({self.name: value}),

@@ -110,3 +110,12 @@ def test_the_queue_and_the_api_refuse_the_same_number_of_transactions_at_once(fi
     answer = api.post(f"{LIST}replay/", {"reason": "retry all", "filter": {"workflow": "opportunity_to_project"}})
     assert answer.status_code == 422
     assert f"re-run at most {BULK_ACTION_LIMIT:,} at a time" in answer.json()["detail"]
+
+
+def test_show_counts_gives_each_choice_its_number_of_transactions(finance_client, finance):
+    exception("Invoice INV-1")
+    exception("Invoice INV-2", owner=finance)
+    exception("Deal D-1", owner_role="delivery_ops")
+    page = finance_client.get(QUEUE, {"_facets": "True"}).content.decode()
+    assert "Finance ops (2)" in page and "Delivery ops (1)" in page and "Auditor (0)" in page
+    assert "Assigned to me (1)" in page and "Unassigned (2)" in page
