@@ -1,6 +1,7 @@
 """Admin lists filtered by the model's FilterSet: the filters, parameter names and choices the API uses.
 
-A `HistoryAdmin` with `filterset_class` names, in `list_filter`, the FilterSet filters its sidebar offers
+An admin with `filterset_class` (FilterSetAdminMixin; every HistoryAdmin has it) names, in `list_filter`, the
+FilterSet filters its sidebar offers
 (`"status"`, or `("queue", "status")` with a title). Every other filter of the FilterSet still applies when its
 parameter is in the address (`?created_after=…` works on the list as on the API) and is shown, with a link to
 drop it, under "more filters". Choices come from what the FilterSet declares (choices, yes/no, the rows of a
