@@ -7,6 +7,7 @@ from django.db.models import Count
 from apps.core.admin import HistoryAdmin, HistoryInline
 from apps.core.errors import BusinessError
 
+from . import filters
 from .models import (
     BillingEvent,
     BillingSchedule,
@@ -35,8 +36,6 @@ from .models import (
 from .services import rate_card_version_approve
 
 TIMESTAMPS = ("created_at", "updated_at")
-# Only the currencies in use, not all 34 the product knows.
-CURRENCY = ("currency", admin.AllValuesFieldListFilter)
 
 
 # --- parties ----------------------------------------------------------------------------------
@@ -44,16 +43,18 @@ CURRENCY = ("currency", admin.AllValuesFieldListFilter)
 
 @admin.register(LegalEntity)
 class LegalEntityAdmin(HistoryAdmin):
+    filterset_class = filters.LegalEntityFilter
     list_display = ["code", "name", "country", "currency", "tax_region", "active"]
-    list_filter = ["active", "country", CURRENCY]
+    list_filter = ["active", "currency"]  # country is free text: ?country=…
     search_fields = ["code", "name", "tax_id"]
     readonly_fields = list(TIMESTAMPS)
 
 
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
+    filterset_class = filters.CustomerFilter
     list_display = ["number", "name", "parent", "legal_entity", "status", "region", "currency", "is_bill_to"]
-    list_filter = ["status", "legal_entity", CURRENCY, "is_sold_to", "is_bill_to", "region"]
+    list_filter = ["status", "legal_entity", "currency", "is_sold_to", "is_bill_to"]  # and ?region=…
     list_select_related = ["parent", "legal_entity"]
     search_fields = ["number", "name", "tax_id", "billing_email"]
     autocomplete_fields = ["parent", "bill_to", "legal_entity"]
@@ -62,8 +63,9 @@ class CustomerAdmin(HistoryAdmin):
 
 @admin.register(Resource)
 class ResourceAdmin(HistoryAdmin):
+    filterset_class = filters.ResourceFilter
     list_display = ["employee_number", "name", "role", "legal_entity", "cost_rate", "cost_currency", "active"]
-    list_filter = ["active", "legal_entity", "role"]
+    list_filter = ["active", "legal_entity"]  # role is free text: ?role=… (or ?role__iexact=…)
     list_select_related = ["legal_entity"]
     search_fields = ["employee_number", "name", "email", "role"]
     autocomplete_fields = ["legal_entity"]
@@ -81,8 +83,9 @@ class RateCardVersionInline(HistoryInline):
 
 @admin.register(RateCard)
 class RateCardAdmin(HistoryAdmin):
+    filterset_class = filters.RateCardFilter
     list_display = ["code", "name", "currency", "updated_at"]
-    list_filter = [CURRENCY]
+    list_filter = ["currency"]
     search_fields = ["code", "name", "description"]
     readonly_fields = list(TIMESTAMPS)
     inlines = [RateCardVersionInline]
@@ -95,6 +98,7 @@ class RateCardLineInline(HistoryInline):
 
 @admin.register(RateCardVersion)
 class RateCardVersionAdmin(HistoryAdmin):
+    filterset_class = filters.RateCardVersionFilter
     list_display = ["rate_card", "version", "status", "effective_from", "effective_to", "line_count", "approved_at"]
     list_filter = ["status", "rate_card"]
     list_select_related = ["rate_card"]
@@ -137,8 +141,9 @@ class RateCardVersionAdmin(HistoryAdmin):
 
 @admin.register(RateCardLine)
 class RateCardLineAdmin(HistoryAdmin):
+    filterset_class = filters.RateCardLineFilter
     list_display = ["role", "version", "bill_rate", "cost_rate", "currency", "unit"]
-    list_filter = ["version__status", CURRENCY, "version__rate_card"]
+    list_filter = ["version_status", "currency", "rate_card"]
     list_select_related = ["version__rate_card"]
     search_fields = ["role", "version__rate_card__code", "version__rate_card__name"]
     autocomplete_fields = ["version"]
@@ -150,8 +155,9 @@ class RateCardLineAdmin(HistoryAdmin):
 
 @admin.register(Opportunity)
 class OpportunityAdmin(HistoryAdmin):
+    filterset_class = filters.OpportunityFilter
     list_display = ["number", "name", "customer", "stage", "amount", "currency", "close_date", "contract_type"]
-    list_filter = ["stage", "contract_type", CURRENCY, "region"]
+    list_filter = ["stage", "contract_type", "currency"]  # and ?region=…
     list_select_related = ["customer"]
     search_fields = ["number", "name", "customer__number", "customer__name"]
     autocomplete_fields = ["customer", "legal_entity", "rate_card"]
@@ -191,6 +197,7 @@ class ContractAmendmentInline(HistoryInline):
 
 @admin.register(Contract)
 class ContractAdmin(HistoryAdmin):
+    filterset_class = filters.ContractFilter
     list_display = [
         "number",
         "name",
@@ -204,7 +211,7 @@ class ContractAdmin(HistoryAdmin):
         "total_value",
         "currency",
     ]
-    list_filter = ["status", "contract_type", "legal_entity", CURRENCY]
+    list_filter = ["status", "contract_type", "legal_entity", "currency"]
     list_select_related = ["customer", "legal_entity"]
     search_fields = ["number", "name", "customer__number", "customer__name"]
     autocomplete_fields = ["customer", "bill_to", "legal_entity", "opportunity", "rate_card"]
@@ -215,8 +222,9 @@ class ContractAdmin(HistoryAdmin):
 
 @admin.register(ContractLine)
 class ContractLineAdmin(HistoryAdmin):
+    filterset_class = filters.ContractLineFilter
     list_display = ["contract", "line_number", "service_item", "billing_method", "quantity", "amount", "currency"]
-    list_filter = ["billing_method", CURRENCY]
+    list_filter = ["billing_method", "currency"]
     list_select_related = ["contract"]
     search_fields = ["service_item", "description", "contract__number"]
     autocomplete_fields = ["contract", "introduced_by"]
@@ -225,6 +233,7 @@ class ContractLineAdmin(HistoryAdmin):
 
 @admin.register(ContractAmendment)
 class ContractAmendmentAdmin(HistoryAdmin):
+    filterset_class = filters.ContractAmendmentFilter
     list_display = ["contract", "version", "status", "effective_from", "new_total_value", "applied_at"]
     list_filter = ["status"]
     list_select_related = ["contract"]
@@ -250,6 +259,7 @@ class MilestoneInline(HistoryInline):
 
 @admin.register(Project)
 class ProjectAdmin(HistoryAdmin):
+    filterset_class = filters.ProjectFilter
     list_display = [
         "code",
         "name",
@@ -261,7 +271,7 @@ class ProjectAdmin(HistoryAdmin):
         "start_date",
         "end_date",
     ]
-    list_filter = ["status", "billing_method", "legal_entity", CURRENCY]
+    list_filter = ["status", "billing_method", "legal_entity", "currency"]
     list_select_related = ["customer", "contract", "project_manager"]
     search_fields = ["code", "name", "customer__number", "customer__name", "contract__number"]
     autocomplete_fields = ["customer", "contract", "legal_entity", "rate_card", "project_manager"]
@@ -272,6 +282,7 @@ class ProjectAdmin(HistoryAdmin):
 
 @admin.register(Task)
 class TaskAdmin(HistoryAdmin):
+    filterset_class = filters.TaskFilter
     list_display = ["code", "name", "project", "billable", "parent"]
     list_filter = ["billable"]
     list_select_related = ["project", "parent__project"]
@@ -282,8 +293,9 @@ class TaskAdmin(HistoryAdmin):
 
 @admin.register(Milestone)
 class MilestoneAdmin(HistoryAdmin):
+    filterset_class = filters.MilestoneFilter
     list_display = ["code", "name", "project", "due_date", "amount", "currency", "status", "completed_on"]
-    list_filter = ["status", CURRENCY]
+    list_filter = ["status", "currency"]
     list_select_related = ["project"]
     search_fields = ["code", "name", "project__code"]
     autocomplete_fields = ["project"]
@@ -293,6 +305,7 @@ class MilestoneAdmin(HistoryAdmin):
 
 @admin.register(TimeEntry)
 class TimeEntryAdmin(HistoryAdmin):
+    filterset_class = filters.TimeEntryFilter
     list_display = [
         "work_date",
         "resource",
@@ -305,7 +318,7 @@ class TimeEntryAdmin(HistoryAdmin):
         "cost_rate",
         "currency",
     ]
-    list_filter = ["status", "billable", CURRENCY]
+    list_filter = ["status", "billable", "currency"]
     list_select_related = ["resource", "project"]
     search_fields = ["resource__name", "resource__employee_number", "project__code", "description", "role"]
     autocomplete_fields = ["resource", "project", "task"]
@@ -316,8 +329,9 @@ class TimeEntryAdmin(HistoryAdmin):
 
 @admin.register(Expense)
 class ExpenseAdmin(HistoryAdmin):
+    filterset_class = filters.ExpenseFilter
     list_display = ["incurred_on", "resource", "project", "category", "amount", "currency", "status", "billable"]
-    list_filter = ["status", "billable", "category", CURRENCY]
+    list_filter = ["status", "billable", "currency"]  # category is free text: ?category=…
     list_select_related = ["resource", "project"]
     search_fields = ["resource__name", "resource__employee_number", "project__code", "description", "category"]
     autocomplete_fields = ["resource", "project"]
@@ -331,6 +345,7 @@ class ExpenseAdmin(HistoryAdmin):
 
 @admin.register(BillingSchedule)
 class BillingScheduleAdmin(HistoryAdmin):
+    filterset_class = filters.BillingScheduleFilter
     list_display = ["project", "revision", "billing_method", "frequency", "start_date", "status", "currency"]
     list_filter = ["status", "frequency", "billing_method"]
     list_select_related = ["project"]
@@ -342,8 +357,9 @@ class BillingScheduleAdmin(HistoryAdmin):
 
 @admin.register(BillingEvent)
 class BillingEventAdmin(HistoryAdmin):
+    filterset_class = filters.BillingEventFilter
     list_display = ["event_date", "project", "source", "description", "amount", "currency", "status", "invoice"]
-    list_filter = ["status", "source", CURRENCY]
+    list_filter = ["status", "source", "currency"]
     list_select_related = ["project", "invoice__customer"]
     search_fields = ["description", "project__code", "invoice__number"]
     autocomplete_fields = ["project", "contract", "milestone"]
@@ -370,6 +386,7 @@ class InvoiceLineInline(HistoryInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(HistoryAdmin):
+    filterset_class = filters.InvoiceFilter
     list_display = [
         "number",
         "customer",
@@ -381,7 +398,7 @@ class InvoiceAdmin(HistoryAdmin):
         "currency",
         "status",
     ]
-    list_filter = ["status", "legal_entity", CURRENCY]
+    list_filter = ["status", "legal_entity", "currency"]
     list_select_related = ["customer", "legal_entity"]
     search_fields = ["number", "customer__number", "customer__name"]
     autocomplete_fields = ["customer", "contract", "project", "legal_entity"]
@@ -392,8 +409,9 @@ class InvoiceAdmin(HistoryAdmin):
 
 @admin.register(InvoiceLine)
 class InvoiceLineAdmin(HistoryAdmin):
+    filterset_class = filters.InvoiceLineFilter
     list_display = ["invoice", "line_number", "description", "quantity", "unit_price", "amount", "tax_amount"]
-    list_filter = ["tax_code"]
+    list_filter = []  # tax codes are free text: ?tax_code=… filters, as in the API
     list_select_related = ["invoice__customer"]
     search_fields = ["invoice__number", "description", "service_item"]
     raw_id_fields = ["invoice", "billing_event"]
@@ -402,8 +420,9 @@ class InvoiceLineAdmin(HistoryAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(HistoryAdmin):
+    filterset_class = filters.PaymentFilter
     list_display = ["reference", "customer", "invoice", "received_on", "amount", "currency", "method", "status"]
-    list_filter = ["status", "method", CURRENCY]
+    list_filter = ["status", "currency"]  # method is free text: ?method=…
     list_select_related = ["customer", "invoice__customer"]
     search_fields = ["reference", "customer__number", "customer__name", "invoice__number"]
     autocomplete_fields = ["customer"]
@@ -419,8 +438,9 @@ class RevenueScheduleLineInline(HistoryInline):
 
 @admin.register(RevenueSchedule)
 class RevenueScheduleAdmin(HistoryAdmin):
+    filterset_class = filters.RevenueScheduleFilter
     list_display = ["contract", "project", "method", "total_amount", "currency"]
-    list_filter = ["method", CURRENCY]
+    list_filter = ["method", "currency"]
     list_select_related = ["contract", "project"]
     search_fields = ["contract__number", "contract__name", "project__code"]
     autocomplete_fields = ["contract", "project"]
@@ -430,8 +450,9 @@ class RevenueScheduleAdmin(HistoryAdmin):
 
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(HistoryAdmin):
+    filterset_class = filters.ExchangeRateFilter
     list_display = ["effective_date", "base", "quote", "rate", "source"]
-    list_filter = [("base", admin.AllValuesFieldListFilter), ("quote", admin.AllValuesFieldListFilter), "source"]
+    list_filter = ["base", "quote"]  # source is free text: ?source=…
     search_fields = ["base", "quote", "source"]
     date_hierarchy = "effective_date"
     readonly_fields = list(TIMESTAMPS)
@@ -439,6 +460,7 @@ class ExchangeRateAdmin(HistoryAdmin):
 
 @admin.register(RevenueScheduleLine)
 class RevenueScheduleLineAdmin(HistoryAdmin):
+    filterset_class = filters.RevenueScheduleLineFilter
     list_display = ["schedule", "period_start", "amount", "recognized"]
     list_filter = ["recognized"]
     list_select_related = ["schedule__contract"]

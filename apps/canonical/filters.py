@@ -51,6 +51,7 @@ class CustomerFilter(django_filters.FilterSet):
     class Meta:
         model = Customer
         fields = {
+            "is_sold_to": ["exact"],
             "number": ["exact"],
             "name": TEXT,
             "status": ["exact"],
@@ -96,9 +97,13 @@ class RateCardVersionFilter(InForceOnFilterSet):
 
 
 class RateCardLineFilter(django_filters.FilterSet):
-    rate_card = django_filters.NumberFilter(field_name="version__rate_card", label="Rate card id")
+    rate_card = django_filters.ModelChoiceFilter(
+        field_name="version__rate_card", queryset=RateCard.objects.all(), label="Rate card id"
+    )
     rate_card_code = django_filters.CharFilter(field_name="version__rate_card__code", label="Rate card code")
-    version_status = django_filters.CharFilter(field_name="version__status", label="Version status")
+    version_status = django_filters.ChoiceFilter(
+        field_name="version__status", choices=RateCardVersion.Status.choices, label="Version status"
+    )
 
     class Meta:
         model = RateCardLine
@@ -109,6 +114,7 @@ class OpportunityFilter(django_filters.FilterSet):
     class Meta:
         model = Opportunity
         fields = {
+            "currency": ["exact"],
             "number": ["exact"],
             "customer": ["exact"],
             "stage": ["exact"],
@@ -122,6 +128,7 @@ class ContractFilter(django_filters.FilterSet):
     class Meta:
         model = Contract
         fields = {
+            "currency": ["exact"],
             "number": ["exact"],
             "customer": ["exact"],
             "legal_entity": ["exact"],
@@ -136,7 +143,7 @@ class ContractFilter(django_filters.FilterSet):
 class ContractLineFilter(django_filters.FilterSet):
     class Meta:
         model = ContractLine
-        fields = {"contract": ["exact"], "service_item": ["exact"], "billing_method": ["exact"]}
+        fields = {"currency": ["exact"], "contract": ["exact"], "service_item": ["exact"], "billing_method": ["exact"]}
 
 
 class ContractAmendmentFilter(django_filters.FilterSet):
@@ -149,6 +156,7 @@ class ProjectFilter(django_filters.FilterSet):
     class Meta:
         model = Project
         fields = {
+            "currency": ["exact"],
             "code": ["exact"],
             "customer": ["exact"],
             "contract": ["exact"],
@@ -169,7 +177,13 @@ class TaskFilter(django_filters.FilterSet):
 class MilestoneFilter(django_filters.FilterSet):
     class Meta:
         model = Milestone
-        fields = {"project": ["exact"], "status": ["exact"], "due_date": DATES, "completed_on": DATES}
+        fields = {
+            "currency": ["exact"],
+            "project": ["exact"],
+            "status": ["exact"],
+            "due_date": DATES,
+            "completed_on": DATES,
+        }
 
 
 class TimeEntryFilter(django_filters.FilterSet):
@@ -178,6 +192,7 @@ class TimeEntryFilter(django_filters.FilterSet):
     class Meta:
         model = TimeEntry
         fields = {
+            "currency": ["exact"],
             "project": ["exact"],
             "resource": ["exact"],
             "task": ["exact"],
@@ -192,6 +207,7 @@ class ExpenseFilter(django_filters.FilterSet):
     class Meta:
         model = Expense
         fields = {
+            "currency": ["exact"],
             "project": ["exact"],
             "resource": ["exact"],
             "status": ["exact"],
@@ -205,13 +221,20 @@ class ExpenseFilter(django_filters.FilterSet):
 class BillingScheduleFilter(django_filters.FilterSet):
     class Meta:
         model = BillingSchedule
-        fields = {"project": ["exact"], "contract": ["exact"], "status": ["exact"], "frequency": ["exact"]}
+        fields = {
+            "billing_method": ["exact"],
+            "project": ["exact"],
+            "contract": ["exact"],
+            "status": ["exact"],
+            "frequency": ["exact"],
+        }
 
 
 class BillingEventFilter(django_filters.FilterSet):
     class Meta:
         model = BillingEvent
         fields = {
+            "currency": ["exact"],
             "project": ["exact"],
             "contract": ["exact"],
             "milestone": ["exact"],
@@ -248,6 +271,8 @@ class PaymentFilter(django_filters.FilterSet):
     class Meta:
         model = Payment
         fields = {
+            "currency": ["exact"],
+            "method": ["exact"],
             "reference": ["exact"],
             "customer": ["exact"],
             "invoice": ["exact", "isnull"],
@@ -265,7 +290,7 @@ class ExchangeRateFilter(django_filters.FilterSet):
 class RevenueScheduleFilter(django_filters.FilterSet):
     class Meta:
         model = RevenueSchedule
-        fields = {"contract": ["exact"], "project": ["exact"], "method": ["exact"]}
+        fields = {"currency": ["exact"], "contract": ["exact"], "project": ["exact"], "method": ["exact"]}
 
 
 class RevenueScheduleLineFilter(django_filters.FilterSet):

@@ -9,7 +9,9 @@ from django.db.models.constants import LOOKUP_SEP
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from .admin_filters import FilterSetAdminMixin
 from .context import audit_context
+from .limits import ADMIN_PAGE_SIZE
 from .masking import MASK, masked_fields_for
 
 MASK_PREFIX = "masked_"
@@ -85,13 +87,13 @@ class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
         return super().prepare_delta_change_value(change, value)
 
 
-class HistoryAdmin(SimpleHistoryAdmin):
+class HistoryAdmin(FilterSetAdminMixin, SimpleHistoryAdmin):
     """Model admin with history (diffs, who, why, correlation ID), change reasons and masking."""
 
     form = ChangeReasonForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # API roots are https; Django 6 default
     history_list_display = ["correlation_id_of_change"]
-    list_per_page = 50
+    list_per_page = ADMIN_PAGE_SIZE
     show_full_result_count = False
 
     @admin.display(description="Correlation ID")

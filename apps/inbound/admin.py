@@ -20,6 +20,7 @@ from apps.core.admin import HistoryAdmin
 from apps.mapping.stewarding import command_rows
 
 from .api.serializers import ledger_transactions
+from .filters import DeliveryFilter, InboundEventFilter
 from .models import Delivery, InboundEvent
 
 BODY_PREVIEW_BYTES = 64 * 1024
@@ -68,7 +69,8 @@ class DeliveryAdmin(InboundLogAdmin):
         "size",
         "rejection_summary",
     ]
-    list_filter = ["status", "kind", ("system", admin.RelatedOnlyFieldListFilter), "verified", "scheme"]
+    filterset_class = DeliveryFilter
+    list_filter = ["status", "kind", "system", "verified", "scheme"]
     list_select_related = ["system"]
     search_fields = ["correlation_id", "=body_sha256", "rejection", "secret_label", "url"]
     date_hierarchy = "received_at"
@@ -239,12 +241,8 @@ class DeliveryAdmin(InboundLogAdmin):
 @admin.register(InboundEvent)
 class InboundEventAdmin(InboundLogAdmin):
     list_display = ["received", "system_slug", "event_type", "vendor_id", "status_short", "profile_version", "ledger"]
-    list_filter = [
-        "status",
-        ("system", admin.RelatedOnlyFieldListFilter),
-        ("event_type", admin.AllValuesFieldListFilter),
-        ("profile", admin.RelatedOnlyFieldListFilter),
-    ]
+    filterset_class = InboundEventFilter
+    list_filter = ["status", "system", ("type", "event type"), ("profile_version", "profile")]
     search_fields = ["vendor_event_id", "=idempotency_key", "correlation_id", "event_type"]
     date_hierarchy = "created_at"
     fieldsets = [

@@ -3,7 +3,9 @@
 from django.contrib import admin
 
 from apps.core.admin import HistoryAdmin
+from apps.core.admin_filters import FilterSetAdminMixin
 
+from .filters import SandboxCallFilter, SandboxIdempotencyKeyFilter, SandboxRecordFilter, SandboxWebhookFilter
 from .models import SandboxCall, SandboxIdempotencyKey, SandboxRecord, SandboxSystem, SandboxWebhook
 
 
@@ -64,7 +66,8 @@ class SandboxSystemAdmin(HistoryAdmin):
 @admin.register(SandboxRecord)
 class SandboxRecordAdmin(ReadOnlyMixin, HistoryAdmin):
     list_display = ["kind", "object_type", "internal_id", "external_id", "updated_at"]
-    list_filter = ["kind", "object_type"]
+    filterset_class = SandboxRecordFilter
+    list_filter = ["kind"]  # object types are the vendors' names: ?object_type=…
     search_fields = ["internal_id", "external_id"]
     readonly_fields = ["kind", "object_type", "internal_id", "external_id", "data", "created_at", "updated_at"]
 
@@ -72,6 +75,7 @@ class SandboxRecordAdmin(ReadOnlyMixin, HistoryAdmin):
 @admin.register(SandboxIdempotencyKey)
 class SandboxIdempotencyKeyAdmin(ReadOnlyMixin, HistoryAdmin):
     list_display = ["kind", "key", "method", "path", "status", "created_at"]
+    filterset_class = SandboxIdempotencyKeyFilter
     list_filter = ["kind", "status"]
     search_fields = ["key", "path"]
     readonly_fields = ["kind", "key", "method", "path", "status", "headers", "body", "created_at"]
@@ -80,7 +84,8 @@ class SandboxIdempotencyKeyAdmin(ReadOnlyMixin, HistoryAdmin):
 @admin.register(SandboxWebhook)
 class SandboxWebhookAdmin(ReadOnlyMixin, HistoryAdmin):
     list_display = ["event_id", "kind", "event_type", "status", "copies", "attempts", "delivered", "created_at"]
-    list_filter = ["kind", "event_type", "status"]
+    filterset_class = SandboxWebhookFilter
+    list_filter = ["kind", "status"]  # and ?event_type=…
     search_fields = ["event_id", "target_url"]
     readonly_fields = [
         "kind",
@@ -100,8 +105,9 @@ class SandboxWebhookAdmin(ReadOnlyMixin, HistoryAdmin):
 
 
 @admin.register(SandboxCall)
-class SandboxCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SandboxCallAdmin(ReadOnlyMixin, FilterSetAdminMixin, admin.ModelAdmin):
     list_display = ["received_at", "kind", "method", "path", "response_status", "fault", "replayed", "duration_ms"]
+    filterset_class = SandboxCallFilter
     list_filter = ["kind", "method", "response_status", "fault", "replayed"]
     search_fields = ["path", "idempotency_key", "correlation_id"]
     date_hierarchy = "received_at"

@@ -1,18 +1,24 @@
-"""The transaction FilterSet and the queue views it shares with the admin's exception queue."""
+"""The FilterSets of the ledger (transactions, steps, attempts), used by the API and the admin lists.
+
+The admin's exception queue is the transaction list filtered by `TransactionFilter` (see apps/core/admin_filters.py):
+the same parameter names (`queue`, `owner`, `owner_role`, …) and the same choices as `/api/v1/transactions/`.
+"""
 
 import django_filters
 from django.db.models import Q, QuerySet
 
 from apps.core.errors import ErrorClass
+from apps.core.filters import ListedCharFilter
 from apps.core.roles import ROLES
 
-from .models import Transaction, Workflow
+from .models import Step, StepAttempt, Transaction, Workflow
+from .selectors import assignable_users
 
 Status = Transaction.Status
 
 # The admin's queue views and the API's `queue` filter: one name, one set of statuses.
 QUEUES: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "problems": ("Open problems (exceptions and retrying)", (Status.EXCEPTION, Status.WAITING_RETRY)),
+    "problems": ("Open problems (exceptions and retrying)", Transaction.PROBLEM_STATUSES),
     "exception": ("Exceptions", (Status.EXCEPTION,)),
     "retrying": ("Retrying", (Status.WAITING_RETRY,)),
     "in_progress": ("In progress", (Status.PENDING, Status.RUNNING)),
@@ -37,6 +43,12 @@ def role_label(role: str) -> str:
 
 
 ROLE_CHOICES = [(role, role_label(role)) for role in ROLES]
+
+
+def owner_choices() -> list[tuple[str, str]]:
+    """Me, nobody, and the people who may own an exception (not a scan of the transactions)."""
+    people = [(user.get_username(), user.get_full_name() or user.get_username()) for user in assignable_users()]
+    return [(OWNER_ME, "Assigned to me"), (OWNER_NONE, "Unassigned"), *people]
 
 
 def in_queue(queryset: QuerySet, queue: str) -> QuerySet:
@@ -66,7 +78,7 @@ class TransactionFilter(django_filters.FilterSet):
     workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
     error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
     owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
-    owner = django_filters.CharFilter(method="filter_owner", label="Owner: a username, 'me' or 'none'")
+    owner = ListedCharFilter(method="filter_owner", label="Owner: a username, 'me' or 'none'", choices=owner_choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     exception_before = django_filters.IsoDateTimeFilter(
@@ -93,3 +105,27 @@ class TransactionFilter(django_filters.FilterSet):
         return queryset.filter(
             Q(subject__icontains=value) | Q(business_key__icontains=value) | Q(error_message__icontains=value)
         )
+
+
+class StepFilter(django_filters.FilterSet):
+    """Steps of every transaction (the admin's step list)."""
+
+    status = django_filters.MultipleChoiceFilter(choices=Step.Status.choices)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    correlation_id = django_filters.CharFilter(field_name="transaction__correlation_id")
+
+    class Meta:
+        model = Step
+        fields = {"target_system": ["exact"], "name": ["exact"], "idempotency_key": ["exact"]}
+
+
+class StepAttemptFilter(django_filters.FilterSet):
+    """Attempts of every step (the admin's attempt list)."""
+
+    outcome = django_filters.MultipleChoiceFilter(choices=StepAttempt.Outcome.choices)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    correlation_id = django_filters.CharFilter(field_name="step__transaction__correlation_id")
+
+    class Meta:
+        model = StepAttempt
+        fields = {"worker": ["exact"], "started_at": ["gte", "lt"]}

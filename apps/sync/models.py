@@ -45,6 +45,7 @@ class Transaction(Timestamped):
 
     OPEN_STATUSES = (Status.PENDING, Status.RUNNING, Status.WAITING_RETRY)
     CLOSED_STATUSES = (Status.COMPLETED, Status.RESOLVED, Status.IGNORED)
+    PROBLEM_STATUSES = (Status.EXCEPTION, Status.WAITING_RETRY)  # the exception queue
 
     workflow = models.CharField(max_length=40, choices=Workflow.choices, db_index=True)
     correlation_id = models.CharField(max_length=64, unique=True)

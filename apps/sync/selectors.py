@@ -11,7 +11,6 @@ from django.db.models.functions import Coalesce
 
 from apps.core.masking import MASK, can_see_sensitive
 
-from .filters import PROBLEM_STATUSES
 from .models import Step, StepAttempt, Transaction
 
 ACT_PERMISSION = "sync.change_transaction"
@@ -91,7 +90,7 @@ def replay_candidates(queryset: QuerySet[Transaction]) -> tuple[list[Transaction
     """Split a selection into the transactions a re-run accepts and those it will refuse (by status)."""
     accepted, refused = [], []
     for txn in queryset.order_by("pk"):
-        (accepted if txn.status in PROBLEM_STATUSES else refused).append(txn)
+        (accepted if txn.status in Transaction.PROBLEM_STATUSES else refused).append(txn)
     return accepted, refused
 
 

@@ -6,6 +6,7 @@ from django.utils.html import format_html_join
 from apps.core.admin import HistoryAdmin, HistoryInline
 
 from . import secrets
+from .filters import ConnectedSystemFilter, OwnershipRuleFilter, SigningSecretFilter
 from .models import ConnectedSystem, OwnershipRule, SigningSecret
 from .selectors import describe_credentials
 from .services import ownership_rule_save
@@ -26,7 +27,8 @@ class SigningSecretInline(HistoryInline):
 @admin.register(ConnectedSystem)
 class ConnectedSystemAdmin(HistoryAdmin):
     list_display = ["slug", "name", "kind", "vendor", "enabled", "outbound_auth", "inbound_scheme", "updated_at"]
-    list_filter = ["kind", "enabled", "outbound_auth", "inbound_scheme", "vendor"]
+    filterset_class = ConnectedSystemFilter
+    list_filter = ["kind", "enabled", "outbound_auth", "inbound_scheme"]  # vendor is free text: ?vendor=…
     search_fields = ["slug", "name", "vendor", "base_url"]
     readonly_fields = ["credentials_description", "secret_references", *TIMESTAMPS]
     fieldsets = [
@@ -73,6 +75,7 @@ class ConnectedSystemAdmin(HistoryAdmin):
 @admin.register(SigningSecret)
 class SigningSecretAdmin(HistoryAdmin):
     list_display = ["label", "system", "reference_description", "active", "not_after", "updated_at"]
+    filterset_class = SigningSecretFilter
     list_filter = ["active", "system"]
     list_select_related = ["system"]
     search_fields = ["label", "system__slug", "system__name"]
@@ -88,7 +91,8 @@ class SigningSecretAdmin(HistoryAdmin):
 @admin.register(OwnershipRule)
 class OwnershipRuleAdmin(HistoryAdmin):
     list_display = ["object_type", "field", "owner", "effective_from", "effective_to", "updated_at"]
-    list_filter = ["object_type", "owner", "effective_from"]
+    filterset_class = OwnershipRuleFilter
+    list_filter = ["object_type", "owner"]  # dates: the date hierarchy, or ?in_force_on=…
     list_select_related = ["owner"]
     search_fields = ["object_type", "field", "rationale", "owner__slug", "owner__name"]
     autocomplete_fields = ["owner", "may_create", "may_update"]

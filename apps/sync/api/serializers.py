@@ -3,11 +3,11 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from apps.core.limits import BULK_ACTION_LIMIT
+
 from .. import selectors
 from ..filters import role_label
 from ..models import Step, StepAttempt, Transaction
-
-MAX_BULK = 500
 
 
 class VisibleJSONField(serializers.JSONField):
@@ -222,7 +222,9 @@ class AssignSerializer(serializers.Serializer):
 
 class BulkReplaySerializer(serializers.Serializer):
     reason = ReasonField()
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_BULK)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=BULK_ACTION_LIMIT
+    )
     filter = serializers.DictField(required=False, help_text="The same parameters as the list's filters.")
 
     def validate(self, attrs):

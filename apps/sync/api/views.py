@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import ReadOnlyViewSet
+from apps.core.limits import BULK_ACTION_LIMIT
 from apps.core.masking import can_see_sensitive
 from apps.core.permissions import ModelPermissions
 
@@ -15,7 +16,6 @@ from ..filters import DEFAULT_QUEUE, SEARCH_FIELDS, TransactionFilter
 from ..models import Transaction
 from ..services import ActionRefused, transaction_assign, transaction_replay, transaction_resolve, transactions_replay
 from .serializers import (
-    MAX_BULK,
     AssignSerializer,
     BulkReplayResultSerializer,
     BulkReplaySerializer,
@@ -136,9 +136,9 @@ class TransactionViewSet(ReadOnlyViewSet):
         if data.get("filter"):
             queryset = self._filtered(queryset, data["filter"])
         matched = queryset.count()
-        if matched > MAX_BULK:
+        if matched > BULK_ACTION_LIMIT:
             raise ActionRefused(
-                f"This selects {matched:,} transactions; re-run at most {MAX_BULK} at a time.",
+                f"This selects {matched:,} transactions; re-run at most {BULK_ACTION_LIMIT:,} at a time.",
                 fix="Narrow the filter (for example by workflow, error class or created_before) and send it again.",
             )
         selected = list(queryset.order_by("pk"))
