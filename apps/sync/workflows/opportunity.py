@@ -20,11 +20,11 @@ from apps.core.money import MINOR_UNITS
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
 
-from ..engine import StepResult
 from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from ..steps import StepResult
 from . import maps
-from .common import InvalidCommand, day, decimal, require, source_system
+from .common import InvalidCommand, by_xref, day, decimal, require, source_system
 
 # Where VAT law makes a business customer's tax ID mandatory on the invoice.
 VAT_COUNTRIES = {"GB", "DE", "FR", "NL", "IE", "ES", "IT", "BE", "AT", "SE", "DK", "PL"}
@@ -219,8 +219,6 @@ class OpportunityToProject(WorkflowDefinition):
         return entity
 
     def _existing_customer(self, crm, deal):
-        from .common import by_xref
-
         return by_xref(crm, "customer", deal["customer_external_id"], required=False)
 
     def _customer_values(self, deal, entity, existing) -> dict:
