@@ -9,6 +9,8 @@ import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from .users import system_user
+
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _actor: ContextVar[object | None] = ContextVar("actor", default=None)
 _reason: ContextVar[str | None] = ContextVar("reason", default=None)
@@ -60,8 +62,6 @@ def audit_context(*, actor=None, reason: str | None = None, correlation_id: str 
 @contextmanager
 def system_context(reason: str, *, correlation_id: str | None = None):
     """Run non-request code (tasks, commands, webhook processing) as the integration system user."""
-    from .users import system_user
-
     with audit_context(
         actor=system_user(),
         reason=reason,

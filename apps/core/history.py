@@ -13,6 +13,7 @@ from simple_history.signals import pre_create_historical_record
 from simple_history.utils import bulk_update_with_history
 
 from .context import current_actor, current_reason, get_correlation_id, new_correlation_id
+from .users import system_user
 
 
 class HistoryContext(models.Model):
@@ -32,8 +33,6 @@ def history_user_for(instance=None, request=None, **kwargs):
         return actor
     if request is not None and getattr(request, "user", None) is not None and request.user.is_authenticated:
         return request.user
-    from .users import system_user
-
     return system_user()
 
 

@@ -1,7 +1,8 @@
 """Month-end bulk ingestion: thousands of approved time or expense records in one upload.
 
-Each record is checked on its own; valid ones are stored with bulk writes and handed to the ledger in
-chunks of ~1,000 records per transaction, invalid ones are reported by position and never block the rest.
+Each record is checked on its own; valid ones are stored with bulk writes and announced with
+`events_stored` (the ledger bills them in chunks of ~1,000 records per transaction), invalid ones are
+reported by position and never block the rest.
 """
 
 import datetime
@@ -18,6 +19,8 @@ from apps.core.money import MINOR_UNITS
 from apps.systems.models import ConnectedSystem
 
 from .models import Delivery, InboundEvent
+from .services import accepted_delivery
+from .signals import events_stored
 
 CHUNK = getattr(settings, "INBOUND_BULK_CHUNK", 1000)
 MAX_REPORTED_ERRORS = 1000
@@ -62,7 +65,6 @@ class BulkReport:
     errors: list[dict] = field(default_factory=list)
     error_count: int = 0
     delivery: Delivery | None = None
-    transactions: list[str] = field(default_factory=list)
 
     def refuse(self, position: int, problems: list[str]) -> None:
         self.error_count += 1
@@ -78,7 +80,6 @@ class BulkReport:
             "rejected": self.error_count,
             "errors": self.errors,
             "errors_truncated": self.error_count > len(self.errors),
-            "transactions": self.transactions,
         }
 
 
@@ -203,11 +204,6 @@ def receive_bulk(
 
 
 def _store(system, request_meta, verification, body, report: BulkReport, valid) -> BulkReport:
-    from apps.sync.models import Workflow
-    from apps.sync.services import transaction_start
-
-    from .services import accepted_delivery
-
     correlation_id = get_correlation_id() or new_correlation_id()
     keys = [f"{kind}:{clean[RECORD_TYPES[kind]['key']]}" for _, kind, clean in valid]
     existing: set[str] = set()
@@ -254,23 +250,12 @@ def _store(system, request_meta, verification, body, report: BulkReport, valid) 
         report.delivery = delivery
         report.accepted = len(events)
         report.duplicates += len(valid) - len(fresh)
-        ids = [event.pk for event in events]
-        for chunk, start in enumerate(range(0, len(ids), CHUNK)):
-            txn = transaction_start(
-                workflow=Workflow.TIME_TO_BILL,
-                data={
-                    "source_system": system.slug,
-                    "event_ids": ids[start : start + CHUNK],
-                    "delivery_id": delivery.pk,
-                    "chunk": chunk,
-                },
-                reason=f"Bulk upload {delivery.pk}, chunk {chunk + 1}",
-            )
-            report.transactions.append(txn.correlation_id)
         delivery.event_count = len(events) + report.duplicates  # every valid record it carried, as for webhooks
         delivery.duplicate_count = report.duplicates
         delivery.error_count = report.error_count
         if not events and report.duplicates and not report.error_count:
             delivery.status = Delivery.Status.DUPLICATE
         delivery.save()
+        if events:
+            events_stored.send(sender=Delivery, delivery=delivery)
     return report

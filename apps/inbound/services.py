@@ -1,9 +1,10 @@
-"""Accepting deliveries: verify, store the raw delivery and its events exactly once, hand them to the ledger.
+"""Accepting deliveries: verify, store the raw delivery and its events exactly once, and say so.
 
-Everything a delivery carries is written in one short database transaction together with the
-ledger transaction that will map it, so once the sender has its 202 the work cannot be lost: a lost
-task message only delays it until the sweep. Duplicates are caught by the unique (system, key)
-constraint, not by a read-then-write check, so fifty simultaneous copies still make one event.
+Everything a delivery carries is written in one short database transaction, so once the sender has
+its 202 the work cannot be lost. Inbound knows nothing of what happens next: it sends `events_stored`
+(`apps.inbound.signals`), and the ledger picks the stored events up after the commit (or its sweep
+does, if that message is lost). Duplicates are caught by the unique (system, key) constraint, not by
+a read-then-write check, so fifty simultaneous copies still make one event.
 """
 
 import logging
@@ -19,6 +20,7 @@ from apps.systems.models import ConnectedSystem, SigningScheme
 from . import signatures
 from .envelopes import DeliveredEvent, UnreadableDelivery, split_delivery
 from .models import Delivery, InboundEvent
+from .signals import events_stored
 
 logger = logging.getLogger(__name__)
 
@@ -134,10 +136,7 @@ def accepted_delivery(*, system, kind, request_meta: dict, verification, body: b
 def receive_webhook(
     *, system: ConnectedSystem, request_meta: dict, verification: signatures.Verification, body: bytes, headers
 ) -> Received:
-    """Split a verified delivery into events and store it all, with a mapping transaction per new event."""
-    from apps.sync.models import Workflow
-    from apps.sync.services import transaction_start
-
+    """Split a verified delivery into events and store it all; the new events are announced with `events_stored`."""
     try:
         events = split_delivery(delivery_scheme_for(system), body, headers=dict(headers))
     except UnreadableDelivery as exc:
@@ -156,20 +155,6 @@ def receive_webhook(
         received = Received(delivery)
         for event in events:
             stored, duplicate = _store_event(delivery, system, event, correlation_id)
-            if not duplicate:
-                transaction_start(
-                    workflow=Workflow.INBOUND_EVENT,
-                    data={
-                        "event_id": stored.pk,
-                        "system": system.slug,
-                        "system_name": system.name,
-                        "event_type": stored.event_type,
-                        "vendor_event_id": stored.vendor_event_id,
-                        "idempotency_key": stored.idempotency_key,
-                    },
-                    inbound_event=stored,
-                    reason=f"{system.name} {stored.event_type or 'event'} received",
-                )
             received.events.append(
                 {
                     "event_id": stored.pk,
@@ -183,6 +168,8 @@ def receive_webhook(
         if received.all_duplicates:
             delivery.status = Delivery.Status.DUPLICATE
         delivery.save()
+        if delivery.event_count > delivery.duplicate_count:
+            events_stored.send(sender=Delivery, delivery=delivery)
     return received
 
 

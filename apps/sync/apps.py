@@ -5,3 +5,12 @@ class SyncConfig(AppConfig):
     name = "apps.sync"
     label = "sync"
     verbose_name = "Sync ledger and workflows"
+
+    def ready(self):
+        # Imported here, not at the top: these modules import models, which do not exist before ready().
+        from apps.inbound.signals import events_stored
+
+        from . import intake, registry
+
+        registry.discover_workflows()
+        events_stored.connect(intake.hand_over_on_commit, dispatch_uid="sync.intake")

@@ -18,7 +18,7 @@ import random
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -29,8 +29,13 @@ from django.utils import timezone
 
 from apps.core.context import audit_context, system_context
 from apps.core.errors import BusinessError, ErrorClass
+from apps.inbound.models import InboundEvent
 
+from . import intake
 from .models import Step, StepAttempt, Transaction
+from .queue import enqueue_step, schedule_retry
+from .registry import workflow_for
+from .steps import StepContext, StepResult
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +54,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass
-class StepResult:
-    """What a step function produced.
-
-    `apply` runs inside the finishing transaction, together with marking the step done: canonical
-    writes and cross-references go there so they commit atomically with the step's success.
-    """
-
-    output: dict = field(default_factory=dict)
-    apply: object = None  # Callable[[], dict | None]
-    skipped: str = ""  # reason, when the step had nothing to do
-
-
 @dataclass(frozen=True)
 class Claim:
     step_id: int
@@ -69,17 +61,6 @@ class Claim:
     number: int
     worker: str
     started: float
-
-
-class Retryable(BusinessError):
-    """A failure worth retrying (network, timeouts, 5xx, 429, a database hiccup)."""
-
-    error_class = ErrorClass.TRANSIENT
-    code = "transient"
-
-    def __init__(self, message: str, *, retry_at=None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.retry_at = retry_at
 
 
 def _is_due(step: Step, now) -> bool:
@@ -179,8 +160,6 @@ def backoff_seconds(attempt: int) -> float:
 
 def finish_success(claim: Claim, result: StepResult, calls: list[dict]) -> None:
     """Record a successful attempt and make the next step due, atomically with the step's writes."""
-    from .registry import workflow_for
-
     now = timezone.now()
     next_step_id = None
     with transaction.atomic():
@@ -227,8 +206,6 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict]) -> None:
 
 def _mark_event_processed(txn: Transaction) -> None:
     """A workflow that started from an inbound event finished: the event is now fully processed."""
-    from apps.inbound.models import InboundEvent
-
     if txn.workflow == "inbound_event" or txn.inbound_event_id is None:
         return
     event = InboundEvent.objects.filter(pk=txn.inbound_event_id).exclude(status=InboundEvent.Status.PROCESSED).first()
@@ -291,8 +268,6 @@ def finish_failure(claim: Claim, error: BusinessError, calls: list[dict], *, ret
 
 def _fail_for_good(step: Step, error: BusinessError, *, error_class: str, now) -> None:
     """The step will not be retried automatically: the transaction becomes an exception in the queue."""
-    from .registry import workflow_for
-
     step.status = Step.Status.FAILED
     step.error_class = error_class
     step.error_message = error.message
@@ -354,8 +329,6 @@ def classify(exc: Exception) -> tuple[BusinessError, bool]:
 
 def run_step(step_id: int, *, worker: str | None = None) -> str:
     """Claim a step, run it, record the outcome. Returns what happened (for logs and tests)."""
-    from .registry import StepContext, workflow_for
-
     claim = claim_step(step_id, worker=worker)
     if claim is None:
         return "not-claimed"
@@ -403,38 +376,6 @@ def _with_reconnect(finish, *args, attempts: int = 4, **kwargs):
             time.sleep(min(2**attempt, 10) / 2)
 
 
-# --- queueing -----------------------------------------------------------------------------------
-
-
-def enqueue_step(step_id: int) -> None:
-    """Ask a worker to run the step now. Losing this message is harmless: the sweep finds due steps."""
-    from django_q.tasks import async_task
-
-    try:
-        async_task(
-            "apps.sync.tasks.run_step", step_id, task_name=f"step-{step_id}", q_options={"timeout": settings.Q_TIMEOUT}
-        )
-    except Exception:  # the broker is the database; if it fails now the sweep will pick the step up
-        logger.exception("Could not enqueue step %s; the sweep will pick it up", step_id)
-
-
-def schedule_retry(step_id: int, at) -> None:
-    """Wake the step at its retry time (django-q2 checks schedules about every 30 s; the sweep is the backstop)."""
-    from django_q.models import Schedule
-
-    try:
-        Schedule.objects.create(
-            name=f"retry step {step_id} at {at.isoformat()}",
-            func="apps.sync.tasks.run_step",
-            args=str(step_id),
-            schedule_type=Schedule.ONCE,
-            repeats=-1,
-            next_run=at,
-        )
-    except Exception:
-        logger.exception("Could not schedule the retry of step %s; the sweep will pick it up", step_id)
-
-
 def due_step_ids(*, now=None, limit: int = 500, include_recently_queued: bool = False) -> list[int]:
     """Steps that should run now: due new steps and retries, and running steps whose lease ran out.
 
@@ -456,8 +397,13 @@ def due_step_ids(*, now=None, limit: int = 500, include_recently_queued: bool = 
 
 
 def sweep(*, now=None) -> int:
-    """Queue every due step. Installed as a django-q2 schedule; safe to run from several clusters at once."""
+    """Start the transactions of stored events that have none yet, then queue every due step.
+
+    Installed as a django-q2 schedule; safe to run from several clusters at once. Returns the steps queued.
+    """
     now = now or timezone.now()
+    stale = now - timedelta(seconds=_setting("SYNC_REQUEUE_AFTER_SECONDS", 120))
+    intake.pick_up_stored_events(received_before=stale)
     ids = due_step_ids(now=now)
     if ids:
         Step.objects.filter(pk__in=ids).update(enqueued_at=now)  # history-ok: bookkeeping of the queue only
@@ -467,7 +413,11 @@ def sweep(*, now=None) -> int:
 
 
 def run_due_steps(*, limit: int = 10_000, now=None) -> int:
-    """Run due steps inline until none is left (used by tests and the `sync_run` command); returns steps run."""
+    """Run due steps inline until none is left (used by tests and the `sync_run` command); returns steps run.
+
+    Stored inbound events without their transaction are picked up first, as the sweep would.
+    """
+    intake.pick_up_stored_events()
     ran = 0
     while ran < limit:
         ids = due_step_ids(now=now, limit=100, include_recently_queued=True)

@@ -31,7 +31,7 @@ DEFAULT_QUEUE = "problems"
 PROBLEM_STATUSES = QUEUES["problems"][1]
 
 # Searched by the admin's search box and the API's `search` parameter.
-SEARCH_FIELDS = ["=correlation_id", "subject", "business_key", "error_message"]
+SEARCH_FIELDS = ["=correlation_id", "=root_correlation_id", "subject", "business_key", "error_message"]
 
 OWNER_ME = "me"
 OWNER_NONE = "none"
@@ -85,7 +85,10 @@ class TransactionFilter(django_filters.FilterSet):
         field_name="exception_at", lookup_expr="lt", label="Became an exception before (to find old ones)"
     )
     business_key = django_filters.CharFilter()
-    correlation_id = django_filters.CharFilter()
+    correlation_id = django_filters.CharFilter(
+        method="filter_correlation_id",
+        label="Correlation ID: the transaction's own, or that of the delivery or request that started its chain",
+    )
     subject = django_filters.CharFilter(method="filter_subject", label="Subject, business key or message contains")
     inbound_event = django_filters.NumberFilter(field_name="inbound_event_id")
     parent = django_filters.NumberFilter(field_name="parent_id")
@@ -99,6 +102,10 @@ class TransactionFilter(django_filters.FilterSet):
 
     def filter_owner(self, queryset, name, value):
         return owned_by(queryset, value.strip(), getattr(self.request, "user", None))
+
+    def filter_correlation_id(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(correlation_id=value) | Q(root_correlation_id=value))
 
     def filter_subject(self, queryset, name, value):
         value = value.strip()

@@ -49,6 +49,12 @@ class Transaction(Timestamped):
 
     workflow = models.CharField(max_length=40, choices=Workflow.choices, db_index=True)
     correlation_id = models.CharField(max_length=64, unique=True)
+    root_correlation_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="The correlation ID of what started the chain (an inbound delivery, a request); children inherit it.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     business_key = models.CharField(
         max_length=255, blank=True, db_index=True, help_text="What this is about, e.g. 'salesforce:opportunity:006…'."

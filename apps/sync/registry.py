@@ -1,12 +1,22 @@
-"""Workflow definitions: the steps of each workflow and the context a step function receives."""
+"""Workflow definitions: the steps of each workflow, and the registry every workflow adds itself to.
 
+The registry imports no workflow: each module of `apps.sync.workflows` registers its workflows with
+`@register` when it is imported, and `discover_workflows()` (run by the sync app when Django starts)
+imports them all. The engine and the workflows share the step types of `apps.sync.steps`.
+"""
+
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from apps.core.errors import BusinessError
 from apps.systems.models import ConnectedSystem
 
-from .models import Step, Transaction
+from .models import Transaction
+from .steps import StepContext
+
+WORKFLOWS_PACKAGE = "apps.sync.workflows"
 
 
 @dataclass(frozen=True)
@@ -29,52 +39,6 @@ class Subject:
     object_id: int | None = None
     value_at_risk: object = None
     currency: str = ""
-
-
-class NoTargetSystem(BusinessError):
-    code = "no_target_system"
-
-
-@dataclass
-class StepContext:
-    """What a running step sees: the transaction, its (possibly edited) input, earlier outputs, connectors."""
-
-    transaction: Transaction
-    step: Step
-    calls: list = field(default_factory=list)
-
-    @property
-    def input(self) -> dict:
-        if self.step.input_override is not None:
-            return self.step.input_override
-        return self.transaction.effective_input
-
-    @property
-    def state(self) -> dict:
-        return self.transaction.state
-
-    @property
-    def idempotency_key(self) -> str:
-        return self.step.idempotency_key
-
-    @property
-    def correlation_id(self) -> str:
-        return self.transaction.correlation_id
-
-    @property
-    def target(self) -> ConnectedSystem:
-        if self.step.target_system is None:
-            raise NoTargetSystem(
-                f"Step '{self.step.title}' needs a connected system but none is enabled for it.",
-                fix="Enable or connect the system in Connected systems, then re-run the transaction.",
-            )
-        return self.step.target_system
-
-    def connector(self, system: ConnectedSystem | None = None):
-        """The adapter for the step's target (or another system), recording every call on this attempt."""
-        from apps.connectors.registry import adapter_for
-
-        return adapter_for(system or self.target, correlation_id=self.correlation_id, recorder=self.calls.append)
 
 
 class WorkflowDefinition(ABC):
@@ -115,9 +79,16 @@ def register(cls):
     return cls
 
 
-def workflow_for(name: str) -> WorkflowDefinition:
-    from . import workflows  # noqa: F401  (registers every workflow)
+def discover_workflows(package: str = WORKFLOWS_PACKAGE) -> list[str]:
+    """Import every module of the workflows package, so each registers its workflows; returns the module names."""
+    found = []
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__, prefix=f"{package}."):
+        importlib.import_module(module.name)
+        found.append(module.name)
+    return found
 
+
+def workflow_for(name: str) -> WorkflowDefinition:
     try:
         return _REGISTRY[name]
     except KeyError:

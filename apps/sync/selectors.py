@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 
 from apps.core.masking import MASK, can_see_sensitive
 
-from .models import Step, StepAttempt, Transaction
+from .models import Step, StepAttempt, Transaction, Workflow
 
 ACT_PERMISSION = "sync.change_transaction"
 
@@ -147,3 +147,22 @@ def visible_call(call: dict, user) -> dict:
         if key in masked:
             masked[key] = _mask_body(masked[key])
     return masked
+
+
+def transactions_of_events(events) -> dict[int, list[Transaction]]:
+    """The ledger transactions of each inbound event, oldest first: its mapping transaction and the workflows it
+    started, or for a bulk-uploaded record the chunk transaction that carries it. Two queries for any number of events.
+    """
+    events = list(events)
+    found: dict[int, list] = {event.pk: [] for event in events}
+    for txn in Transaction.objects.filter(inbound_event_id__in=found).order_by("created_at", "pk"):
+        found[txn.inbound_event_id].append(txn)
+    bulk = {event.delivery_id for event in events if not found[event.pk]}
+    if bulk:
+        chunks = Transaction.objects.filter(workflow=Workflow.TIME_TO_BILL, input__delivery_id__in=sorted(bulk))
+        for txn in chunks.order_by("created_at", "pk"):
+            carried = set(txn.input.get("event_ids") or [])
+            for event in events:
+                if event.pk in carried and event.delivery_id == txn.input.get("delivery_id"):
+                    found[event.pk].append(txn)
+    return found

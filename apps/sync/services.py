@@ -3,11 +3,11 @@
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.context import audit_context, new_correlation_id
+from apps.core.context import audit_context, get_correlation_id, new_correlation_id
 from apps.core.errors import BusinessError
 
-from .engine import enqueue_step
 from .models import Step, Transaction
+from .queue import enqueue_step
 from .registry import target_system, workflow_for
 
 REPLAY_ATTEMPTS = 6  # a re-run gets a fresh budget of automatic retries
@@ -24,12 +24,15 @@ def transaction_start(
     inbound_event=None,
     parent: Transaction | None = None,
     command_index: int | None = None,
+    root_correlation_id: str = "",
     actor=None,
     reason: str = "",
 ) -> Transaction:
     """Record a new workflow execution with all its steps, and queue the first step once committed.
 
     Idempotent for a command of a parent transaction: starting it again returns the existing one.
+    The root correlation ID (given, else the parent's, else the current request's or task's) ties the
+    transaction to what started the chain, e.g. an inbound delivery.
     """
     if parent is not None and command_index is not None:
         existing = Transaction.objects.filter(parent=parent, command_index=command_index).first()
@@ -38,10 +41,13 @@ def transaction_start(
     definition = workflow_for(workflow)
     subject = definition.subject(data)
     now = timezone.now()
+    correlation_id = new_correlation_id()
+    root = root_correlation_id or (parent.root_correlation_id if parent is not None else "")
     with audit_context(actor=actor, reason=reason or f"Started {workflow}"), transaction.atomic():
         txn = Transaction.objects.create(
             workflow=workflow,
-            correlation_id=new_correlation_id(),
+            correlation_id=correlation_id,
+            root_correlation_id=(root or get_correlation_id() or correlation_id)[:64],
             input=data,
             inbound_event=inbound_event,
             parent=parent,

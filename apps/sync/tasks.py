@@ -2,6 +2,7 @@
 
 from .engine import run_step as _run_step
 from .engine import sweep as _sweep
+from .intake import pick_up_delivery as _pick_up_delivery
 
 
 def run_step(step_id) -> str:
@@ -9,6 +10,12 @@ def run_step(step_id) -> str:
     return _run_step(int(step_id))
 
 
+def pick_up_delivery(delivery_id) -> int:
+    """Start the ledger transactions of a stored delivery (a repeat finds them started and does nothing)."""
+    return len(_pick_up_delivery(int(delivery_id)))
+
+
 def sweep() -> int:
-    """Queue every due step: retries, steps whose message was lost, steps whose worker died."""
+    """Queue every due step: retries, steps whose message was lost, steps whose worker died; and start the
+    transactions of stored events whose pick-up message was lost."""
     return _sweep()

@@ -19,6 +19,7 @@ from apps.demo.scenario import DEALS, announce_closed_won, crm_create_deal, drai
 from apps.sandbox.models import SandboxCall, SandboxRecord
 from apps.sandbox.services import sandbox_faults_set
 from apps.sync.engine import run_step
+from apps.sync.intake import pick_up_stored_events
 from apps.sync.models import Step, StepAttempt, Transaction
 from apps.systems.models import ConnectedSystem
 
@@ -85,6 +86,7 @@ def test_a_worker_killed_mid_step_completes_the_step_exactly_once(world):
     """A real second process takes the ERP step, the ERP commits, and the process is SIGKILLed before it records it."""
     crm_create_deal(world, DEAL)
     announce_closed_won(world, DEAL)
+    pick_up_stored_events()  # what the pick-up task does once the delivery is stored
     # Run everything up to the ERP step in this process.
     for _ in range(10):
         due = Step.objects.filter(status="pending", next_attempt_at__isnull=False).order_by("pk").first()

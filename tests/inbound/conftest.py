@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
+from apps.sync.intake import pick_up_stored_events
 from apps.systems.models import SigningSecret
 
 from .. import factories
@@ -80,3 +81,9 @@ def post(client, slug: str, body: bytes, headers: dict, *, path_suffix="", conte
 
 def as_json(body) -> bytes:
     return json.dumps(body).encode()
+
+
+def hand_over() -> int:
+    """What a worker does once a delivery is committed (the pick-up task, or the sweep if its message was lost):
+    the ledger starts the transactions of the stored events. Returns how many it started."""
+    return pick_up_stored_events()

@@ -13,7 +13,7 @@ from apps.mapping.models import ValueMap, ValueMapEntry
 from apps.sync.engine import run_step
 from apps.sync.models import Step, Transaction
 
-from .conftest import as_json, post, sample, standard_webhook_headers, stripe_headers
+from .conftest import as_json, hand_over, post, sample, standard_webhook_headers, stripe_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +53,7 @@ def build_inbound_log(client) -> dict:
     ]
     bulk_body = json.dumps(records).encode()
     bulk = post(client, "stripe", bulk_body, stripe_headers(bulk_body), path_suffix="bulk", record_type="time_entry")
+    hand_over()
     for step in Step.objects.filter(transaction__workflow="inbound_event"):
         run_step(step.pk)
     return {

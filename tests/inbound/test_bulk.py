@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.inbound.models import Delivery, InboundEvent
 from apps.sync.models import Transaction
 
-from .conftest import post, stripe_headers
+from .conftest import hand_over, post, stripe_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +59,7 @@ def test_valid_records_are_kept_when_others_are_invalid(client, inbound_systems)
     assert [event.vendor_event_id for event in stored] == ["TE-1", "TE-4"]
     assert stored[0].status == "mapped"
     assert stored[0].commands == [{"type": "time_entry.approved", "data": entry(1), "source_event_id": "TE-1"}]
+    hand_over()
     assert Transaction.objects.get(workflow="time_to_bill").input["event_ids"] == [e.pk for e in stored]
 
 
@@ -118,7 +119,12 @@ def test_fifty_thousand_records_are_stored_with_bulk_writes(client, inbound_syst
     assert answer["accepted"] == 50_000 and answer["rejected"] == 0
     assert InboundEvent.objects.count() == 50_000
     assert InboundEvent.history.count() == 50_000  # history kept, in bulk
-    assert len(answer["transactions"]) == 50  # ~1,000 records per ledger transaction
+    assert hand_over() == 50  # ~1,000 records per ledger transaction
+    chunks = Transaction.objects.filter(root_correlation_id=answer["correlation_id"], workflow="time_to_bill")
+    assert chunks.count() == 50
+    assert sorted(pk for chunk in chunks for pk in chunk.input["event_ids"]) == sorted(
+        InboundEvent.objects.values_list("pk", flat=True)
+    )
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "inbound_inboundevent"')]
     assert len(inserts) * 20 < 50_000  # batched inserts (SQLite caps a batch at ~60 rows), never one per record
     assert Delivery.objects.get().event_count == 50_000

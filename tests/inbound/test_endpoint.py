@@ -7,12 +7,14 @@ import time
 import pytest
 import requests
 from django.db import connection
+from django_q.models import OrmQ
 
 from apps.inbound.models import Delivery, InboundEvent
 from apps.sync.models import Transaction
 
 from .conftest import (
     STRIPE_SECRET,
+    hand_over,
     hubspot_v3_headers,
     post,
     sample,
@@ -23,9 +25,14 @@ from .conftest import (
 pytestmark = pytest.mark.django_db
 
 
-def test_a_signed_delivery_is_stored_raw_and_answered_202(client, inbound_systems):
+def queued_pick_ups() -> list[tuple]:
+    return [row.task["args"] for row in OrmQ.objects.all() if row.func() == "apps.sync.tasks.pick_up_delivery"]
+
+
+def test_a_signed_delivery_is_stored_raw_and_answered_202(client, inbound_systems, django_capture_on_commit_callbacks):
     body = sample("salesforce", "Opportunity_Won__e.json")
-    response = post(client, "salesforce", body, standard_webhook_headers(body, msg_id="msg_001"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, "salesforce", body, standard_webhook_headers(body, msg_id="msg_001"))
     assert response.status_code == 202, response.content
     answer = response.json()
     assert answer["duplicate"] is False
@@ -39,15 +46,21 @@ def test_a_signed_delivery_is_stored_raw_and_answered_202(client, inbound_system
     assert event.event_type == "Opportunity_Won__e"
     assert event.idempotency_key  # the Platform Event's EventUuid, not the delivery
     assert event.payload == json.loads(body)
-    # The mapping work is recorded in the ledger in the same database transaction, ready for a worker.
+    # Once the delivery is committed a worker is asked to pick it up; the answer paid only for storing it.
+    assert queued_pick_ups() == [(delivery.pk,)]
+    assert not Transaction.objects.exists()
+    hand_over()
     txn = Transaction.objects.get(inbound_event=event)
     assert txn.workflow == "inbound_event" and txn.status == "pending"
+    assert txn.root_correlation_id == delivery.correlation_id
 
 
 def test_a_repeat_is_answered_with_the_original_and_never_processed_twice(client, inbound_systems):
     body = sample("salesforce", "Opportunity_Won__e.json")
     first = post(client, "salesforce", body, standard_webhook_headers(body, msg_id="msg_a")).json()
+    hand_over()
     again = post(client, "salesforce", body, standard_webhook_headers(body, msg_id="msg_b"))
+    hand_over()
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
     assert again.json()["event_id"] == first["event_id"]
@@ -193,6 +206,7 @@ def test_fifty_simultaneous_copies_make_one_event(live_server, inbound_systems):
     assert codes.count(200) == 49, codes
     assert len({answer.json()["event_id"] for answer in answers}) == 1
     assert InboundEvent.objects.count() == 1
+    hand_over()
     assert Transaction.objects.filter(workflow="inbound_event").count() == 1
     assert Delivery.objects.filter(status="duplicate").count() == 49
     connection.close()

@@ -14,10 +14,11 @@ from django.utils import timezone
 from apps.core.errors import BusinessError
 from apps.core.masking import MASK
 from apps.inbound.models import Delivery, InboundEvent
-from apps.sync.engine import Retryable, StepResult, claim_step, run_due_steps
+from apps.sync.engine import claim_step, run_due_steps
 from apps.sync.models import Step, StepAttempt, Transaction
 from apps.sync.registry import StepSpec, Subject, WorkflowDefinition, register
 from apps.sync.services import transaction_assign, transaction_resolve, transaction_start
+from apps.sync.steps import Retryable, StepResult
 
 pytestmark = pytest.mark.django_db
 

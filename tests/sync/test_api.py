@@ -9,10 +9,11 @@ from django.utils import timezone
 
 from apps.core.errors import BusinessError
 from apps.core.masking import MASK
-from apps.sync.engine import Retryable, StepResult, run_due_steps
+from apps.sync.engine import run_due_steps
 from apps.sync.models import Step, Transaction
 from apps.sync.registry import StepSpec, Subject, WorkflowDefinition, register
 from apps.sync.services import transaction_assign, transaction_start
+from apps.sync.steps import Retryable, StepResult
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django_q.models import OrmQ, Schedule
 from apps.canonical.models import LegalEntity
 from apps.core.errors import BusinessError
 from apps.sync import engine
-from apps.sync.engine import Retryable, StepResult, claim_step, run_due_steps, run_step, sweep
+from apps.sync.engine import claim_step, run_due_steps, run_step, sweep
 from apps.sync.models import Step, StepAttempt, Transaction
 from apps.sync.registry import StepSpec, Subject, WorkflowDefinition, register
 from apps.sync.services import (
@@ -19,6 +19,7 @@ from apps.sync.services import (
     transaction_start,
     transactions_replay,
 )
+from apps.sync.steps import Retryable, StepResult
 
 pytestmark = pytest.mark.django_db
 

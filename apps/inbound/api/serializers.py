@@ -5,31 +5,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api import MaskedModelSerializer
+from apps.sync.selectors import transactions_of_events as ledger_transactions
 
 from ..models import Delivery, InboundEvent
 
 BODY_INLINE_BYTES = 64 * 1024
-
-
-def ledger_transactions(events) -> dict[int, list]:
-    """The ledger transactions of each event, oldest first: its mapping transaction and the workflows it started,
-    or for a bulk-uploaded record the chunk transaction that carries it. Two queries for any number of events.
-    """
-    from apps.sync.models import Transaction, Workflow
-
-    events = list(events)
-    found: dict[int, list] = {event.pk: [] for event in events}
-    for txn in Transaction.objects.filter(inbound_event_id__in=found).order_by("created_at", "pk"):
-        found[txn.inbound_event_id].append(txn)
-    bulk = {event.delivery_id for event in events if not found[event.pk]}
-    if bulk:
-        chunks = Transaction.objects.filter(workflow=Workflow.TIME_TO_BILL, input__delivery_id__in=sorted(bulk))
-        for txn in chunks.order_by("created_at", "pk"):
-            carried = set(txn.input.get("event_ids") or [])
-            for event in events:
-                if event.pk in carried and event.delivery_id == txn.input.get("delivery_id"):
-                    found[event.pk].append(txn)
-    return found
 
 
 class LedgerTransactionSerializer(serializers.Serializer):

@@ -64,7 +64,6 @@ class BulkAccepted(serializers.Serializer):
     rejected = serializers.IntegerField()
     errors = serializers.ListField(child=serializers.DictField(), help_text="[{position, errors: [...]}]")
     errors_truncated = serializers.BooleanField()
-    transactions = serializers.ListField(child=serializers.CharField())
 
 
 class Problem(serializers.Serializer):

@@ -1,3 +1,2 @@
-"""Importing this package registers every workflow."""
-
-from . import billing, changes, finance, inbound, opportunity, reference_data  # noqa: F401
+"""The workflows. Each module registers its own with `apps.sync.registry.register`; the sync app imports them all
+when Django starts (`apps.sync.registry.discover_workflows`), so nothing else needs to import this package."""

@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.canonical.models import (
     BillingEvent,
     ContractType,
+    Customer,
     Expense,
     Milestone,
     Project,
@@ -30,9 +31,11 @@ from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for
 
-from ..engine import StepResult
+from ..intake import bulk_chunk_key
 from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from ..services import transaction_start
+from ..steps import StepResult
 from .common import InvalidCommand, by_xref, day, decimal, source_system
 
 # Contract types whose time is billed per hour; the others bill on milestones, fixed fees or the retainer.
@@ -247,7 +250,7 @@ class TimeToBill(WorkflowDefinition):
     def subject(self, data):
         if "event_ids" in data:
             return Subject(
-                business_key=f"bulk:{data.get('delivery_id', '')}:{data.get('chunk', 0)}",
+                business_key=bulk_chunk_key(data.get("delivery_id", ""), data.get("chunk", 0)),
                 label=f"Month-end batch of {len(data['event_ids'])} entries",
             )
         entries = data.get("entries", [])
@@ -282,8 +285,6 @@ class TimeToBill(WorkflowDefinition):
             raise bad[0][2]
 
         def apply():
-            from ..services import transaction_start
-
             events = self._write(good, source)
             for index, entry, error in bad:
                 transaction_start(
@@ -546,8 +547,6 @@ class MilestoneToBill(WorkflowDefinition):
         return post_charges(ctx, ctx.state.get("billing_event_ids", []))
 
     def step_invoice_now(self, ctx):
-        from apps.canonical.models import Customer
-
         billing = ctx.target
         customer = Customer.objects.get(pk=ctx.state["customer_id"])
         customer_billing_id = external_id_for(system=billing, obj=customer)

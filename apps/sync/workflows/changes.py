@@ -29,9 +29,9 @@ from apps.mapping.services import cross_reference_record, external_id_for, value
 from apps.systems.models import SystemKind
 from apps.systems.services import CREATE, UPDATE, assert_may_write
 
-from ..engine import StepResult
 from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from ..steps import StepResult
 from . import maps
 from .common import by_xref, day, decimal, require, source_system
 

@@ -14,9 +14,9 @@ from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
 from apps.systems.models import SystemKind
 
-from ..engine import Retryable, StepResult
 from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from ..steps import Retryable, StepResult
 from . import maps
 from .common import by_xref, day, decimal, require, source_system
 

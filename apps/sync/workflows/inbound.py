@@ -4,12 +4,14 @@ from django.utils import timezone
 
 from apps.core.errors import MappingError
 from apps.inbound.models import InboundEvent
+from apps.mapping.models import SourceProfile
 from apps.mapping.profiles.engine import apply_profile
 from apps.mapping.services import profile_for_event
 
-from ..engine import StepResult
 from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from ..services import transaction_start
+from ..steps import StepResult
 
 COMMAND_WORKFLOWS = {
     "opportunity.won": Workflow.OPPORTUNITY_TO_PROJECT,
@@ -101,8 +103,6 @@ class InboundEventWorkflow(WorkflowDefinition):
         commands = rendered["commands"]
 
         def apply():
-            from ..services import transaction_start
-
             _mark(event, InboundEvent.Status.MAPPED, profile=profile, commands=commands)
             started = []
             for index, command in enumerate(commands):
@@ -123,8 +123,6 @@ class InboundEventWorkflow(WorkflowDefinition):
         return StepResult(output={"profile": f"{profile.name} v{profile.version}"}, apply=apply)
 
     def on_exception(self, txn, error):
-        from apps.mapping.models import SourceProfile
-
         event = txn.inbound_event
         if event is not None:
             profile = SourceProfile.objects.filter(

@@ -22,9 +22,9 @@ from apps.core.money import MINOR_UNITS
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
 
-from ..engine import StepResult
 from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
+from ..steps import StepResult
 from . import maps
 from .common import InvalidCommand, by_xref, day, decimal, require, source_system
 

@@ -10,9 +10,10 @@ from apps.core.history import save_if_changed
 from apps.mapping.models import ReferenceValue, ValueMap, ValueMapEntry
 from apps.systems.models import SystemKind
 
-from ..engine import StepResult
 from ..models import Transaction, Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register, target_system
+from ..services import transaction_start
+from ..steps import StepResult
 from . import maps
 from .common import day
 
@@ -21,8 +22,6 @@ KINDS = ["subsidiary", "currency", "tax_code", "item", "department", "class"]
 
 def start_scheduled_pull() -> str | None:
     """Entry point of the hourly schedule: start a pull unless one is still open."""
-    from ..services import transaction_start
-
     if target_system(SystemKind.ERP) is None:
         return None
     if Transaction.objects.filter(workflow=Workflow.REFERENCE_DATA, status__in=Transaction.OPEN_STATUSES).exists():

@@ -1,0 +1,51 @@
+"""The messages the ledger sends to django-q2 workers: "run step N now", "wake step N at T", "pick up delivery D".
+
+Losing any of them is harmless: the database is the source of truth, and the sweep finds due steps and stored
+events without their transaction.
+"""
+
+import logging
+
+from django.conf import settings
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_step(step_id: int) -> None:
+    """Ask a worker to run the step now. Losing this message is harmless: the sweep finds due steps."""
+    try:
+        async_task(
+            "apps.sync.tasks.run_step", step_id, task_name=f"step-{step_id}", q_options={"timeout": settings.Q_TIMEOUT}
+        )
+    except Exception:  # the broker is the database; if it fails now the sweep will pick the step up
+        logger.exception("Could not enqueue step %s; the sweep will pick it up", step_id)
+
+
+def schedule_retry(step_id: int, at) -> None:
+    """Wake the step at its retry time (django-q2 checks schedules about every 30 s; the sweep is the backstop)."""
+    try:
+        Schedule.objects.create(
+            name=f"retry step {step_id} at {at.isoformat()}",
+            func="apps.sync.tasks.run_step",
+            args=str(step_id),
+            schedule_type=Schedule.ONCE,
+            repeats=-1,
+            next_run=at,
+        )
+    except Exception:
+        logger.exception("Could not schedule the retry of step %s; the sweep will pick it up", step_id)
+
+
+def enqueue_pickup(delivery_id: int) -> None:
+    """Ask a worker to start the ledger transactions of a stored delivery. If this is lost, the sweep does it."""
+    try:
+        async_task(
+            "apps.sync.tasks.pick_up_delivery",
+            delivery_id,
+            task_name=f"pick-up-delivery-{delivery_id}",
+            q_options={"timeout": settings.Q_TIMEOUT},
+        )
+    except Exception:
+        logger.exception("Could not enqueue the pick-up of delivery %s; the sweep will pick it up", delivery_id)
