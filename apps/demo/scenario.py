@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count
 from django.utils import timezone
 
-from apps.canonical.models import Project, Resource
+from apps.canonical.models import Opportunity, Project, Resource
 from apps.connectors.registry import adapter_for
 from apps.core.context import system_context
 from apps.mapping.models import CrossReference
@@ -496,7 +496,6 @@ def summary() -> dict:
 
 
 def project_for(world: World, deal: Deal) -> Project | None:
-    from apps.canonical.models import Opportunity
 
     opportunity = Opportunity.objects.filter(number=world.opportunities.get(deal.name, "")).first()
     if opportunity is None:

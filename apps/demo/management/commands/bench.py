@@ -20,6 +20,16 @@ from django.test import Client
 from django.test.utils import setup_test_environment
 from django.utils import timezone
 
+from apps.canonical.models import LegalEntity
+from apps.inbound import bulk, signatures
+from apps.inbound.models import Delivery, InboundEvent
+from apps.sync.engine import run_due_steps
+from apps.sync.models import Transaction
+from apps.sync.registry import StepSpec, WorkflowDefinition, register
+from apps.sync.services import transaction_start
+from apps.sync.steps import StepResult
+from apps.systems.models import ConnectedSystem, SigningSecret
+
 
 def _timed(function, repeat: int = 3) -> float:
     """The median of `repeat` runs, in seconds."""
@@ -62,7 +72,6 @@ class Command(BaseCommand):
 
     # --- fixtures ---------------------------------------------------------------------------------
     def _system(self):
-        from apps.systems.models import ConnectedSystem, SigningSecret
 
         os.environ.setdefault("BENCH_TOKEN", "bench-token-0123456789")
         system, created = ConnectedSystem.objects.get_or_create(
@@ -88,8 +97,6 @@ class Command(BaseCommand):
                     "/api/v1/inbound/bench-psa/", data=body, content_type="application/json", **headers
                 )
                 assert response.status_code == 202, response.content
-
-        from apps.inbound.models import Delivery
 
         system = self._system()
 
@@ -122,8 +129,6 @@ class Command(BaseCommand):
     # --- 2. bulk ingestion ------------------------------------------------------------------------
     def bulk_ingestion(self, count: int) -> dict:
         """A month-end upload through the bulk path, vs. a plain bulk_create of the same rows."""
-        from apps.inbound import bulk, signatures
-        from apps.inbound.models import Delivery, InboundEvent
 
         system = self._system()
         run = iter(range(10**6))
@@ -207,10 +212,6 @@ class Command(BaseCommand):
     # --- 3. ledger --------------------------------------------------------------------------------
     def ledger_steps(self, count: int) -> dict:
         """Claim, run and finish steps of a no-op workflow inline, vs. saving the same number of tracked rows."""
-        from apps.canonical.models import LegalEntity
-        from apps.sync.engine import StepResult, run_due_steps
-        from apps.sync.registry import StepSpec, WorkflowDefinition, register
-        from apps.sync.services import transaction_start
 
         @register
         class BenchFlow(WorkflowDefinition):
@@ -226,8 +227,6 @@ class Command(BaseCommand):
                 return StepResult(output={"two": True})
 
         run = iter(range(10**6))
-
-        from apps.sync.models import Transaction
 
         # Earlier benchmarks queued month-end chunks; park them so only the bench workflow's steps run here.
         Transaction.objects.exclude(workflow="bench").update(status="ignored")  # history-ok: throwaway database

@@ -19,13 +19,16 @@ from apps.demo.runner import (
     Supervisor,
     ensure_port_free,
     ignore_stop_signals,
+    log_path,
     start_task_cluster,
     start_web_console,
     stop_on_signals,
     wait_until_healthy,
     watch,
 )
+from apps.demo.scenario import World, run
 from apps.demo.services import DEMO_PASSWORD, DEMO_USERS, refuse_outside_development
+from apps.sync.models import Transaction
 
 # What to open first: (admin URL name, a record to open or None for the list, why it is worth a look).
 TOUR = (
@@ -132,8 +135,6 @@ class Command(BaseCommand):
 
     def drive_scenario(self, base_url: str) -> None:
         """A month at the demo firm through the sandbox systems, unless it already ran on this database."""
-        from apps.demo.scenario import World, run
-        from apps.sync.models import Transaction
 
         if self.scenario == "never" or (self.scenario == "auto" and Transaction.objects.exists()):
             self.step("Scenario already ran on this database (run with --scenario always to drive it again)")
@@ -162,8 +163,6 @@ class Command(BaseCommand):
             lines += ["", "Worth a look:"]
             lines += [f"  {url:<58} {why}" for url, why in tour]
         if base_url:
-            from apps.demo.runner import log_path
-
             lines += ["", f"Logs: {log_path('web')} (console) and {log_path('worker')} (task cluster)."]
             lines += ["Press Ctrl-C to stop."]
         self.stdout.write("\n".join(lines))
