@@ -14,6 +14,8 @@ Supported `outbound_auth`:
 - `oauth2-client-credentials`: `{"client_id": ref, "client_secret": ref, "token_url": ref (optional when the
   adapter knows its vendor's token endpoint), "scope": ref (optional)}`. The access token is cached in the
   process until one minute before it expires, and fetched again once when a call answers 401.
+
+Over 500 lines on purpose: the one outbound call path (auth, limits, capture, error classes) in one place.
 """
 
 import datetime

@@ -8,6 +8,8 @@ a lost answer after the ERP committed, a PSA outage) and a few deals are wrong o
 console ends with completed transactions and real exceptions to fix.
 
 The same functions drive the end-to-end tests (against pytest's live server) and `make demo`.
+
+Over 500 lines on purpose: the month is one story, told in order from the first deal to the last payment.
 """
 
 import datetime

@@ -3,6 +3,8 @@
 Records come from `fixtures/demo/records.yaml` and are matched on natural keys (codes, numbers), so a
 second load finds every record unchanged, saves nothing and writes no history row. The firm's systems,
 ownership rules, value maps and rate cards are configuration and come in through `import_config`.
+
+Over 500 lines on purpose: the table of demo sections sits beside the one loader that reads it.
 """
 
 from collections import Counter

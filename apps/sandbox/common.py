@@ -3,6 +3,8 @@
 A request goes: auth → latency → fault (decided under a row lock, one counter consumed) → the kind's
 handler, inside one short transaction that holds the kind's write lock and stores the idempotency key →
 call log → (for timeout/drop faults) a sleep outside any transaction → the answer.
+
+Over 500 lines on purpose: the request pipeline every simulator shares reads best as one file.
 """
 
 import base64

@@ -4,6 +4,8 @@ Month-end volumes arrive as bulk uploads of thousands of entries; they are proce
 per transaction with set-based reads and bulk writes, and the billing platform receives one batch of
 charges per customer, never one call per entry. An entry that fails its checks is split out into a
 transaction of its own, so one bad entry never holds back the rest of the batch.
+
+Over 500 lines on purpose: time, expense and milestone billing share their eligibility checks and writers.
 """
 
 import datetime
