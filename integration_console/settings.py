@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apps.sandbox",
     "apps.configuration",
     "apps.demo",
+    "apps.console",
 ]
 
 MIDDLEWARE = [
@@ -98,6 +99,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.console.context_processors.console",
             ],
         },
     },
@@ -135,7 +137,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+
+# The firm whose console this is (shown in the console header) and the currency its figures are reported in.
+FIRM_NAME = os.environ.get("FIRM_NAME", "Northwind Advisory")
+REPORTING_CURRENCY = os.environ.get("REPORTING_CURRENCY", "USD")
 
 # Username of the user recorded as "who" for writes made by tasks, commands and webhooks.
 SYSTEM_USERNAME = os.environ.get("SYSTEM_USERNAME", "integration-system")
