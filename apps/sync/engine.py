@@ -30,6 +30,7 @@ from django.utils import timezone
 from apps.core.context import audit_context, system_context
 from apps.core.errors import BusinessError, ErrorClass
 
+from .groups import exception_file
 from .models import Step, StepAttempt, Transaction
 
 logger = logging.getLogger(__name__)
@@ -310,6 +311,7 @@ def _fail_for_good(step: Step, error: BusinessError, *, error_class: str, now) -
     if not txn.owner_role:
         txn.owner_role = workflow_for(txn.workflow).owner_role
     txn.save()
+    exception_file(txn=txn, step=step, error=error, error_class=error_class)
     workflow_for(txn.workflow).on_exception(txn, error)
 
 
