@@ -12,4 +12,11 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("exceptions/", exceptions.group_list, name="exceptions"),
+    path("exceptions/<int:pk>/", exceptions.group_detail, name="exception-group"),
+    path("exceptions/<int:pk>/rerun/", exceptions.group_rerun, name="exception-group-rerun"),
+    path("exceptions/<int:pk>/update/", exceptions.group_update, name="exception-group-update"),
+    path("exceptions/rerun/", exceptions.bulk_rerun, name="bulk-rerun"),
+    path("exceptions/reruns/<int:pk>/", exceptions.rerun_batch, name="rerun-batch"),
+    path("exceptions/reruns/<int:pk>/progress/", exceptions.rerun_batch_progress_json, name="rerun-batch-progress"),
+    path("exceptions/reruns/<int:pk>/control/", exceptions.rerun_batch_control, name="rerun-batch-control"),
 ]

@@ -37,7 +37,9 @@ from .filters import (
     owned_by,
     role_label,
 )
+from .fixlinks import fix_links
 from .models import Step, StepAttempt, Transaction
+from .routing import may_act, routing_for
 from .services import transaction_assign, transaction_replay, transaction_resolve, transactions_replay
 
 BULK_LIMIT = 1000
@@ -408,6 +410,12 @@ class TransactionAdmin(HistoryAdmin):
     def error_class_column(self, obj):
         return obj.get_error_class_display() or "—"
 
+    def has_change_permission(self, request, obj=None):
+        # The team an exception is routed to may act on it even without the general permission.
+        if super().has_change_permission(request, obj):
+            return True
+        return obj is not None and may_act(request.user, obj.owner_role)
+
     # --- the queue ---------------------------------------------------------------------------
     def changelist_view(self, request, extra_context=None):
         queue = request.GET.get(QueueFilter.parameter_name, DEFAULT_QUEUE)
@@ -479,6 +487,10 @@ class TransactionAdmin(HistoryAdmin):
             "history_url": reverse("admin:sync_transaction_history", args=[txn.pk]),
             "api_url": api_url(txn),
             "can_act": can_act,
+            "routing": routing_for(user, txn.owner_role),
+            "fix_links": fix_links(self._failure_context(txn), subject_type=txn.subject_type, subject_id=txn.subject_id)
+            if txn.status in PROBLEM_STATUSES
+            else [],
             "can_rerun": can_act and txn.status in PROBLEM_STATUSES,
             "can_close": can_act and txn.status not in Transaction.CLOSED_STATUSES,
             "owned_by_me": txn.owner_id == user.pk,
@@ -487,6 +499,10 @@ class TransactionAdmin(HistoryAdmin):
             "urls": self._action_urls(txn),
             "changelist_url": reverse("admin:sync_transaction_changelist"),
         }
+
+    def _failure_context(self, txn: Transaction) -> dict:
+        membership = getattr(txn, "exception_membership", None) if txn.status == Transaction.Status.EXCEPTION else None
+        return membership.context if membership is not None else {}
 
     def _step_view(self, step: Step, user, restart) -> dict:
         last_call = {**(step.request or {}), **(step.response or {})}

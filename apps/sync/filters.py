@@ -1,4 +1,4 @@
-"""The transaction FilterSet and the queue views it shares with the admin's exception queue."""
+"""The transaction and exception-group FilterSets, and the queue views shared with the admin's exception queue."""
 
 import django_filters
 from django.db.models import Q, QuerySet
@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 from apps.core.errors import ErrorClass
 from apps.core.roles import ROLES
 
-from .models import Transaction, Workflow
+from .models import ExceptionGroup, Transaction, Workflow
 
 Status = Transaction.Status
 
@@ -92,4 +92,37 @@ class TransactionFilter(django_filters.FilterSet):
         value = value.strip()
         return queryset.filter(
             Q(subject__icontains=value) | Q(business_key__icontains=value) | Q(error_message__icontains=value)
+        )
+
+
+class ExceptionGroupFilter(django_filters.FilterSet):
+    """Filters of the exception-group list in the API and the console."""
+
+    status = django_filters.MultipleChoiceFilter(choices=ExceptionGroup.Status.choices)
+    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    error_code = django_filters.CharFilter()
+    target_system = django_filters.CharFilter(field_name="target_system__slug", label="Target system (slug)")
+    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
+    assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee: a username, 'me' or 'none'")
+    last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
+    q = django_filters.CharFilter(method="filter_text", label="Cause, message or missing thing contains")
+
+    class Meta:
+        model = ExceptionGroup
+        fields: list[str] = []
+
+    def filter_assignee(self, queryset, name, value):
+        value = value.strip()
+        user = getattr(self.request, "user", None)
+        if value == OWNER_ME:
+            return queryset.filter(assignee=user) if user is not None and user.is_authenticated else queryset.none()
+        if value == OWNER_NONE:
+            return queryset.filter(assignee__isnull=True)
+        return queryset.filter(assignee__username=value)
+
+    def filter_text(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(
+            Q(title__icontains=value) | Q(missing_label__icontains=value) | Q(missing_key__icontains=value)
         )

@@ -11,7 +11,8 @@ from apps.core.masking import can_see_sensitive
 from apps.core.permissions import ModelPermissions
 
 from .. import selectors
-from ..filters import DEFAULT_QUEUE, SEARCH_FIELDS, TransactionFilter
+from ..filters import DEFAULT_QUEUE, SEARCH_FIELDS, ExceptionGroupFilter, TransactionFilter
+from ..groups import live_groups, money_by_group
 from ..models import Transaction
 from ..services import ActionRefused, transaction_assign, transaction_replay, transaction_resolve, transactions_replay
 from .serializers import (
@@ -19,6 +20,7 @@ from .serializers import (
     AssignSerializer,
     BulkReplayResultSerializer,
     BulkReplaySerializer,
+    ExceptionGroupSerializer,
     ReplaySerializer,
     ResolveSerializer,
     TransactionDetailSerializer,
@@ -174,3 +176,24 @@ class TransactionViewSet(ReadOnlyViewSet):
         response = super().history(request, pk)
         response.data = selectors.visible_json(response.data, request.user)
         return response
+
+
+class ExceptionGroupViewSet(ReadOnlyViewSet):
+    """Exception groups: exceptions with one cause; `?status=open` lists what still needs someone."""
+
+    serializer_class = ExceptionGroupSerializer
+    filterset_class = ExceptionGroupFilter
+    search_fields = ["title", "missing_label", "missing_key"]
+    ordering_fields = ["last_seen", "first_seen", "times_seen", "open_count", "status", "workflow"]
+    ordering = ["-last_seen", "-pk"]
+
+    def get_queryset(self):
+        return live_groups()
+
+    def get_serializer(self, *args, **kwargs):
+        if kwargs.get("many") and args:
+            rows = list(args[0])
+            kwargs.setdefault("context", self.get_serializer_context())
+            kwargs["context"]["money_by_group"] = money_by_group(row.pk for row in rows)
+            return super().get_serializer(rows, *args[1:], **kwargs)
+        return super().get_serializer(*args, **kwargs)
