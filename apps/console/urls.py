@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import exceptions, home
+from .views import audit, exceptions, home
 
 app_name = "console"
 
@@ -19,4 +19,11 @@ urlpatterns = [
     path("exceptions/reruns/<int:pk>/", exceptions.rerun_batch, name="rerun-batch"),
     path("exceptions/reruns/<int:pk>/progress/", exceptions.rerun_batch_progress_json, name="rerun-batch-progress"),
     path("exceptions/reruns/<int:pk>/control/", exceptions.rerun_batch_control, name="rerun-batch-control"),
+]
+
+# Timeline, audit and steward pages.
+
+urlpatterns += [
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/<str:label>/<int:history_id>/", audit.audit_detail, name="audit-detail"),
 ]

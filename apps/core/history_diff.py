@@ -84,7 +84,7 @@ def field_changes(row, previous, hidden=frozenset()) -> list[FieldChange]:
         if old != new:
             changes.append(_change(field.name, old, new, hidden))
     for name in m2m_names(type(row)):
-        old, new = _members(previous, name), _members(row, name)
+        old, new = m2m_members(previous, name), m2m_members(row, name)
         if old != new:
             changes.append(_change(name, old, new, hidden))
     return sorted(changes, key=lambda change: change.field)
@@ -96,7 +96,7 @@ def _change(name, old, new, hidden) -> FieldChange:
     return FieldChange(name, old, new)
 
 
-def _members(row, name) -> list:
+def m2m_members(row, name) -> list:
     """The ids of the related records in a history row's snapshot of a many-to-many field, sorted."""
     target = type(row).instance_type._meta.get_field(name).related_model
     members = []
