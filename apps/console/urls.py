@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import audit, exceptions, home
+from .views import audit, exceptions, home, timeline
 
 app_name = "console"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("exceptions/<int:pk>/rerun/", exceptions.group_rerun, name="exception-group-rerun"),
     path("exceptions/<int:pk>/update/", exceptions.group_update, name="exception-group-update"),
     path("exceptions/rerun/", exceptions.bulk_rerun, name="bulk-rerun"),
+    path("transactions/", exceptions.bulk_rerun, name="transactions"),
     path("exceptions/reruns/<int:pk>/", exceptions.rerun_batch, name="rerun-batch"),
     path("exceptions/reruns/<int:pk>/progress/", exceptions.rerun_batch_progress_json, name="rerun-batch-progress"),
     path("exceptions/reruns/<int:pk>/control/", exceptions.rerun_batch_control, name="rerun-batch-control"),
@@ -24,6 +25,7 @@ urlpatterns = [
 # Timeline, audit and steward pages.
 
 urlpatterns += [
+    path("timeline/", timeline.timeline, name="timeline"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/<str:label>/<int:history_id>/", audit.audit_detail, name="audit-detail"),
 ]
