@@ -441,6 +441,8 @@ class ProfileResult:
     skipped: list[Skip] = field(default_factory=list)
     needs_fetch: list[FetchRequest] = field(default_factory=list)
     errors: list[MappingIssue] = field(default_factory=list)
+    # Commands with errors, holding the fields that did map (an exception's amount and currency come from here).
+    incomplete: list[CanonicalCommand] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -930,6 +932,8 @@ def _apply_to_item(spec, scope: _Scope, ctx: _Context, result: ProfileResult, fe
         )
         if ok:
             result.commands.append(CanonicalCommand(command["type"], data, event_id, occurred_at, ctx.item))
+        else:
+            result.incomplete.append(CanonicalCommand(command["type"], data, event_id, occurred_at, ctx.item))
     ctx.command = ""
 
 

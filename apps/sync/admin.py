@@ -488,7 +488,12 @@ class TransactionAdmin(HistoryAdmin):
             "api_url": api_url(txn),
             "can_act": can_act,
             "routing": routing_for(user, txn.owner_role),
-            "fix_links": fix_links(self._failure_context(txn), subject_type=txn.subject_type, subject_id=txn.subject_id)
+            "fix_links": fix_links(
+                self._failure_context(txn),
+                subject_type=txn.subject_type,
+                subject_id=txn.subject_id,
+                transaction_id=txn.pk,
+            )
             if txn.status in PROBLEM_STATUSES
             else [],
             "can_rerun": can_act and txn.status in PROBLEM_STATUSES,

@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from apps.core.errors import ErrorClass
+from apps.core.money import CURRENCY_CHOICES
 from apps.core.roles import ROLES
 
 from .models import ExceptionGroup, Transaction, Workflow
@@ -72,6 +73,10 @@ class TransactionFilter(django_filters.FilterSet):
     exception_before = django_filters.IsoDateTimeFilter(
         field_name="exception_at", lookup_expr="lt", label="Became an exception before (to find old ones)"
     )
+    exception_after = django_filters.IsoDateTimeFilter(
+        field_name="exception_at", lookup_expr="gt", label="Became an exception after"
+    )
+    currency = django_filters.MultipleChoiceFilter(choices=CURRENCY_CHOICES, label="Currency of the value at risk")
     business_key = django_filters.CharFilter()
     correlation_id = django_filters.CharFilter()
     subject = django_filters.CharFilter(method="filter_subject", label="Subject, business key or message contains")

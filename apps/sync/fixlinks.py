@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_date
 
-from apps.canonical.models import Project, RateCard, RateCardVersion
+from apps.canonical.models import Customer, Project, RateCard, RateCardVersion
 from apps.core.objects import BusinessObject, model_for
 from apps.mapping.models import CrossReference, SourceProfile, ValueMap, ValueMapEntry
 from apps.systems.models import ConnectedSystem
@@ -145,6 +145,28 @@ def _profile_links(ctx: dict) -> list[FixLink]:
     return [FixLink(f"Source profile '{profile.name}' v{profile.version}", url, role="mapping_steward")] if url else []
 
 
+def _customer_links(ctx: dict, transaction_id) -> list[FixLink]:
+    field = str(ctx["customer_field"])
+    links: list[FixLink] = []
+    customer = Customer.objects.filter(pk=ctx["customer"]).first() if ctx.get("customer") else None
+    if customer is None and ctx.get("customer_external_id") and ctx.get("system"):
+        xref = CrossReference.objects.filter(
+            system__slug=ctx["system"], object_type="customer", external_id=str(ctx["customer_external_id"])
+        ).first()
+        customer = Customer.objects.filter(pk=xref.object_id).first() if xref else None
+    if customer is not None:
+        url = _admin("canonical_customer_change", customer.pk)
+        if url:
+            note = "It is filled in now: re-run the exceptions." if getattr(customer, field, "") else ""
+            links.append(FixLink(f"Customer {customer.name}: {field.replace('_', ' ')}", url, note=note))
+    if transaction_id:
+        url = _admin("sync_transaction_edit_input", transaction_id)
+        if url:
+            label = f"Or add customer_{field} to the deal's input and re-run"
+            links.append(FixLink(label, url, note="when the source system cannot be changed in time"))
+    return links
+
+
 def _subject_link(subject_type: str, subject_id) -> list[FixLink]:
     if subject_type not in BusinessObject.values or not subject_id:
         return []
@@ -156,10 +178,12 @@ def _subject_link(subject_type: str, subject_id) -> list[FixLink]:
     return [FixLink(f"Open {BusinessObject(subject_type).label.lower()} {record}", url)] if url else []
 
 
-def fix_links(context: dict, *, subject_type: str = "", subject_id=None) -> list[FixLink]:
+def fix_links(context: dict, *, subject_type: str = "", subject_id=None, transaction_id=None) -> list[FixLink]:
     """Links to the objects whose change clears this failure, from current data (empty when nothing applies)."""
     ctx = context or {}
-    if "value_map" in ctx:
+    if "customer_field" in ctx:
+        links = _customer_links(ctx, transaction_id)
+    elif "value_map" in ctx:
         links = _value_map_links(ctx)
     elif "role" in ctx:
         links = _rate_links(ctx)

@@ -43,6 +43,12 @@ def missing_thing(context: dict) -> tuple[str, str]:
         holder = f"rate card {ctx['rate_card']}" if ctx.get("rate_card") else f"project {ctx.get('project', '?')}"
         key_holder = ctx.get("rate_card") or f"project:{ctx.get('project', '')}"
         return f"rate:{key_holder}:{str(ctx['role']).strip().lower()}", f"no rate for '{ctx['role']}' on {holder}"
+    if "customer_field" in ctx:
+        who = ctx.get("customer_external_id") or ctx.get("customer_name", "")
+        return (
+            f"customer:{ctx.get('system', '')}:{who}:{ctx['customer_field']}",
+            f"customer {ctx.get('customer_name') or who} has no {str(ctx['customer_field']).replace('_', ' ')}",
+        )
     if "refused" in ctx:
         fields = sorted(ctx["refused"]) if isinstance(ctx["refused"], dict | list) else [str(ctx["refused"])]
         return (

@@ -107,7 +107,13 @@ class Transaction(Timestamped):
                 name="one_mapping_transaction_per_event",
             ),
         ]
-        indexes = [models.Index(fields=["status", "-created_at"]), models.Index(fields=["workflow", "status"])]
+        indexes = [
+            models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["workflow", "status"]),
+            # The console home's 30-day figures: transactions started, and completed ones' durations.
+            models.Index(fields=["created_at"], name="sync_txn_created"),
+            models.Index(fields=["status", "completed_at"], name="sync_txn_status_completed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_workflow_display()}: {self.subject or self.correlation_id} ({self.get_status_display()})"
@@ -208,6 +214,7 @@ class StepAttempt(models.Model):
     class Meta:
         ordering = ["step", "number"]
         constraints = [models.UniqueConstraint(fields=["step", "number"], name="unique_attempt_number")]
+        indexes = [models.Index(fields=["started_at"], name="sync_attempt_started")]  # the home's 24-hour figures
 
     def __str__(self) -> str:
         return f"{self.step} attempt {self.number} ({self.get_outcome_display()})"

@@ -102,6 +102,7 @@ def group_detail(request, pk):
         group.context,
         subject_type=latest.subject_type if latest else "",
         subject_id=latest.subject_id if latest else None,
+        transaction_id=latest.pk if latest else None,
     )
     return render(
         request,

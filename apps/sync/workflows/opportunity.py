@@ -104,6 +104,13 @@ class OpportunityToProject(WorkflowDefinition):
                 f"Customer {deal['customer_name']} has no VAT/tax ID, and {entity.name} ({entity.country}) "
                 f"cannot invoice a business customer without one.",
                 fix="Add the customer's tax ID in CRM (or ERP, if ERP owns it) and re-run.",
+                context={
+                    "customer_field": "tax_id",
+                    "customer_name": deal["customer_name"],
+                    "customer_external_id": deal["customer_external_id"],
+                    "system": crm.slug,
+                    "customer": existing.pk if existing else None,
+                },
             )
         if existing is not None and existing.status == Customer.Status.ON_HOLD:
             raise BusinessError(
