@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import audit, exceptions, home, timeline
+from .views import audit, exceptions, home, steward, timeline
 
 app_name = "console"
 
@@ -28,4 +28,7 @@ urlpatterns += [
     path("timeline/", timeline.timeline, name="timeline"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/<str:label>/<int:history_id>/", audit.audit_detail, name="audit-detail"),
+    path("stewarding/", steward.steward_home, name="steward"),
+    path("stewarding/value-maps.csv", steward.value_maps_export, name="value-maps-export"),
+    path("stewarding/value-maps/import/", steward.value_maps_upload, name="value-maps-import"),
 ]
