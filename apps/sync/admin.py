@@ -4,6 +4,7 @@ The admin reads the ledger and acts through the services only (re-run, resolve, 
 edited here. Steps and attempts are listed read-only so auditors can search them.
 """
 
+import difflib
 import json
 
 from django import forms
@@ -102,6 +103,17 @@ STATUS_BADGES = {
     StepAttempt.Outcome.ABANDONED: ("retrying", "Abandoned"),
     StepAttempt.Outcome.SUPERSEDED: ("ignored", "Superseded"),
 }
+
+
+def input_diff(before: list[str], after: list[str]) -> list[tuple[str, str]]:
+    """(kind, line) pairs of a unified diff of two JSON renderings: kind is 'add', 'remove', 'context' or 'hunk'."""
+    lines = []
+    for line in difflib.unified_diff(before, after, "received", "edited", n=2, lineterm=""):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = {"+": "add", "-": "remove", "@": "hunk"}.get(line[:1], "context")
+        lines.append((kind, line))
+    return lines
 
 
 def badge(status: str, label: str | None = None):
@@ -654,6 +666,7 @@ class TransactionAdmin(HistoryAdmin):
             "was received; your edited copy is stored beside it, and the history records who edited it and why. "
             "Edited requests get new idempotency keys, so the target treats them as new.",
             "button": "Save the edit and re-run",
+            "show_preview": True,
             "original_input": pretty(selectors.visible_json(txn.input, request.user)),
         }
         if not can_see_sensitive(request.user) and (
@@ -673,6 +686,13 @@ class TransactionAdmin(HistoryAdmin):
         form = EditInputForm(request.POST or None, txn=txn, initial=initial)
         lines = (request.POST.get("data") or initial["data"]).count("\n") + 3
         form.fields["data"].widget.attrs["rows"] = min(max(lines, 8), 36)
+        if request.method == "POST" and form.is_valid() and request.POST.get("preview"):
+            # "Show what changes": the diff against what would run now; nothing is saved or re-run yet.
+            edited = pretty(selectors.visible_json(form.cleaned_data["data"], request.user)).splitlines()
+            before = pretty(selectors.visible_json(current, request.user)).splitlines()
+            page["diff"] = input_diff(before, edited)
+            page["intro"] = "Check what your edit changes, then save it; nothing has run yet."
+            return self._action_page(request, txn, form=form, confirm=True, **page)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             whole = data["scope"] == "transaction"

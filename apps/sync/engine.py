@@ -363,9 +363,11 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
         return "not-claimed"
     calls: list[dict] = []
     correlation_id = None
+    label = f"Step #{step_id}"
     try:
         step = Step.objects.select_related("transaction", "target_system").get(pk=step_id)
         correlation_id = step.transaction.correlation_id
+        label = f"Step {step.sequence} ({step.title or step.name})"  # the trace numbers steps by sequence
         txn = step.transaction
         with system_context(
             f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
@@ -380,7 +382,7 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
             connection.close()  # a dead connection stays dead until closed; the next query reconnects
 
         def record_failure():
-            with system_context(f"Step {step_id} failed: {error.message[:300]}", correlation_id=correlation_id):
+            with system_context(f"{label} failed: {error.message[:300]}", correlation_id=correlation_id):
                 finish_failure(claim, error, calls, retryable=retryable)
 
         try:

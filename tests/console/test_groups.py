@@ -45,7 +45,11 @@ def test_rerunning_the_whole_group_after_one_fix_completes_every_transaction_and
     group = ExceptionGroup.objects.get()
     add_latam(region_map)
     batch = rerun_batch_plan(
-        queryset=group_open_transactions(group), description="all", actor=finance_user, reason="added LATAM", group=group
+        queryset=group_open_transactions(group),
+        description="all",
+        actor=finance_user,
+        reason="added LATAM",
+        group=group,
     )
     assert batch.total == 3
     rerun_batch_start(batch=batch, actor=finance_user)

@@ -3,6 +3,8 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from apps.core.money import quantize
+
 from .. import selectors
 from ..filters import role_label
 from ..groups import money_by_group
@@ -279,4 +281,4 @@ class ExceptionGroupSerializer(serializers.ModelSerializer):
     def get_value_at_risk(self, obj) -> list[dict]:
         money = self.context.get("money_by_group")
         rows = money.get(obj.pk, []) if money is not None else money_by_group([obj.pk]).get(obj.pk, [])
-        return [{"currency": currency, "amount": str(amount)} for currency, amount in rows]
+        return [{"currency": currency, "amount": str(quantize(amount, currency))} for currency, amount in rows]
