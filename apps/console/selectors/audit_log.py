@@ -19,7 +19,7 @@ from apps.core.history_diff import HISTORY_TYPES, FieldChange, field_changes, m2
 from apps.core.masking import masked_fields_for
 
 PAGE_SIZE = 50
-NAME_FIELDS = ("number", "code", "name", "external_id", "correlation_id", "slug")
+NAME_FIELDS = ("number", "code", "name", "external_id", "correlation_id", "slug", "source_value", "role")
 
 
 @dataclass(frozen=True)
