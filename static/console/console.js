@@ -18,6 +18,8 @@
             el.setAttribute("data-finished", "1");
             el.querySelectorAll("[data-hide-when-finished]").forEach(function (n) { n.hidden = true; });
             el.querySelectorAll("[data-show-when-finished]").forEach(function (n) { n.hidden = false; });
+            // The rows and badges on the page were rendered before the run: show them as they are now.
+            if (el.hasAttribute("data-reload-when-finished")) { window.location.reload(); }
           }
         })
         .catch(function () {});
