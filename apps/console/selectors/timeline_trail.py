@@ -19,6 +19,7 @@ children, and the records those transactions changed.
 
 import datetime
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.db.models import Prefetch, Q
@@ -499,8 +500,9 @@ def _transaction_entries(transactions: list[Transaction], user) -> list[Entry]:
                 correlation_id=txn.correlation_id,
             )
         )
+        source = txn.inbound_event.system.slug if txn.inbound_event_id else ""
         for step in txn.steps.all():
-            system = step.target_system.slug if step.target_system_id else ""
+            system = step.target_system.slug if step.target_system_id else source
             if step.started_at or step.finished_at:
                 entries.append(
                     Entry(
@@ -521,7 +523,7 @@ def _transaction_entries(transactions: list[Transaction], user) -> list[Entry]:
                         Entry(
                             at=_parse(shown.get("started_at")) or attempt.started_at,
                             kind="call",
-                            title=f"{shown.get('method', '')} {shown.get('url', '')}",
+                            title=f"{shown.get('method', '')} {_path(shown.get('url', ''))}",
                             system=system,
                             status=str(shown.get("status") or shown.get("error") or ""),
                             detail=f"attempt {attempt.number}, {shown.get('duration_ms', '?')} ms"
@@ -571,6 +573,12 @@ def _xref_entry(row) -> Entry:
         detail=row.history_change_reason or "",
         correlation_id=row.history_correlation_id,
     )
+
+
+def _path(url: str) -> str:
+    """A call's URL without scheme and host: the system column already says where it went."""
+    parts = urlsplit(url or "")
+    return f"{parts.path}{'?' + parts.query if parts.query else ''}" if parts.netloc else (url or "")
 
 
 def _bulk_delivery(txn) -> int | None:
