@@ -197,3 +197,20 @@ def test_a_page_of_the_audit_browser_costs_a_few_queries_whatever_its_length(
         page = client.get("/audit/").content.decode()
     assert page.count("new record") == 50
     assert "Older →" in page
+
+
+def test_a_steward_reverts_a_source_profile_version_to_its_earlier_description(client, steward):
+    from apps.mapping.models import SourceProfile
+    from apps.mapping.services import builtin_profiles_install
+
+    builtin_profiles_install()
+    profile = SourceProfile.objects.filter(status="active").order_by("name").first()
+    before = profile.history.order_by("-history_id").first()
+    with audit_context(actor=steward, reason="Clearer wording"):
+        profile.description = "Reads closed-won deals (edited)"
+        profile.save()
+    client.force_login(steward)
+    client.post(f"/audit/mapping.sourceprofile/{before.history_id}/", {"reason": "The edit was wrong"})
+    profile.refresh_from_db()
+    assert profile.description == before.description
+    assert profile.history.order_by("-history_id").first().history_user == steward

@@ -136,3 +136,22 @@ def test_an_ambiguous_name_offers_a_choice_and_an_unknown_id_says_so(client, fin
 def test_people_without_access_to_the_ledger_cannot_open_the_timeline(client, outsider):
     client.force_login(outsider)
     assert client.get("/timeline/", {"q": "Globex"}).status_code == 403
+
+
+def test_rates_in_the_timeline_stay_masked_for_a_role_that_may_not_see_them(delivery_user, finance_user, steward):
+    from apps.canonical.models import TimeEntry
+    from apps.core.context import audit_context
+    from tests import factories
+
+    project = factories.project(code="P-77001")
+    with audit_context(actor=steward, reason="Time approved"):
+        entry = TimeEntry.objects.create(
+            resource=factories.resource(), project=project, work_date=datetime.date(2026, 3, 2), hours=Decimal("7.5")
+        )
+        entry.bill_rate = Decimal("265.00")
+        entry.save()
+    key = timeline_candidates("P-77001")[0].key
+    hidden = [c for e in timeline_for(key, delivery_user).entries for c in e.changes if c.field == "bill_rate"]
+    shown = [c for e in timeline_for(key, finance_user).entries for c in e.changes if c.field == "bill_rate"]
+    assert hidden and all(c.masked and c.new is None for c in hidden)
+    assert shown[0].new == Decimal("265.00")

@@ -150,7 +150,8 @@ def timeline_candidates(q: str) -> list[Candidate]:
             if matches:
                 break
     if not found:
-        for txn in Transaction.objects.filter(Q(business_key=q) | Q(business_key__endswith=f":{q}"))[:10]:
+        keys = [q, *(f"{prefix}:{q}" for prefix in KEY_PREFIXES)]  # exact keys: the index answers, no scan
+        for txn in Transaction.objects.filter(business_key__in=keys)[:10]:
             add(f"transaction:{txn.pk}", str(txn), "business key of a transaction")
     return _fold(list(found.values()))
 
