@@ -107,10 +107,14 @@ def exception_file(*, txn: Transaction, step: Step | None, error: BusinessError,
     group.context = context
     group.owner_role = txn.owner_role or group.owner_role
     group.save()
+    previous = ExceptionGroupMember.objects.filter(transaction=txn).exclude(group=group).values("group_id").first()
     ExceptionGroupMember.objects.update_or_create(
         transaction=txn,
         defaults={"group": group, "context": context, "step_sequence": step.sequence if step else None},
     )
+    if previous is not None:  # it failed for another reason this time: its old group may have nothing left open
+        old_group_id = previous["group_id"]
+        transaction.on_commit(lambda: exception_group_settle(group_id=old_group_id))
     return group
 
 

@@ -107,3 +107,19 @@ def test_a_plan_needs_a_reason_and_something_to_rerun(failing_deal, finance_user
         rerun_batch_plan(queryset=Transaction.objects.all(), description="x", actor=finance_user, reason=" ")
     with pytest.raises(BusinessError, match="Nothing to re-run"):
         rerun_batch_plan(queryset=Transaction.objects.all(), description="x", actor=finance_user, reason="go")
+
+
+def test_a_transaction_failing_for_a_new_reason_moves_to_that_group(
+    failing_deal, region_map, finance_user, django_capture_on_commit_callbacks
+):
+    from apps.sync.services import transaction_replay
+
+    txn = failing_deal(1)
+    first = ExceptionGroup.objects.get()
+    edited = {**txn.input, "region": "APAC"}
+    with django_capture_on_commit_callbacks(execute=True):
+        transaction_replay(txn=txn, actor=finance_user, reason="try APAC", input_override=edited)
+        run_pending(txn)
+    first.refresh_from_db()
+    assert ExceptionGroup.objects.get(missing_key="value_map:region-subsidiary=apac").members.get().transaction == txn
+    assert first.status == ExceptionGroup.Status.RESOLVED
