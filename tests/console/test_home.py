@@ -80,3 +80,11 @@ def test_each_role_gets_its_own_first_section(client, integration_admin, steward
     client.force_login(steward)
     body = client.get("/").content.decode()
     assert body.index('aria-label="Largest exception groups"') < body.index('aria-label="Money stuck"')
+
+
+def test_the_list_behind_a_figure_shows_completed_transactions_too(client, finance_user, failing_deal):
+    failing_deal(1, region="EMEA", amount="5000", currency="USD")
+    client.force_login(finance_user)
+    body = client.get("/transactions/?queue=completed").content.decode()
+    assert "Deal 1" in body and "1 transaction match" in body
+    assert "0 transactions of these can be re-run" in body

@@ -224,10 +224,17 @@ def bulk_rerun(request):
             "active": "exceptions",
             "filter": filterset,
             "plan": plan_summary(rerunnable),
-            "sample": rerunnable.order_by("exception_at", "pk")[:20],
+            "page": Paginator(matched.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page")),
+            "query": _without_page(params),
             "can_act": _user_roles(request.user) or request.user.has_perm("sync.change_transaction"),
         },
     )
+
+
+def _without_page(params) -> str:
+    query = params.copy()
+    query.pop("page", None)
+    return query.urlencode()
 
 
 def _user_roles(user) -> set[str]:
