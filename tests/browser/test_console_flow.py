@@ -52,6 +52,15 @@ def test_finance_sees_money_stuck_and_the_steward_fixes_the_whole_group(
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     page.screenshot(path=str(screenshot_dir / "console-home-finance.png"), full_page=True)
 
+    page.locator("a.money-line", has_text="GBP").click()
+    assert "GBP 5,000.00" in page.locator("table.list").inner_text()
+    assert "USD" not in page.locator("table.list").inner_text()
+    page.screenshot(path=str(screenshot_dir / "console-transactions-gbp.png"), full_page=True)
+    page.goto("/exceptions/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    page.screenshot(path=str(screenshot_dir / "console-exception-groups.png"), full_page=True)
+    page.goto("/")
+
     page.locator("a.group-link").first.click()
     page.wait_for_selector("text=How to fix it")
     assert "Value map 'region-subsidiary' has no entry for 'LATAM'" in page.locator("h1").inner_text()
