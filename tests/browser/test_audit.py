@@ -6,6 +6,7 @@ import pytest
 
 from apps.core.context import audit_context
 from apps.mapping.models import ValueMap, ValueMapEntry
+from tests import factories
 
 from .conftest import PASSWORD, SCREENSHOTS
 
@@ -46,11 +47,19 @@ def test_an_auditor_finds_a_stewards_change_by_its_request_id_and_its_author(con
         ValueMapEntry.objects.create(
             value_map=value_map, source_value="EMEA", target_value="ACME-UK", effective_from="2026-01-01"
         )
+    crm, erp = (
+        factories.system("salesforce", "crm", name="Salesforce"),
+        factories.system("netsuite", "erp", name="NetSuite"),
+    )
+    factories.ownership_rule("customer", crm, may_update=[erp])
+    factories.ownership_rule("customer", erp, field="credit_status")
+    factories.ownership_rule("invoice", erp, may_create=[crm])
     upload = tmp_path / "regions.csv"
     upload.write_text(CSV)
 
     sign_in(console, steward.username)
     console.goto("/stewarding/")
+    assert "credit_status" in console.inner_text("table.matrix")
     shot(console, "steward-home")
     console.set_input_files("input[name=file]", str(upload))
     console.click("text=Preview the import")
