@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
@@ -262,9 +263,10 @@ def trend(*, now=None) -> list[dict]:
     now = now or timezone.now()
     start = (now - WINDOW).date() + datetime.timedelta(days=1)
     needed = Q(status__in=[Status.EXCEPTION, Status.RESOLVED, Status.IGNORED]) | Q(exception_membership__isnull=False)
+    since = timezone.make_aware(datetime.datetime.combine(start, datetime.time.min))
     rows = {
         row["day"]: row
-        for row in Transaction.objects.filter(created_at__date__gte=start)
+        for row in Transaction.objects.filter(created_at__gte=since)
         .annotate(day=TruncDate("created_at"))
         .order_by()
         .values("day")
@@ -280,6 +282,23 @@ def trend(*, now=None) -> list[dict]:
             {"day": day, "total": row.get("total", 0), "failed": row.get("failed", 0), "done": row.get("done", 0)}
         )
     return days
+
+
+# 30-day figures scan a month of the ledger: they are kept in the cache, refreshed by the task
+# `apps.console.tasks.refresh_home_figures` every 5 minutes (installed by `install_schedules`), computed on a miss.
+HISTORY_CACHE_KEY = "console:home:30-day-figures:v1"
+HISTORY_CACHE_SECONDS = 900
+
+
+def history_figures(*, refresh: bool = False) -> dict:
+    """Trend, workflow durations and failure rate of the last 30 days, as kept in the cache."""
+    if not refresh:
+        kept = cache.get(HISTORY_CACHE_KEY)
+        if kept is not None:
+            return kept
+    figures = {"computed_at": timezone.now(), "trend": trend(), "durations": durations(), "failure": failure_rate()}
+    cache.set(HISTORY_CACHE_KEY, figures, HISTORY_CACHE_SECONDS)
+    return figures
 
 
 # --- technical health -------------------------------------------------------------------------------------------

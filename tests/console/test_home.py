@@ -4,6 +4,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -50,10 +51,12 @@ def test_the_home_page_query_count_does_not_grow_with_the_ledger(client, finance
     client.force_login(finance_user)
     failing_deal(1)
     failing_deal(2, region="APAC", currency="GBP")
+    cache.clear()  # both measurements compute the 30-day figures the cache keeps between refreshes
     with CaptureQueriesContext(connection) as few:
         client.get("/")
     for n in range(3, 13):
         failing_deal(n, region="APAC" if n % 2 else "LATAM", currency="GBP" if n % 3 else "USD")
+    cache.clear()
     with CaptureQueriesContext(connection) as many:
         client.get("/")
     assert len(many.captured_queries) == len(few.captured_queries)
@@ -88,3 +91,16 @@ def test_the_list_behind_a_figure_shows_completed_transactions_too(client, finan
     body = client.get("/transactions/?queue=completed").content.decode()
     assert "Deal 1" in body and "1 transaction match" in body
     assert "0 transactions of these can be re-run" in body
+
+
+def test_the_30_day_figures_are_kept_and_refreshed_by_the_task(failing_deal):
+    from apps.console.tasks import refresh_home_figures
+
+    cache.clear()
+    failing_deal(1)
+    refresh_home_figures()
+    assert health.history_figures()["failure"]["failed"] == 1
+    failing_deal(2)
+    assert health.history_figures()["failure"]["failed"] == 1  # kept until the next refresh
+    refresh_home_figures()
+    assert health.history_figures()["failure"]["failed"] == 2

@@ -46,15 +46,18 @@ def home(request):
     context = {"active": "home", "order": _order_for(roles), "can_read_ledger": can_read_ledger}
     if can_read_ledger:
         groups, own = _top_groups(roles)
-        days = health.trend()
+        kept = health.history_figures()
+        days = kept["trend"]
+        aging = health.aging()
         context.update(
             {
                 "money": health.money_stuck(),
                 "wip": health.wip(request.user),
-                "durations": health.durations(),
-                "failure": health.failure_rate(),
-                "aging": health.aging(),
-                "aging_chart": charts.histogram(health.aging()),
+                "durations": kept["durations"],
+                "failure": kept["failure"],
+                "kept_at": kept["computed_at"],
+                "aging": aging,
+                "aging_chart": charts.histogram(aging),
                 "trend_chart": charts.trend_chart(days),
                 "trend_total": sum(day["total"] for day in days),
                 "trend_failed": sum(day["failed"] for day in days),
