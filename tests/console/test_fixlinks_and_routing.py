@@ -117,3 +117,31 @@ def test_exception_groups_are_listed_in_the_api_with_money_per_currency(api_as, 
     [row] = answer.json()["results"]
     assert row["open_count"] == 2 and row["missing_key"] == "value_map:region-subsidiary=latam"
     assert {(m["currency"], m["amount"]) for m in row["value_at_risk"]} == {("USD", "72000.00"), ("EUR", "100.00")}
+
+
+def test_the_routed_team_can_rerun_its_exception_through_the_api_but_not_others(
+    api_as, steward, auditor, failing_deal, region_map
+):
+    from apps.sync.models import Transaction
+
+    txn = failing_deal(1)
+    other = failing_deal(2)
+    Transaction.objects.filter(pk=other.pk).update(owner_role="finance_ops")  # history-ok: test setup
+    url = f"/api/v1/transactions/{txn.pk}/replay/"
+    headers = {"HTTP_X_CHANGE_REASON": "LATAM added"}
+    assert api_as(auditor).post(url, {"reason": "x"}, format="json", **headers).status_code == 403
+    assert (
+        api_as(steward).post(f"/api/v1/transactions/{other.pk}/replay/", {"reason": "x"}, format="json").status_code
+        == 403
+    )
+    answer = api_as(steward).post(url, {"reason": "LATAM added"}, format="json", **headers)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == "pending"
+
+
+def test_the_admin_queue_total_counts_only_money_still_at_risk(client, finance_user, failing_deal):
+    failing_deal(1, amount="72000", currency="USD")
+    failing_deal(2, region="EMEA", amount="999", currency="USD")  # completes
+    client.force_login(staff(finance_user))
+    answer = client.get(reverse("admin:sync_transaction_changelist") + "?queue=all")
+    assert answer.context["queue_summary"]["at_risk"] == ["USD 72,000.00"]

@@ -14,6 +14,7 @@ from .. import selectors
 from ..filters import DEFAULT_QUEUE, SEARCH_FIELDS, ExceptionGroupFilter, TransactionFilter
 from ..groups import live_groups, money_by_group
 from ..models import Transaction
+from ..routing import may_act
 from ..services import ActionRefused, transaction_assign, transaction_replay, transaction_resolve, transactions_replay
 from .serializers import (
     MAX_BULK,
@@ -31,10 +32,22 @@ ACTIONS = ("replay", "resolve", "assign", "bulk_replay")
 
 
 class TransactionPermissions(ModelPermissions):
-    """Reading needs `view`; every action (all are POSTs) needs `change`, whoever may add rows."""
+    """Reading needs `view`; every action (all are POSTs) needs `change`, whoever may add rows — except that the
+    team a transaction is routed to may act on that one transaction (checked per object)."""
 
     message = "Your role may read transactions but not re-run, resolve or assign them."
     perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+    def has_permission(self, request, view):
+        if super().has_permission(request, view):
+            return True
+        routed = request.method == "POST" and getattr(view, "detail", False)
+        return routed and request.user.has_perm("sync.view_transaction")
+
+    def has_object_permission(self, request, view, obj):
+        if request.method != "POST" or request.user.has_perm("sync.change_transaction"):
+            return super().has_object_permission(request, view, obj)
+        return may_act(request.user, obj.owner_role)
 
 
 class TransactionViewSet(ReadOnlyViewSet):
