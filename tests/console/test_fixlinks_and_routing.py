@@ -145,3 +145,19 @@ def test_the_admin_queue_total_counts_only_money_still_at_risk(client, finance_u
     client.force_login(staff(finance_user))
     answer = client.get(reverse("admin:sync_transaction_changelist") + "?queue=all")
     assert answer.context["queue_summary"]["at_risk"] == ["USD 72,000.00"]
+
+
+def test_comments_and_status_changes_are_recorded_with_who_and_why(client, steward, outsider, failing_deal):
+    failing_deal(1)
+    group = ExceptionGroup.objects.get()
+    url = reverse("console:exception-group-update", args=[group.pk])
+    client.force_login(outsider)
+    assert client.post(url, {"action": "comment", "text": "hello"}).status_code == 403
+    client.force_login(steward)
+    client.post(url, {"action": "comment", "text": "Asked sales ops about LATAM"})
+    client.post(url, {"action": "status", "status": "acknowledged", "reason": "Waiting for sales ops"})
+    group.refresh_from_db()
+    assert group.status == ExceptionGroup.Status.ACKNOWLEDGED
+    assert group.comments.get().author == steward
+    latest = group.history.first()
+    assert (latest.history_user, latest.history_change_reason) == (steward, "Waiting for sales ops")

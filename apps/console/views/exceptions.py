@@ -159,6 +159,7 @@ def group_rerun(request, pk):
 
 
 @login_required
+@permission_required(VIEW_TRANSACTIONS, raise_exception=True)
 @require_POST
 def group_update(request, pk):
     """Change a group's status, its assignee, or add a comment."""
