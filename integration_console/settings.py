@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "django_q",
     "apps.core",
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "apps.sandbox",
     "apps.configuration",
     "apps.demo",
+    "apps.console",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +102,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.console.context_processors.console",
             ],
         },
     },
@@ -137,7 +140,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+
+# The firm whose console this is (shown in the console header) and the currency its figures are reported in.
+FIRM_NAME = os.environ.get("FIRM_NAME", "Northwind Advisory")
+REPORTING_CURRENCY = os.environ.get("REPORTING_CURRENCY", "USD")
 
 # Username of the user recorded as "who" for writes made by tasks, commands and webhooks.
 SYSTEM_USERNAME = os.environ.get("SYSTEM_USERNAME", "integration-system")
@@ -202,6 +210,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Read and act on the canonical store, the mapping tables and the connected systems.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc served from our own static files (drf-spectacular-sidecar): the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Built-in sandbox systems (vendor simulators under /sandbox/) ----------------------------------

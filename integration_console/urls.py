@@ -23,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("apps.core.urls")),
+    path("", include("apps.console.urls")),
 ]
 if settings.SANDBOX_ENABLED:
     urlpatterns.insert(0, path("sandbox/", include("apps.sandbox.urls")))

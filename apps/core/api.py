@@ -14,6 +14,7 @@ from rest_framework.views import exception_handler
 
 from .context import audit_context
 from .errors import BusinessError
+from .history_diff import HISTORY_TYPES, field_changes, m2m_prefetches, previous_rows
 from .masking import masked_fields_for
 from .middleware import PROBLEM_CONTENT_TYPE
 
@@ -167,32 +168,28 @@ def history_serializer_for(model):
 
 
 def history_rows(obj, rows, user) -> list[dict]:
-    """History rows of one object, newest first, each with its field-level changes against the previous row."""
+    """History rows of one object, newest first, each with its field-level changes against the previous row.
+
+    The previous rows are loaded for the whole page at once (history_diff), not once per row.
+    """
     hidden = masked_fields_for(user, type(obj))
     serializer = history_serializer_for(type(obj))
+    rows = list(rows)
+    previous = previous_rows(type(obj).history.model, rows)
     result = []
     for row in rows:
         item = {
             "history_id": row.history_id,
             "history_date": row.history_date,
-            "history_type": {"+": "created", "~": "changed", "-": "deleted"}[row.history_type],
+            "history_type": HISTORY_TYPES[row.history_type],
             "history_user": str(row.history_user) if row.history_user_id else None,
             "history_change_reason": row.history_change_reason,
             "correlation_id": row.history_correlation_id,
-            "changes": [],
+            "changes": [
+                {"field": change.field, "old": change.old, "new": change.new, "masked": change.masked}
+                for change in field_changes(row, previous.get(row.history_id), hidden)
+            ],
         }
-        previous = row.prev_record
-        if previous is not None:
-            for change in row.diff_against(previous).changes:
-                masked = change.field in hidden
-                item["changes"].append(
-                    {
-                        "field": change.field,
-                        "old": None if masked else change.old,
-                        "new": None if masked else change.new,
-                        "masked": masked,
-                    }
-                )
         item["record"] = serializer(row, context={"request": _UserOnly(user)}).data
         result.append(item)
     return result
@@ -216,7 +213,11 @@ class HistoryActionMixin:
         opts = type(obj).history.model._meta
         if not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
             raise exceptions.PermissionDenied("You may not read the history of this record.")
-        rows = obj.history.select_related("history_user").order_by("-history_date", "-history_id")
+        rows = (
+            obj.history.select_related("history_user")
+            .prefetch_related(*m2m_prefetches(opts.model))
+            .order_by("-history_date", "-history_id")
+        )
         page = self.paginate_queryset(rows)
         data = history_rows(obj, page if page is not None else rows, request.user)
         return self.get_paginated_response(data) if page is not None else Response(data)

@@ -1,12 +1,7 @@
-"""Liveness/readiness and the front door."""
+"""Liveness/readiness."""
 
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import redirect
-
-
-def home(request):
-    return redirect("admin:index")
 
 
 def healthz(request):

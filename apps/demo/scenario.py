@@ -16,6 +16,7 @@ import datetime
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -452,15 +453,50 @@ def customer_pays(invoice_billing_id: str, amount: Decimal) -> None:
 # --- waiting for the work -----------------------------------------------------------------------
 
 
-def drain(*, inline: bool, timeout: float = 120.0, quiet: float = 2.0) -> bool:
+PROGRESS_EVERY = 3.0  # seconds between progress lines while the month runs
+
+
+def ledger_progress() -> str:
+    """One line on where the ledger stands: '14 completed, 2 running, 1 waiting to retry, 1 exception'."""
+    counts = dict(Transaction.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    shown = [
+        (Transaction.Status.COMPLETED, "completed"),
+        (Transaction.Status.PENDING, "queued"),
+        (Transaction.Status.RUNNING, "running"),
+        (Transaction.Status.WAITING_RETRY, "waiting to retry"),
+        (Transaction.Status.EXCEPTION, "exception"),
+    ]
+    parts = [f"{counts[status]} {label}" for status, label in shown if counts.get(status)]
+    return ", ".join(parts) or "nothing yet"
+
+
+def drain(
+    *, inline: bool, timeout: float = 120.0, quiet: float = 2.0, progress: Callable[[str], None] | None = None
+) -> bool:
     """Wait until no transaction is pending/running/retrying and the sandbox has delivered its webhooks.
 
     inline=True runs due steps in this process (tests); otherwise the django-q2 cluster runs them and this
     only nudges the sweep, so retries whose time has come do not wait for the next scheduler tick.
+    `progress` receives a line on the ledger every few seconds while it waits (and once at the end).
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     calm_since = None
+    last_report, last_line = started, ""
+
+    def report(final: bool = False) -> None:
+        nonlocal last_report, last_line
+        if progress is None:
+            return
+        line = ledger_progress()
+        if final or line != last_line or time.monotonic() - last_report >= 10 * PROGRESS_EVERY:
+            progress(f"  … {line} ({time.monotonic() - started:.0f} s)")
+            last_line = line
+        last_report = time.monotonic()
+
     while time.monotonic() < deadline:
+        if time.monotonic() - last_report >= PROGRESS_EVERY:
+            report()
         try:
             if inline:
                 run_due_steps()
@@ -477,8 +513,10 @@ def drain(*, inline: bool, timeout: float = 120.0, quiet: float = 2.0) -> bool:
         else:
             calm_since = calm_since or time.monotonic()
             if time.monotonic() - calm_since >= quiet:
+                report(final=True)
                 return True
         time.sleep(0.25 if inline else 1.0)
+    report(final=True)
     return False
 
 
@@ -526,7 +564,7 @@ def run(world: World, *, inline: bool = False, faults: bool = True) -> dict:
     for deal in DEALS:
         crm_create_deal(world, deal)
         announce_closed_won(world, deal)
-    drain(inline=inline)
+    drain(inline=inline, progress=say)
 
     globex, initech = project_for(world, DEALS[0]), project_for(world, DEALS[1])
     today = timezone.localdate()
@@ -534,10 +572,10 @@ def run(world: World, *, inline: bool = False, faults: bool = True) -> dict:
         say(f"Month-end: uploading approved time for {globex.code} ({globex.name})...")
         answer = upload_month_of_time(world, globex, month=today, odd_role="Solution Architect")
         say(f"  {answer['accepted']} entries accepted, {answer['rejected']} refused, {answer['duplicates']} repeats")
-        drain(inline=inline)
+        drain(inline=inline, progress=say)
         say("The billing platform runs its month-end invoicing...")
         billing_month_end_run(globex)
-        drain(inline=inline)
+        drain(inline=inline, progress=say)
     if globex is not None and globex.status == Project.Status.ACTIVE:
         effective = today.replace(day=1) + datetime.timedelta(days=32)
         effective = effective.replace(day=1)
@@ -554,16 +592,16 @@ def run(world: World, *, inline: bool = False, faults: bool = True) -> dict:
             new_end=effective + datetime.timedelta(days=180),
             rates={"Senior Consultant": Decimal("265.00")},
         )
-        drain(inline=inline)
+        drain(inline=inline, progress=say)
     if initech is not None and initech.status == Project.Status.ACTIVE:
         say(f"Milestone 'Assessment sign-off' completed on {initech.code}...")
         complete_milestone(world, initech, title="Assessment sign-off", amount=Decimal("20000"))
-        drain(inline=inline)
+        drain(inline=inline, progress=say)
         invoice = initech.invoices.order_by("-pk").first() or initech.customer.invoices.order_by("-pk").first()
         chargebee = ConnectedSystem.objects.get(slug="chargebee")
         invoice_billing_id = external_id_for(system=chargebee, obj=invoice) if invoice else None
         if invoice_billing_id:
             say(f"{initech.customer.name} pays invoice {invoice.number}...")
             customer_pays(invoice_billing_id, invoice.total)
-            drain(inline=inline)
+            drain(inline=inline, progress=say)
     return summary()

@@ -10,7 +10,7 @@ class SyncConfig(AppConfig):
         # Imported here, not at the top: these modules import models, which do not exist before ready().
         from apps.inbound.signals import events_stored
 
-        from . import intake, registry
+        from . import groups, intake, registry  # noqa: F401  (groups connects the signal that resolves a group)
 
         registry.discover_workflows()
         events_stored.connect(intake.hand_over_on_commit, dispatch_uid="sync.intake")

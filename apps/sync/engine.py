@@ -32,6 +32,7 @@ from apps.core.errors import BusinessError, ErrorClass
 from apps.inbound.models import InboundEvent
 
 from . import intake
+from .groups import exception_file
 from .models import Step, StepAttempt, Transaction
 from .queue import enqueue_step, schedule_retry
 from .registry import workflow_for
@@ -285,6 +286,7 @@ def _fail_for_good(step: Step, error: BusinessError, *, error_class: str, now) -
     if not txn.owner_role:
         txn.owner_role = workflow_for(txn.workflow).owner_role
     txn.save()
+    exception_file(txn=txn, step=step, error=error, error_class=error_class)
     workflow_for(txn.workflow).on_exception(txn, error)
 
 
@@ -334,9 +336,11 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
         return "not-claimed"
     calls: list[dict] = []
     correlation_id = None
+    label = f"Step #{step_id}"
     try:
         step = Step.objects.select_related("transaction", "target_system").get(pk=step_id)
         correlation_id = step.transaction.correlation_id
+        label = f"Step {step.sequence} ({step.title or step.name})"  # the trace numbers steps by sequence
         txn = step.transaction
         with system_context(
             f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
@@ -351,7 +355,7 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
             connection.close()  # a dead connection stays dead until closed; the next query reconnects
 
         def record_failure():
-            with system_context(f"Step {step_id} failed: {error.message[:300]}", correlation_id=correlation_id):
+            with system_context(f"{label} failed: {error.message[:300]}", correlation_id=correlation_id):
                 finish_failure(claim, error, calls, retryable=retryable)
 
         try:

@@ -1,4 +1,4 @@
-"""The FilterSets of the ledger (transactions, steps, attempts), used by the API and the admin lists.
+"""The FilterSets of the ledger (transactions, steps, attempts, exception groups), used by the API and the admin lists.
 
 The admin's exception queue is the transaction list filtered by `TransactionFilter` (see apps/core/admin_filters.py):
 the same parameter names (`queue`, `owner`, `owner_role`, …) and the same choices as `/api/v1/transactions/`.
@@ -9,9 +9,10 @@ from django.db.models import Q, QuerySet
 
 from apps.core.errors import ErrorClass
 from apps.core.filters import ListedCharFilter
+from apps.core.money import CURRENCY_CHOICES
 from apps.core.roles import ROLES
 
-from .models import Step, StepAttempt, Transaction, Workflow
+from .models import ExceptionGroup, Step, StepAttempt, Transaction, Workflow
 from .selectors import assignable_users
 
 Status = Transaction.Status
@@ -84,6 +85,10 @@ class TransactionFilter(django_filters.FilterSet):
     exception_before = django_filters.IsoDateTimeFilter(
         field_name="exception_at", lookup_expr="lt", label="Became an exception before (to find old ones)"
     )
+    exception_after = django_filters.IsoDateTimeFilter(
+        field_name="exception_at", lookup_expr="gt", label="Became an exception after"
+    )
+    currency = django_filters.MultipleChoiceFilter(choices=CURRENCY_CHOICES, label="Currency of the value at risk")
     business_key = django_filters.CharFilter()
     correlation_id = django_filters.CharFilter(
         method="filter_correlation_id",
@@ -136,3 +141,36 @@ class StepAttemptFilter(django_filters.FilterSet):
     class Meta:
         model = StepAttempt
         fields = {"worker": ["exact"], "started_at": ["gte", "lt"]}
+
+
+class ExceptionGroupFilter(django_filters.FilterSet):
+    """Filters of the exception-group list in the API and the console."""
+
+    status = django_filters.MultipleChoiceFilter(choices=ExceptionGroup.Status.choices)
+    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    error_code = django_filters.CharFilter()
+    target_system = django_filters.CharFilter(field_name="target_system__slug", label="Target system (slug)")
+    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
+    assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee: a username, 'me' or 'none'")
+    last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
+    q = django_filters.CharFilter(method="filter_text", label="Cause, message or missing thing contains")
+
+    class Meta:
+        model = ExceptionGroup
+        fields: list[str] = []
+
+    def filter_assignee(self, queryset, name, value):
+        value = value.strip()
+        user = getattr(self.request, "user", None)
+        if value == OWNER_ME:
+            return queryset.filter(assignee=user) if user is not None and user.is_authenticated else queryset.none()
+        if value == OWNER_NONE:
+            return queryset.filter(assignee__isnull=True)
+        return queryset.filter(assignee__username=value)
+
+    def filter_text(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(
+            Q(title__icontains=value) | Q(missing_label__icontains=value) | Q(missing_key__icontains=value)
+        )

@@ -114,7 +114,13 @@ class Transaction(Timestamped):
                 name="one_mapping_transaction_per_event",
             ),
         ]
-        indexes = [models.Index(fields=["status", "-created_at"]), models.Index(fields=["workflow", "status"])]
+        indexes = [
+            models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["workflow", "status"]),
+            # The console home's 30-day figures: transactions started, and completed ones' durations.
+            models.Index(fields=["created_at"], name="sync_txn_created"),
+            models.Index(fields=["status", "completed_at"], name="sync_txn_status_completed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_workflow_display()}: {self.subject or self.correlation_id} ({self.get_status_display()})"
@@ -215,6 +221,125 @@ class StepAttempt(models.Model):
     class Meta:
         ordering = ["step", "number"]
         constraints = [models.UniqueConstraint(fields=["step", "number"], name="unique_attempt_number")]
+        indexes = [models.Index(fields=["started_at"], name="sync_attempt_started")]  # the home's 24-hour figures
 
     def __str__(self) -> str:
         return f"{self.step} attempt {self.number} ({self.get_outcome_display()})"
+
+
+class ExceptionGroup(Timestamped):
+    """Exceptions with one cause (workflow, error class and code, target system, the missing thing), as one row.
+
+    The engine files every new exception under its group (`apps/sync/groups.py`); a resolved group opens again
+    when the same cause comes back.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+        IGNORED = "ignored", "Ignored"
+
+    fingerprint = models.CharField(max_length=64, unique=True, help_text="Hash of the cause; same cause, same group.")
+    workflow = models.CharField(max_length=40, choices=Workflow.choices, db_index=True)
+    error_class = models.CharField(max_length=24, choices=ErrorClass.CHOICES, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    target_system = models.ForeignKey(
+        ConnectedSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="exception_groups"
+    )
+    missing_key = models.CharField(max_length=300, blank=True, help_text="The missing thing, e.g. value_map:x=y.")
+    missing_label = models.CharField(max_length=300, blank=True, help_text="The missing thing in words.")
+    context = models.JSONField(default=dict, blank=True, help_text="The latest failure's context (for fix links).")
+    title = models.CharField(max_length=500, help_text="The latest failure's message.")
+    fix = models.TextField(blank=True)
+    owner_role = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="exception_groups"
+    )
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    times_seen = models.PositiveIntegerField(default=0, help_text="Failures filed under this group, ever.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    history = history()
+
+    class Meta:
+        ordering = ["-last_seen"]
+        indexes = [models.Index(fields=["status", "-last_seen"], name="sync_group_status_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.get_workflow_display()}: {self.missing_label or self.title}"
+
+
+class ExceptionGroupMember(Timestamped):
+    """A transaction filed under a group (its latest cause), with that failure's context."""
+
+    group = models.ForeignKey(ExceptionGroup, on_delete=models.CASCADE, related_name="members")
+    transaction = models.OneToOneField(Transaction, on_delete=models.CASCADE, related_name="exception_membership")
+    context = models.JSONField(default=dict, blank=True)
+    step_sequence = models.PositiveIntegerField(null=True, blank=True)
+
+    history = history()
+
+    class Meta:
+        ordering = ["group", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.transaction.correlation_id} in group {self.group_id}"
+
+
+class ExceptionGroupComment(Timestamped):
+    """A note on a group by a person (what they found, who they asked)."""
+
+    group = models.ForeignKey(ExceptionGroup, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+
+    history = history()
+
+    class Meta:
+        ordering = ["group", "created_at"]
+
+    def __str__(self) -> str:
+        return f"Comment by {self.author} on group {self.group_id}"
+
+
+class RerunBatch(Timestamped):
+    """A bulk re-run: planned from a filter (or a group), then run by a task with progress; it can be cancelled."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    description = models.CharField(max_length=300)
+    filters = models.JSONField(default=dict, blank=True, help_text="The filter the plan was made from.")
+    group = models.ForeignKey(ExceptionGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches")
+    transaction_ids = models.JSONField(default=list, help_text="The transactions planned, in order.")
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    replayed = models.PositiveIntegerField(default=0)
+    refused = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    history = history(excluded_fields=["transaction_ids"])
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "re-run batches"
+
+    def __str__(self) -> str:
+        return f"Re-run #{self.pk}: {self.description} ({self.get_status_display()})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.COMPLETED, self.Status.CANCELLED)

@@ -3,6 +3,7 @@
 Used by the admin pages (the queue, the trace); nothing here reads a request or writes a row.
 """
 
+import difflib
 import json
 
 from django.urls import NoReverseMatch, reverse
@@ -172,3 +173,14 @@ def related_view(txn: Transaction, user) -> dict:
             "url": admin_url(model, txn.subject_id) if record is not None else None,
         }
     return related
+
+
+def input_diff(before: list[str], after: list[str]) -> list[tuple[str, str]]:
+    """(kind, line) pairs of a unified diff of two JSON renderings: kind is 'add', 'remove', 'context' or 'hunk'."""
+    lines = []
+    for line in difflib.unified_diff(before, after, "received", "edited", n=2, lineterm=""):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = {"+": "add", "-": "remove", "@": "hunk"}.get(line[:1], "context")
+        lines.append((kind, line))
+    return lines

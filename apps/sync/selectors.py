@@ -54,8 +54,10 @@ def queue_summary(queryset: QuerySet[Transaction]) -> dict:
     """How many transactions a list holds per status, and the value at risk per currency."""
     base = Transaction.objects.filter(pk__in=queryset.values("pk"))
     by_status = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
+    # Money is at risk only while a transaction is not closed: completed, resolved and ignored rows add nothing.
     at_risk = (
         base.exclude(value_at_risk__isnull=True)
+        .exclude(status__in=Transaction.CLOSED_STATUSES)
         .exclude(currency="")
         .order_by("currency")
         .values_list("currency")

@@ -1,5 +1,6 @@
 """django-q2 entry points: take ids, call one engine function. Delivery is at-least-once; these are idempotent."""
 
+from .batches import rerun_batch_process as _rerun_batch_process
 from .engine import run_step as _run_step
 from .engine import sweep as _sweep
 from .intake import pick_up_delivery as _pick_up_delivery
@@ -19,3 +20,9 @@ def sweep() -> int:
     """Queue every due step: retries, steps whose message was lost, steps whose worker died; and start the
     transactions of stored events whose pick-up message was lost."""
     return _sweep()
+
+
+def rerun_batch_process(batch_id) -> int:
+    """Re-run a bulk re-run's transactions (resumes where it stopped; a cancelled batch does nothing)."""
+    batch = _rerun_batch_process(batch_id=int(batch_id))
+    return batch.processed if batch is not None else 0

@@ -142,6 +142,8 @@ def _apply_to_item(spec, scope: Scope, ctx: _Context, result: ProfileResult, fet
         )
         if ok:
             result.commands.append(CanonicalCommand(command["type"], data, event_id, occurred_at, ctx.item))
+        else:
+            result.incomplete.append(CanonicalCommand(command["type"], data, event_id, occurred_at, ctx.item))
     ctx.command = ""
 
 

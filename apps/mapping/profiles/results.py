@@ -85,6 +85,8 @@ class ProfileResult:
     skipped: list[Skip] = field(default_factory=list)
     needs_fetch: list[FetchRequest] = field(default_factory=list)
     errors: list[MappingIssue] = field(default_factory=list)
+    # Commands with errors, holding the fields that did map (an exception's amount and currency come from here).
+    incomplete: list[CanonicalCommand] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -19,7 +19,7 @@ from apps.core.masking import can_see_sensitive
 from .. import selectors
 from ..filters import OWNER_ME
 from ..models import Step, Transaction
-from ..presentation import badge, pretty
+from ..presentation import badge, input_diff, pretty
 from ..services import transaction_assign, transaction_replay, transaction_resolve, transactions_replay
 from .forms import EditInputForm, ReasonForm, RerunForm, ResolveForm
 
@@ -108,6 +108,7 @@ class TransactionActionsMixin:
             "was received; your edited copy is stored beside it, and the history records who edited it and why. "
             "Edited requests get new idempotency keys, so the target treats them as new.",
             "button": "Save the edit and re-run",
+            "show_preview": True,
             "original_input": pretty(selectors.visible_json(txn.input, request.user)),
         }
         if not can_see_sensitive(request.user) and (
@@ -127,6 +128,13 @@ class TransactionActionsMixin:
         form = EditInputForm(request.POST or None, txn=txn, initial=initial)
         lines = (request.POST.get("data") or initial["data"]).count("\n") + 3
         form.fields["data"].widget.attrs["rows"] = min(max(lines, 8), 36)
+        if request.method == "POST" and form.is_valid() and request.POST.get("preview"):
+            # "Show what changes": the diff against what would run now; nothing is saved or re-run yet.
+            edited = pretty(selectors.visible_json(form.cleaned_data["data"], request.user)).splitlines()
+            before = pretty(selectors.visible_json(current, request.user)).splitlines()
+            page["diff"] = input_diff(before, edited)
+            page["intro"] = "Check what your edit changes, then save it; nothing has run yet."
+            return self._action_page(request, txn, form=form, confirm=True, **page)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             whole = data["scope"] == "transaction"

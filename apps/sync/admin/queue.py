@@ -11,6 +11,7 @@ from .. import selectors
 from ..filters import DEFAULT_QUEUE, PROBLEM_STATUSES, QUEUES, SEARCH_FIELDS, TransactionFilter, role_label
 from ..models import Transaction
 from ..presentation import badge, money, short_age
+from ..routing import may_act
 from .actions import TransactionActionsMixin
 from .display import TransactionHistoryHelper, json_display, json_names
 from .trace import TraceMixin
@@ -57,6 +58,12 @@ class TransactionAdmin(TransactionActionsMixin, TraceMixin, HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # The team an exception is routed to may act on it even without the general permission.
+        if super().has_change_permission(request, obj):
+            return True
+        return obj is not None and may_act(request.user, obj.owner_role)
 
     def get_fieldsets(self, request, obj=None):
         return [

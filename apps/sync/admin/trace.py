@@ -8,8 +8,10 @@ from django.urls import reverse
 
 from .. import selectors
 from ..filters import PROBLEM_STATUSES, role_label
+from ..fixlinks import fix_links
 from ..models import Step, Transaction
 from ..presentation import api_url, badge, money, pretty, related_view, short_age, step_view
+from ..routing import routing_for
 from .forms import RerunForm, ResolveForm
 
 
@@ -68,6 +70,15 @@ class TraceMixin:
             "history_url": reverse("admin:sync_transaction_history", args=[txn.pk]),
             "api_url": api_url(txn),
             "can_act": can_act,
+            "routing": routing_for(user, txn.owner_role),
+            "fix_links": fix_links(
+                self._failure_context(txn),
+                subject_type=txn.subject_type,
+                subject_id=txn.subject_id,
+                transaction_id=txn.pk,
+            )
+            if txn.status in PROBLEM_STATUSES
+            else [],
             "can_rerun": can_act and txn.status in PROBLEM_STATUSES,
             "can_close": can_act and txn.status not in Transaction.CLOSED_STATUSES,
             "owned_by_me": txn.owner_id == user.pk,
@@ -76,6 +87,10 @@ class TraceMixin:
             "urls": self._action_urls(txn),
             "changelist_url": reverse("admin:sync_transaction_changelist"),
         }
+
+    def _failure_context(self, txn: Transaction) -> dict:
+        membership = getattr(txn, "exception_membership", None) if txn.status == Transaction.Status.EXCEPTION else None
+        return membership.context if membership is not None else {}
 
     def _action_urls(self, txn) -> dict:
         return {

@@ -4,10 +4,12 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.core.limits import BULK_ACTION_LIMIT
+from apps.core.money import quantize
 
 from .. import selectors
 from ..filters import role_label
-from ..models import Step, StepAttempt, Transaction
+from ..groups import money_by_group
+from ..models import ExceptionGroup, Step, StepAttempt, Transaction
 
 
 class VisibleJSONField(serializers.JSONField):
@@ -240,3 +242,44 @@ class BulkReplayResultSerializer(serializers.Serializer):
     matched = serializers.IntegerField()
     replayed = serializers.IntegerField()
     refused = serializers.ListField(child=serializers.DictField())
+
+
+class ExceptionGroupSerializer(serializers.ModelSerializer):
+    """Exceptions with one cause: how many are open, since when, how much money they hold up, who has them."""
+
+    workflow_display = serializers.CharField(source="get_workflow_display", read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    target_system = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    open_count = serializers.IntegerField(read_only=True)
+    value_at_risk = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExceptionGroup
+        fields = [
+            "id",
+            "workflow",
+            "workflow_display",
+            "error_class",
+            "error_code",
+            "target_system",
+            "missing_key",
+            "missing_label",
+            "title",
+            "fix",
+            "owner_role",
+            "status",
+            "status_display",
+            "assignee",
+            "open_count",
+            "times_seen",
+            "first_seen",
+            "last_seen",
+            "resolved_at",
+            "value_at_risk",
+        ]
+
+    def get_value_at_risk(self, obj) -> list[dict]:
+        money = self.context.get("money_by_group")
+        rows = money.get(obj.pk, []) if money is not None else money_by_group([obj.pk]).get(obj.pk, [])
+        return [{"currency": currency, "amount": str(quantize(amount, currency))} for currency, amount in rows]

@@ -12,13 +12,16 @@ from apps.core.masking import can_see_sensitive
 from apps.core.permissions import ModelPermissions
 
 from .. import selectors
-from ..filters import DEFAULT_QUEUE, SEARCH_FIELDS, TransactionFilter
+from ..filters import DEFAULT_QUEUE, SEARCH_FIELDS, ExceptionGroupFilter, TransactionFilter
+from ..groups import live_groups, money_by_group
 from ..models import Transaction
+from ..routing import may_act
 from ..services import ActionRefused, transaction_assign, transaction_replay, transaction_resolve, transactions_replay
 from .serializers import (
     AssignSerializer,
     BulkReplayResultSerializer,
     BulkReplaySerializer,
+    ExceptionGroupSerializer,
     ReplaySerializer,
     ResolveSerializer,
     TransactionDetailSerializer,
@@ -29,10 +32,22 @@ ACTIONS = ("replay", "resolve", "assign", "bulk_replay")
 
 
 class TransactionPermissions(ModelPermissions):
-    """Reading needs `view`; every action (all are POSTs) needs `change`, whoever may add rows."""
+    """Reading needs `view`; every action (all are POSTs) needs `change`, whoever may add rows — except that the
+    team a transaction is routed to may act on that one transaction (checked per object)."""
 
     message = "Your role may read transactions but not re-run, resolve or assign them."
     perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+    def has_permission(self, request, view):
+        if super().has_permission(request, view):
+            return True
+        routed = request.method == "POST" and getattr(view, "detail", False)
+        return routed and request.user.has_perm("sync.view_transaction")
+
+    def has_object_permission(self, request, view, obj):
+        if request.method != "POST" or request.user.has_perm("sync.change_transaction"):
+            return super().has_object_permission(request, view, obj)
+        return may_act(request.user, obj.owner_role)
 
 
 class TransactionViewSet(ReadOnlyViewSet):
@@ -174,3 +189,24 @@ class TransactionViewSet(ReadOnlyViewSet):
         response = super().history(request, pk)
         response.data = selectors.visible_json(response.data, request.user)
         return response
+
+
+class ExceptionGroupViewSet(ReadOnlyViewSet):
+    """Exception groups: exceptions with one cause; `?status=open` lists what still needs someone."""
+
+    serializer_class = ExceptionGroupSerializer
+    filterset_class = ExceptionGroupFilter
+    search_fields = ["title", "missing_label", "missing_key"]
+    ordering_fields = ["last_seen", "first_seen", "times_seen", "open_count", "status", "workflow"]
+    ordering = ["-last_seen", "-pk"]
+
+    def get_queryset(self):
+        return live_groups()
+
+    def get_serializer(self, *args, **kwargs):
+        if kwargs.get("many") and args:
+            rows = list(args[0])
+            kwargs.setdefault("context", self.get_serializer_context())
+            kwargs["context"]["money_by_group"] = money_by_group(row.pk for row in rows)
+            return super().get_serializer(rows, *args[1:], **kwargs)
+        return super().get_serializer(*args, **kwargs)

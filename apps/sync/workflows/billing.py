@@ -25,6 +25,7 @@ from apps.canonical.models import (
     Resource,
     TimeEntry,
 )
+from apps.canonical.services import rate_for
 from apps.connectors.interfaces import Charge
 from apps.core.errors import BusinessError
 from apps.core.history import bulk_create_tracked, bulk_update_tracked
@@ -32,6 +33,7 @@ from apps.core.money import quantize
 from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for
+from apps.systems.models import ConnectedSystem
 
 from ..intake import bulk_chunk_key
 from ..models import Workflow
@@ -63,6 +65,32 @@ def _entries(txn) -> list[dict]:
 def _external_id(entry: dict) -> str:
     data = entry.get("data", {})
     return str(data.get("time_entry_external_id") or data.get("expense_external_id") or "")
+
+
+def _entry_value(source_slug, entry: dict) -> tuple[Decimal | None, str]:
+    """What a time entry or expense will bill: its amount, or its hours at the rate card in force on the day
+    (None when no rate covers it yet: that is usually why it is stuck)."""
+    data = entry.get("data", {})
+    amount = decimal(data.get("amount"), field="amount")
+    if amount is not None:
+        return amount, data.get("currency") or ""
+    hours = decimal(data.get("hours"), field="hours")
+    source = ConnectedSystem.objects.filter(slug=source_slug or "").first()
+    project = by_xref(source, "project", data.get("project_external_id"), required=False) if source else None
+    if hours is None or project is None:
+        return None, ""
+    role = data.get("role")
+    if not role and data.get("resource_external_id"):
+        resource = by_xref(source, "resource", data["resource_external_id"], required=False)
+        role = resource.role if resource else ""
+    on = day(data.get("work_date"), field="work_date")
+    if not role or on is None or project.rate_card is None:
+        return None, project.currency
+    try:
+        line = rate_for(card=project.rate_card, role=role, on=on)
+    except BusinessError:
+        return None, project.currency
+    return quantize(hours * line.bill_rate, line.currency or project.currency), line.currency or project.currency
 
 
 def _period(on: datetime.date) -> tuple[datetime.date, datetime.date]:
@@ -262,12 +290,21 @@ class TimeToBill(WorkflowDefinition):
             hours = f"{entry.get('hours')} h " if entry.get("hours") else ""
             when = entry.get("work_date") or entry.get("incurred_on") or ""
             project = entry.get("project_external_id", "")
+            value, currency = _entry_value(data.get("source_system"), entries[0])
             return Subject(
                 business_key=f"{entries[0].get('type')}:{_external_id(entries[0])}",
                 label=f"{kind} {_external_id(entries[0])}: {hours}{when} on project {project}",
                 object_type="expense" if kind == "Expense" else "time_entry",
-                value_at_risk=decimal(entry.get("amount"), field="amount"),
-                currency=entry.get("currency") or "",
+                value_at_risk=value,
+                currency=currency,
+            )
+        values = [_entry_value(data.get("source_system"), entry) for entry in entries]
+        currencies = {currency for value, currency in values if value is not None}
+        if len(currencies) == 1 and all(value is not None for value, _ in values):
+            return Subject(
+                label=f"Batch of {len(entries)} entries",
+                value_at_risk=sum(value for value, _ in values),
+                currency=currencies.pop(),
             )
         return Subject(label=f"Batch of {len(entries)} entries")
 

@@ -26,7 +26,7 @@ from apps.canonical.services import (
 from apps.core.errors import BusinessError
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
-from apps.systems.models import SystemKind
+from apps.systems.models import ConnectedSystem, SystemKind
 from apps.systems.services import CREATE, UPDATE, assert_may_write
 
 from ..models import Workflow
@@ -34,6 +34,18 @@ from ..registry import StepSpec, Subject, WorkflowDefinition, register
 from ..steps import StepResult
 from . import maps
 from .common import by_xref, day, decimal, require, source_system
+
+
+def _contract_currency(data: dict) -> str:
+    """The currency of the contract an amendment changes (amendments carry a new total, not its currency)."""
+    amendment = data.get("data", {})
+    source = ConnectedSystem.objects.filter(slug=data.get("source_system") or "").first()
+    if source is None or not amendment.get("contract_external_id"):
+        return ""
+    try:
+        return _contract_for(source, amendment["contract_external_id"]).currency
+    except BusinessError:
+        return ""
 
 
 def _contract_for(source, external_id) -> Contract:
@@ -72,6 +84,7 @@ class ContractAmendmentWorkflow(WorkflowDefinition):
             label=f"Amendment v{amendment.get('version', '?')} of contract {amendment.get('contract_external_id', '')}",
             object_type="contract",
             value_at_risk=decimal(amendment.get("new_total_value"), field="new_total_value"),
+            currency=amendment.get("currency") or _contract_currency(data),
         )
 
     def step_record_amendment(self, ctx):

@@ -1,5 +1,8 @@
 """Inbound event → canonical commands: fetch thin notifications, apply the source profile, start workflows."""
 
+import re
+from decimal import Decimal, InvalidOperation
+
 from django.utils import timezone
 
 from apps.core.errors import MappingError
@@ -12,6 +15,8 @@ from ..models import Workflow
 from ..registry import StepSpec, Subject, WorkflowDefinition, register
 from ..services import transaction_start
 from ..steps import StepResult
+
+MONEY_FIELDS = ("amount", "total", "new_total_value")
 
 COMMAND_WORKFLOWS = {
     "opportunity.won": Workflow.OPPORTUNITY_TO_PROJECT,
@@ -85,7 +90,13 @@ class InboundEventWorkflow(WorkflowDefinition):
                 technical="; ".join(
                     f"{issue.location or issue.field} @ {issue.path}: {issue.message}" for issue in result.errors
                 ),
-                context={"errors": rendered["errors"], "profile": profile.name, "version": profile.version},
+                context={
+                    "errors": rendered["errors"],
+                    "profile": profile.name,
+                    "version": profile.version,
+                    **_value_map_missed(profile.spec, result.errors, on),
+                    **_money_held_up(result.incomplete),
+                },
             )
         if result.needs_fetch:
             raise MappingError(
@@ -129,6 +140,43 @@ class InboundEventWorkflow(WorkflowDefinition):
                 name=error.context.get("profile", ""), version=error.context.get("version") or 0
             ).first()
             _mark(event, InboundEvent.Status.EXCEPTION, error=error.as_dict(), profile=profile)
+        amount, currency = error.context.get("value_at_risk"), error.context.get("currency", "")
+        if txn.value_at_risk is None and amount and currency:
+            # The event's own money (the deal's amount, the invoice's total) is what this exception holds up.
+            txn.value_at_risk, txn.currency = Decimal(amount), currency
+            txn.save(update_fields=["value_at_risk", "currency", "updated_at"])
+
+
+def _money_held_up(commands) -> dict:
+    """The amount and currency of the first command that failed to map, when it got that far."""
+    for command in commands:
+        data = command.data
+        for name in MONEY_FIELDS:
+            if data.get(name) not in (None, "") and data.get("currency"):
+                try:
+                    return {"value_at_risk": str(Decimal(str(data[name]))), "currency": str(data["currency"])}
+                except (InvalidOperation, ValueError):
+                    continue
+    return {}
+
+
+def _value_map_missed(spec: dict, errors, on) -> dict:
+    """The value map and key a mapping error missed, read from the profile at the issue's location."""
+    for issue in errors:
+        node = spec
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", issue.location or ""):
+            if part.startswith("["):
+                index = int(part[1:-1])
+                node = node[index] if isinstance(node, list) and index < len(node) else None
+            else:
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict) and node.get("value_map"):
+            # The lookup's date (the mapping's as_of, e.g. the close date) is in the message; else the event's.
+            dated = re.search(r"\bon (\d{4}-\d{2}-\d{2})", issue.message)
+            return {"value_map": node["value_map"], "value": issue.value, "on": dated[1] if dated else on.isoformat()}
+    return {}
 
 
 def fetch_document(connector, request) -> dict:

@@ -413,6 +413,13 @@ def tax_id_where_vat_requires_one(deal: ClosedWonDeal) -> BusinessError | None:
         f"Customer {deal.data['customer_name']} has no VAT/tax ID, and {entity.name} ({entity.country}) "
         f"cannot invoice a business customer without one.",
         fix="Add the customer's tax ID in CRM (or ERP, if ERP owns it) and re-run.",
+        context={
+            "customer_field": "tax_id",
+            "customer_name": deal.data["customer_name"],
+            "customer_external_id": deal.data["customer_external_id"],
+            "system": deal.crm.slug,
+            "customer": existing.pk if existing else None,
+        },
     )
 
 

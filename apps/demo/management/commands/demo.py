@@ -28,10 +28,13 @@ from apps.demo.runner import (
 )
 from apps.demo.scenario import World, run
 from apps.demo.services import DEMO_PASSWORD, DEMO_USERS, refuse_outside_development
+from apps.sync.groups import live_groups, money_by_group
 from apps.sync.models import Transaction
 
 # What to open first: (admin URL name, a record to open or None for the list, why it is worth a look).
 TOUR = (
+    ("console:home", None, "the console home: money stuck and flowing, exception groups, connected systems"),
+    ("console:exceptions", None, "exceptions grouped by cause: fix once, re-run the whole group"),
     ("admin:sync_transaction_changelist", None, "the exception queue: what failed, why, and how to fix it"),
     ("admin:inbound_delivery_changelist", None, "every webhook and bulk upload received, kept byte for byte"),
     ("admin:systems_connectedsystem_changelist", None, "the six connected systems, auth and webhook secrets"),
@@ -158,6 +161,8 @@ class Command(BaseCommand):
             lines += [self.style.SUCCESS("The demo database is ready (console not started: --no-serve)."), ""]
         lines.append(f"Logins (password for all: {DEMO_PASSWORD}):")
         lines += [f"  {spec.username:<12} {spec.role or 'superuser':<18} {spec.looks_at}" for spec in DEMO_USERS]
+        if base_url:
+            lines += ["", *self.click_first(base_url)]
         tour = self.tour(base_url or "")
         if tour:
             lines += ["", "Worth a look:"]
@@ -166,6 +171,26 @@ class Command(BaseCommand):
             lines += ["", f"Logs: {log_path('web')} (console) and {log_path('worker')} (task cluster)."]
             lines += ["Press Ctrl-C to stop."]
         self.stdout.write("\n".join(lines))
+
+    def click_first(self, base_url: str) -> list[str]:
+        """Where to start: the console home as finance ops, and the exception group holding up the most."""
+        lines = [self.style.SUCCESS(f"Click first: {base_url}/  (log in as 'finance' to see the money stuck)")]
+        groups = list(live_groups().filter(open_count__gt=0).order_by("-open_count", "-last_seen")[:20])
+        money = money_by_group(group.pk for group in groups)
+        if not groups:
+            lines.append("No exception is open: every transaction of the month went through.")
+            return lines
+
+        def weight(group) -> tuple:
+            return (sum(amount for _, amount in money.get(group.pk, [])), group.open_count)
+
+        biggest = max(groups, key=weight)
+        held = ", ".join(f"{currency} {amount:,.2f}" for currency, amount in money.get(biggest.pk, [])) or "no amount"
+        url = base_url + reverse("console:exception-group", args=[biggest.pk])
+        label = biggest.missing_label or biggest.title
+        lines.append(f"Then the biggest exception group: {url}")
+        lines.append(f"  {label[:100]} ({biggest.open_count} open, {held})")
+        return lines
 
     def tour(self, base_url: str) -> list[tuple[str, str]]:
         """The TOUR entries that exist in this build of the console, as URLs."""

@@ -1,4 +1,4 @@
-"""Install the django-q2 schedules the ledger relies on; safe to run on every deploy."""
+"""Install the django-q2 schedules the ledger (and the console home) rely on; safe to run on every deploy."""
 
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
@@ -9,6 +9,13 @@ SCHEDULES = [
         "func": "apps.sync.tasks.sweep",
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
+        "repeats": -1,
+    },
+    {
+        "name": "console home figures",
+        "func": "apps.console.tasks.refresh_home_figures",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
         "repeats": -1,
     },
     {

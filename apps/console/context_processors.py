@@ -1,0 +1,19 @@
+"""What every console page's header shows: the firm, the signed-in person and their roles."""
+
+from django.conf import settings
+
+from apps.core.roles import ROLES
+
+
+def console(request):
+    user = getattr(request, "user", None)
+    roles: list[str] = []
+    if user is not None and user.is_authenticated:
+        roles = sorted(name for name in user.groups.values_list("name", flat=True) if name in ROLES)
+        if user.is_superuser and not roles:
+            roles = ["superuser"]
+    return {
+        "firm_name": settings.FIRM_NAME,
+        "reporting_currency": settings.REPORTING_CURRENCY,
+        "console_roles": [role.replace("_", " ") for role in roles],
+    }

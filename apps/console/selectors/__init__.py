@@ -1,0 +1,1 @@
+"""Console selectors: one module per page family (home_*, exception_*, timeline_*, audit_*, steward_*)."""

@@ -1,0 +1,34 @@
+"""The operations console: home, exception groups, and (console B) timeline, audit and steward pages."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from .views import audit, exceptions, home, steward, timeline
+
+app_name = "console"
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("exceptions/", exceptions.group_list, name="exceptions"),
+    path("exceptions/<int:pk>/", exceptions.group_detail, name="exception-group"),
+    path("exceptions/<int:pk>/rerun/", exceptions.group_rerun, name="exception-group-rerun"),
+    path("exceptions/<int:pk>/update/", exceptions.group_update, name="exception-group-update"),
+    path("exceptions/rerun/", exceptions.bulk_rerun, name="bulk-rerun"),
+    path("transactions/", exceptions.bulk_rerun, name="transactions"),
+    path("exceptions/reruns/<int:pk>/", exceptions.rerun_batch, name="rerun-batch"),
+    path("exceptions/reruns/<int:pk>/progress/", exceptions.rerun_batch_progress_json, name="rerun-batch-progress"),
+    path("exceptions/reruns/<int:pk>/control/", exceptions.rerun_batch_control, name="rerun-batch-control"),
+]
+
+# Timeline, audit and steward pages.
+
+urlpatterns += [
+    path("timeline/", timeline.timeline, name="timeline"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/<str:label>/<int:history_id>/", audit.audit_detail, name="audit-detail"),
+    path("stewarding/", steward.steward_home, name="steward"),
+    path("stewarding/value-maps.csv", steward.value_maps_export, name="value-maps-export"),
+    path("stewarding/value-maps/import/", steward.value_maps_upload, name="value-maps-import"),
+]
