@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.mapping",
     "apps.inbound",
     "apps.sync",
+    "apps.reconciliation",
     "apps.connectors",
     "apps.sandbox",
     "apps.configuration",
@@ -211,6 +212,17 @@ SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG or "pytest" in sys.modules)
 CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS = float(os.environ.get("CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS", "2"))
 
 # --- Inbound ---------------------------------------------------------------------------------
+# --- Reconciliation ---------------------------------------------------------------------------
+# The firm's reporting currency: discrepancies carry their value at risk in it (stored ERP exchange rates).
+REPORTING_CURRENCY = os.environ.get("REPORTING_CURRENCY", "USD")
+# Amounts are equal within these tolerances, in the currency's major unit; "*" is the default for any currency.
+RECONCILIATION_TOLERANCES = {
+    "*": {"line": "0.01", "document": "0.05"},
+    "JPY": {"line": "1", "document": "5"},
+}
+RECONCILIATION_PAGE_SIZE = env_int("RECONCILIATION_PAGE_SIZE", 100)
+RECONCILIATION_BATCH_SIZE = env_int("RECONCILIATION_BATCH_SIZE", 2000)
+
 INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)
 INBOUND_BULK_MAX_BODY_BYTES = env_int("INBOUND_BULK_MAX_BODY_BYTES", 64 * 1024 * 1024)
 INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
