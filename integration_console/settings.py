@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.inbound",
     "apps.sync",
     "apps.reconciliation",
+    "apps.metrics",
     "apps.connectors",
     "apps.sandbox",
     "apps.configuration",
@@ -226,6 +227,21 @@ RECONCILIATION_BATCH_SIZE = env_int("RECONCILIATION_BATCH_SIZE", 2000)
 INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)
 INBOUND_BULK_MAX_BODY_BYTES = env_int("INBOUND_BULK_MAX_BODY_BYTES", 64 * 1024 * 1024)
 INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
+
+# --- Business metrics and alerts ----------------------------------------------------------------
+# How many months before the running one the scheduled computation refreshes (late invoices change them).
+METRICS_MONTHS_BACK = env_int("METRICS_MONTHS_BACK", 1)
+# Alerts and digests go out by email: the console backend (printed) for local work and the demo.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "integration-console@localhost")
 
 # --- django-q2 -------------------------------------------------------------------------------
 # ORM broker on the main database: a crash never loses an in-flight task. retry > 3 x timeout and
