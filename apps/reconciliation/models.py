@@ -22,7 +22,7 @@ class Check(models.TextChoices):
 
     INVOICE_MISSING_IN_ERP = "invoice_missing_in_erp", "Invoice in billing, missing in ERP"
     INVOICE_MISSING_IN_BILLING = "invoice_missing_in_billing", "Invoice in ERP, missing in billing"
-    INVOICE_TOTAL = "invoice_total", "Invoice total differs (billing vs ERP)"
+    INVOICE_TOTAL = "invoice_total", "Invoice amount before tax differs (billing vs ERP)"
     INVOICE_TAX = "invoice_tax", "Invoice tax differs (billing vs ERP)"
     INVOICE_LINE = "invoice_line", "Invoice line differs (billing vs ERP)"
     PERIOD_TOTAL = "period_total", "Period total per legal entity differs (billing vs ERP)"
