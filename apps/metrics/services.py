@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.context import audit_context
@@ -179,9 +180,11 @@ def _evaluate_metric_rule(rule: AlertRule, *, periods: list[Period], now) -> dic
             period=value.period,
             currency=value.currency,
         )
+    starts = [p.start for p in periods]
+    # Cleared: what no longer breaches, and the alerts of months before the ones evaluated (those are over).
     stale = (
         Alert.objects.select_for_update()
-        .filter(rule=rule, status=Alert.Status.OPEN, period__in=[p.start for p in periods])
+        .filter(Q(period__in=starts) | Q(period__lt=min(starts)), rule=rule, status=Alert.Status.OPEN)
         .exclude(subject_key__in=breaching)
     )
     return {"notified": notified, "cleared": _clear(stale, now=now)}
@@ -219,8 +222,9 @@ def _evaluate_discrepancy_rule(rule: AlertRule, *, now) -> dict:
 
 
 def alert_rules_evaluate(*, periods: list[Period] | None = None, actor=None, reason: str) -> dict:
-    """Check every active rule against the current figures and open discrepancies; email each breach once."""
-    periods = periods or recent_periods(getattr(settings, "METRICS_MONTHS_BACK", 1))
+    """Check every active rule against the figures of the periods (default: the running month) and the open
+    discrepancies; email each breach once, and again only when it worsens."""
+    periods = periods or recent_periods(0)
     now = timezone.now()
     totals = {"rules": 0, "notified": 0, "cleared": 0}
     with audit_context(actor=actor, reason=reason):
@@ -241,7 +245,8 @@ def metrics_refresh(*, actor=None, reason: str) -> dict:
     """Compute the recent months' figures, then evaluate the alert rules on them (the scheduled job)."""
     periods = recent_periods(getattr(settings, "METRICS_MONTHS_BACK", 1))
     snapshots = metric_values_compute(periods=periods, actor=actor, reason=reason)
-    result = alert_rules_evaluate(periods=periods, actor=actor, reason=reason)
+    # Earlier months are refreshed for reporting; alerts watch the running month, the one people can still act on.
+    result = alert_rules_evaluate(periods=periods[-1:], actor=actor, reason=reason)
     return {"snapshots": len(snapshots), "figures": sum(s.figure_count for s in snapshots), **result}
 
 

@@ -73,7 +73,9 @@ def test_backlog_is_contracted_value_not_yet_billed_never_below_zero():
     b.invoice(over, issued=p.start, subtotal=6000)  # over-billed: counts as zero, not minus 1000
     b.project_in(us, "USD", contract_fields={"total_value": D("3000"), "status": "active"})
     b.project_in(us, "USD", contract_fields={"total_value": D("9999"), "status": "draft"})  # not active
-    b.project_in(us, "USD", contract_fields={"total_value": D("7777"), "status": "active", "start_date": p.end + days(5)})
+    b.project_in(
+        us, "USD", contract_fields={"total_value": D("7777"), "status": "active", "start_date": p.end + days(5)}
+    )
 
     compute(p, "backlog")
 
