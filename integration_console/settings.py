@@ -197,6 +197,7 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "apps.sync.models.Step.Status",
         "SystemKindEnum": "apps.systems.models.SystemKind",
         "DeliveryKindEnum": "apps.inbound.models.Delivery.Kind",
+        "RoleEnum": "apps.metrics.models.ROLE_CHOICES",
     },
     "TITLE": "Integration Console API",
     "DESCRIPTION": "Read and act on the canonical store, the mapping tables and the connected systems.",
@@ -232,16 +233,15 @@ INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
 # How many months before the running one the scheduled computation refreshes (late invoices change them).
 METRICS_MONTHS_BACK = env_int("METRICS_MONTHS_BACK", 1)
 # Alerts and digests go out by email: the console backend (printed) for local work and the demo.
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
 )
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_HOST = os.environ.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "integration-console@localhost")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "integration-console@localhost"
 
 # --- django-q2 -------------------------------------------------------------------------------
 # ORM broker on the main database: a crash never loses an in-flight task. retry > 3 x timeout and
