@@ -18,6 +18,12 @@ SCHEDULES = [
         "repeats": -1,
     },
     {
+        "name": "daily reconciliation",
+        "func": "apps.reconciliation.tasks.reconcile_daily",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
+    {
         "name": "business metrics and alerts",
         "func": "apps.metrics.tasks.refresh_metrics",
         "schedule_type": Schedule.HOURLY,
