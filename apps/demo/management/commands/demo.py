@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import NoReverseMatch, reverse
 
+from apps.core.context import system_context
 from apps.core.errors import BusinessError
 from apps.demo.environment import demo_environment_apply, demo_secrets_ensure, secrets_path
 from apps.demo.runner import (
@@ -26,6 +27,7 @@ from apps.demo.runner import (
     watch,
 )
 from apps.demo.services import DEMO_PASSWORD, DEMO_USERS, refuse_outside_development
+from apps.metrics.services import metrics_refresh
 
 # What to open first: (admin URL name, a record to open or None for the list, why it is worth a look).
 TOUR = (
@@ -117,6 +119,7 @@ class Command(BaseCommand):
             call_command("install_schedules", stdout=self.stdout)
             start_task_cluster(supervisor, env=dict(os.environ))
             self.drive_scenario(base_url)
+            self.refresh_metrics()
             self.print_welcome(base_url=base_url)
             dead = watch(supervisor)
             raise CommandError(
@@ -147,6 +150,13 @@ class Command(BaseCommand):
             self.stdout.write(f"   {len(outcome['exceptions'])} exceptions wait for you in the queue:")
             for item in outcome["exceptions"]:
                 self.stdout.write(f"   - {item['subject']}: {item['message']}")
+
+    def refresh_metrics(self) -> None:
+        """The month's figures and the alert rules now, not at the next hourly run (notified once either way)."""
+        self.step("Computing the business metrics and checking the alert rules (alert emails print below)")
+        with system_context("Demo: metrics after the scenario"):
+            result = metrics_refresh(reason="Demo: metrics after the scenario")
+        self.stdout.write(f"   {result['figures']} figures; {result['notified']} alert email(s) sent.")
 
     # --- output ---------------------------------------------------------------------------------------
     def print_welcome(self, *, base_url: str | None) -> None:
