@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import DecimalField, Exists, ExpressionWrapper, F, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.canonical.models import BillingEvent, BillingSchedule, Invoice, Project, TimeEntry
 from apps.mapping.models import CrossReference
 
 from .matching import MONEY, beyond_tolerance
-from .models import Check, SnapshotInvoice, SnapshotInvoiceLine, SnapshotPayment
+from .models import Check, SnapshotBillingSchedule, SnapshotInvoice, SnapshotInvoiceLine, SnapshotPayment
 from .pulls import BILLING, BILLING_NOT_POSTED, ERP
 
 CHUNK = 1000
@@ -462,15 +462,41 @@ def _time_finding(scope, row, approved, billed) -> dict:
 
 
 def projects_without_schedule(scope: Scope) -> Iterator[dict]:
-    """Active projects with no active billing schedule: nothing they deliver can be billed."""
-    active = BillingSchedule.objects.filter(project=OuterRef("pk"), status=BillingSchedule.Status.ACTIVE)
-    projects = Project.objects.filter(status=Project.Status.ACTIVE).filter(~Exists(active)).order_by()
+    """Active projects with no active billing schedule in the console or in the billing platform."""
+    in_console = BillingSchedule.objects.filter(project=OuterRef("pk"), status=BillingSchedule.Status.ACTIVE)
+    in_billing = SnapshotBillingSchedule.objects.filter(
+        run_id=scope.run_id, system=BILLING, project_key=OuterRef("code"), status="active"
+    )
+    billing_status = SnapshotBillingSchedule.objects.filter(
+        run_id=scope.run_id, system=BILLING, project_key=OuterRef("code")
+    ).order_by("-pk")
+    projects = (
+        Project.objects.filter(status=Project.Status.ACTIVE)
+        .annotate(in_console=Exists(in_console), in_billing=Exists(in_billing))
+        .filter(Q(in_console=False) | Q(in_billing=False))
+        .order_by()
+    )
     if scope.entity:
         projects = projects.filter(legal_entity__code=scope.entity)
-    rows = projects.annotate(value=Coalesce("budget_amount", "contract__total_value", ZERO, output_field=MONEY)).values(
-        "pk", "code", "name", "currency", "value", legal_entity_code=F("legal_entity__code")
+    rows = projects.annotate(
+        value=Coalesce("budget_amount", "contract__total_value", ZERO, output_field=MONEY),
+        billing_status=Subquery(billing_status.values("status")[:1]),
+    ).values(
+        "pk",
+        "code",
+        "name",
+        "currency",
+        "value",
+        "in_console",
+        "in_billing",
+        "billing_status",
+        legal_entity_code=F("legal_entity__code"),
     )
     for row in _stream(rows):
+        where = [
+            label for label, has in (("the console", row["in_console"]), ("billing", row["in_billing"])) if not has
+        ]
+        status = f" (billing shows it {row['billing_status']})" if row["billing_status"] else ""
         yield finding(
             Check.PROJECT_NO_SCHEDULE,
             row["code"],
@@ -479,10 +505,11 @@ def projects_without_schedule(scope: Scope) -> Iterator[dict]:
             right=None,
             left_system="psa",
             right_system=BILLING,
-            description=f"Project {row['code']} ({row['name']}) is active but has no active billing schedule; "
-            f"{row['value']} {row['currency']} of contracted work cannot be billed.",
+            description=f"Project {row['code']} ({row['name']}) is active but has no active billing schedule in "
+            f"{' or '.join(where)}{status}; {row['value']} {row['currency']} of contracted work cannot be billed.",
             project=row["code"],
             project_id=row["pk"],
+            missing_in=where,
         )
 
 

@@ -264,3 +264,20 @@ class SnapshotPayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.system} {self.payment_key} → {self.invoice_key} {self.applied_amount}"
+
+
+class SnapshotBillingSchedule(models.Model):
+    """One billing schedule as the billing platform held it during a run."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="+")
+    system = models.CharField(max_length=16)
+    external_id = models.CharField(max_length=255)
+    project_key = models.CharField(max_length=255, help_text="The project code the schedule bills.")
+    status = models.CharField(max_length=30, blank=True)
+
+    class Meta:
+        ordering = ["run", "system", "project_key"]
+        indexes = [models.Index(fields=["run", "system", "project_key"])]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.external_id} ({self.project_key}) {self.status}"

@@ -21,7 +21,13 @@ from apps.connectors.registry import adapter_for
 from apps.core.money import MINOR_UNITS, quantize, to_decimal
 from apps.mapping.models import CrossReference
 
-from .models import ReconciliationRun, SnapshotInvoice, SnapshotInvoiceLine, SnapshotPayment
+from .models import (
+    ReconciliationRun,
+    SnapshotBillingSchedule,
+    SnapshotInvoice,
+    SnapshotInvoiceLine,
+    SnapshotPayment,
+)
 
 BILLING, ERP, CONSOLE = "billing", "erp", "console"
 BILLING_OPEN = {"posted", "payment_due", "not_paid"}
@@ -78,7 +84,7 @@ def _invoice_numbers_by_external_id(system, external_ids: set[str]) -> dict[str,
 
 def _write(model, rows: list) -> None:
     if rows:
-        model.objects.bulk_create(rows, batch_size=len(rows))
+        model.objects.bulk_create(rows, batch_size=len(rows))  # history-ok: snapshots keep no history
 
 
 def _from_minor(value, currency: str) -> Decimal:
@@ -94,11 +100,26 @@ def _date_from_unix(value) -> datetime.date | None:
 def pull_billing(run: ReconciliationRun, system) -> dict:
     """Invoices (with lines and the payments applied to them) from the billing platform, into the snapshot."""
     adapter = adapter_for(system, correlation_id=run.correlation_id)
-    counts = {"invoices": 0, "lines": 0, "payments": 0}
+    counts = {"invoices": 0, "lines": 0, "payments": 0, "schedules": 0}
     try:
         listing = adapter.list_invoices(page_size=settings.RECONCILIATION_PAGE_SIZE)
         for chunk in batches(listing, settings.RECONCILIATION_BATCH_SIZE):
             _billing_batch(run, system, chunk, counts)
+        schedules = adapter.list_billing_schedules(page_size=settings.RECONCILIATION_PAGE_SIZE)
+        for chunk in batches(schedules, settings.RECONCILIATION_BATCH_SIZE):
+            rows = [
+                SnapshotBillingSchedule(
+                    run=run,
+                    system=BILLING,
+                    external_id=str(item.get("id", "")),
+                    project_key=str(item.get("project_ref") or ""),
+                    status=str(item.get("status") or ""),
+                )
+                for item in chunk
+            ]
+            with transaction.atomic():
+                _write(SnapshotBillingSchedule, rows)
+            counts["schedules"] += len(rows)
     except ConnectorError as exc:
         raise PullIncomplete(BILLING, f"{exc.message} {exc.fix}".strip()) from exc
     return counts
@@ -275,7 +296,7 @@ def _erp_payment_batch(run, chunk: list[dict], counts: dict) -> None:
 
 def discard_snapshots(run_ids, system: str | None = None) -> None:
     """Drop snapshot rows (no history: they are copies of other systems' data)."""
-    for model in (SnapshotInvoice, SnapshotInvoiceLine, SnapshotPayment):
+    for model in (SnapshotInvoice, SnapshotInvoiceLine, SnapshotPayment, SnapshotBillingSchedule):
         rows = model.objects.filter(run_id__in=run_ids)
         if system:
             rows = rows.filter(system=system)

@@ -143,7 +143,7 @@ PLAN = [
     ({Check.AR_BALANCE}, {BILLING, ERP}, checks.ar_balances),
     ({Check.PAYMENT_APPLIED}, {BILLING, ERP}, checks.payments_applied),
     ({Check.TIME_UNBILLED, Check.TIME_BILLED_TWICE}, set(), checks.time_billed),
-    ({Check.PROJECT_NO_SCHEDULE}, set(), checks.projects_without_schedule),
+    ({Check.PROJECT_NO_SCHEDULE}, {BILLING}, checks.projects_without_schedule),
     ({Check.INVOICE_NOT_POSTED}, {BILLING}, lambda scope: checks.invoices_not_posted(scope, billing_pulled=True)),
 ]
 

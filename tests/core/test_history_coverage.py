@@ -20,6 +20,7 @@ EXEMPT = {
     "reconciliation.snapshotinvoice": "a run's copy of another system's invoices (vendor-side data, not ours)",
     "reconciliation.snapshotinvoiceline": "a run's copy of another system's invoice lines (vendor-side data)",
     "reconciliation.snapshotpayment": "a run's copy of another system's payment applications (vendor-side data)",
+    "reconciliation.snapshotbillingschedule": "a run's copy of the billing platform's schedules (vendor-side data)",
 }
 QUERYSET_METHODS = {"update", "bulk_create", "bulk_update"}
 QUERYSET_SOURCES = {"objects", "filter", "exclude", "all", "select_for_update", "select_related", "history"}

@@ -9,6 +9,7 @@ from apps.canonical.models import BillingEvent, BillingSchedule, TimeEntry
 from apps.mapping.models import CrossReference
 from apps.reconciliation.models import Check, Discrepancy, ReconciliationRun
 from apps.reconciliation.services import reconciliation_run_execute, reconciliation_run_request
+from apps.sandbox import records
 
 from .. import factories
 from .conftest import DAY, PERIOD
@@ -219,15 +220,22 @@ def test_unbilled_and_twice_billed_time_per_project_and_period(books):
 def test_active_projects_without_schedule_and_invoices_never_posted(books):
     entity = factories.legal_entity("NW-US", currency="USD")
     project = factories.project(code="P-NOSCHED", legal_entity=entity, budget_amount=Decimal("48000"))
-    scheduled = factories.project(code="P-OK", legal_entity=entity)
-    BillingSchedule.objects.create(
-        project=scheduled, billing_method="fixed_fee", start_date=DAY, currency="USD", status="active"
-    )
+    for code, status in (("P-OK", "active"), ("P-CANCELLED", "cancelled")):
+        scheduled = factories.project(code=code, legal_entity=entity, budget_amount=Decimal("1000"))
+        BillingSchedule.objects.create(
+            project=scheduled, billing_method="fixed_fee", start_date=DAY, currency="USD", status="active"
+        )
+        data = {"project_ref": code, "status": status, "currency_code": "USD"}
+        records.create("billing", "billing_schedule", data, internal_id=f"BS-{code}")
     books.console_invoice("INV-70", "USD", "640.00", status="draft")
     books.billing_invoice("INV-71", "GBP", [("80.00", "16.00")], status="pending")
     reconcile()
-    assert set(found(Check.PROJECT_NO_SCHEDULE)) == {project.code}
-    assert found(Check.PROJECT_NO_SCHEDULE)[project.code].left_amount == Decimal("48000.00")
+    no_schedule = found(Check.PROJECT_NO_SCHEDULE)
+    assert set(no_schedule) == {project.code, "P-CANCELLED"}
+    assert no_schedule[project.code].left_amount == Decimal("48000.00")
+    assert no_schedule[project.code].detail["missing_in"] == ["the console", "billing"]
+    assert no_schedule["P-CANCELLED"].detail["missing_in"] == ["billing"]
+    assert "billing shows it cancelled" in no_schedule["P-CANCELLED"].description
     not_posted = found(Check.INVOICE_NOT_POSTED)
     assert set(not_posted) == {"INV-70", "INV-71"}
     assert not_posted["INV-71"].value_at_risk == Decimal("120.96")
