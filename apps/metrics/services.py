@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.core.context import audit_context
 from apps.core.history import bulk_create_tracked, save_if_changed
+from apps.core.money import quantize
 from apps.reconciliation.models import Discrepancy
 
 from . import selectors
@@ -79,7 +80,7 @@ def _role_recipients(role: str) -> list[str]:
 
 def _format(value: Decimal, unit: str, currency: str) -> str:
     if unit == Unit.MONEY:
-        return f"{value:,.2f} {currency}".strip()
+        return f"{quantize(value, currency or 'USD'):,} {currency}".strip()
     if unit == Unit.PERCENT:
         return f"{value:.2f} %"
     return f"{value:.1f} days"
@@ -226,15 +227,20 @@ def alert_rules_evaluate(*, periods: list[Period] | None = None, actor=None, rea
     discrepancies; email each breach once, and again only when it worsens."""
     periods = periods or recent_periods(0)
     now = timezone.now()
-    totals = {"rules": 0, "notified": 0, "cleared": 0}
+    totals = {"rules": 0, "notified": 0, "cleared": 0, "failed": 0}
     with audit_context(actor=actor, reason=reason):
         for rule_id in AlertRule.objects.filter(active=True).order_by("pk").values_list("pk", flat=True):
-            with transaction.atomic():
-                rule = AlertRule.objects.select_for_update().get(pk=rule_id)  # one evaluator per rule at a time
-                if rule.kind == AlertRule.Kind.METRIC:
-                    result = _evaluate_metric_rule(rule, periods=periods, now=now)
-                else:
-                    result = _evaluate_discrepancy_rule(rule, now=now)
+            try:
+                with transaction.atomic():
+                    rule = AlertRule.objects.select_for_update().get(pk=rule_id)  # one evaluator per rule at a time
+                    if rule.kind == AlertRule.Kind.METRIC:
+                        result = _evaluate_metric_rule(rule, periods=periods, now=now)
+                    else:
+                        result = _evaluate_discrepancy_rule(rule, now=now)
+            except OSError:  # the mail server refused: nothing of this rule is recorded, the next run tries again
+                logger.exception("Alert rule %s could not send its email; it is checked again on the next run", rule_id)
+                totals["failed"] += 1
+                continue
             totals["rules"] += 1
             totals["notified"] += result["notified"]
             totals["cleared"] += result["cleared"]

@@ -1,6 +1,7 @@
 """Alerts: a breach is emailed to the owning role once, again only when it worsens; a daily digest, once a day."""
 
 import datetime
+import smtplib
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.core.context import system_context
+from apps.metrics import services
 from apps.metrics.models import Alert, AlertNotification, AlertRule
 from apps.metrics.services import alert_digest_send, metrics_refresh
 
@@ -192,3 +194,20 @@ def test_a_below_rule_breaches_when_the_figure_drops(finance_team):
     refresh()
 
     assert len(mail.outbox) == 1 and "3,000.00 GBP" in mail.outbox[0].subject
+
+
+def test_when_the_mail_server_fails_nothing_is_recorded_and_the_next_run_sends_it(finance_team, wip_rule, monkeypatch):
+    b.time_entry(b.project_in(wip_rule.legal_entity, "GBP"), hours=10, rate=150, work_date=timezone.localdate())
+    real_send = services.send_mail
+
+    def refuse(*args, **kwargs):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr(services, "send_mail", refuse)
+    failed = refresh()
+    monkeypatch.setattr(services, "send_mail", real_send)
+    retried = refresh()
+
+    assert failed["failed"] == 1 and failed["notified"] == 0
+    assert retried["notified"] == 1 and len(mail.outbox) == 1
+    assert AlertNotification.objects.count() == 1 and Alert.objects.get().notification_count == 1
