@@ -4,10 +4,13 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.canonical.models import Opportunity, Project
 from apps.core.context import system_context
+from apps.core.errors import BusinessError
 from apps.metrics import selectors
 from apps.metrics.models import MetricValue
 from apps.metrics.periods import Period
@@ -243,7 +246,33 @@ def test_a_new_computation_is_a_new_snapshot_and_a_figure_that_fell_away_disappe
 
 
 def test_period_rejects_what_is_not_a_month():
-    from apps.core.errors import BusinessError
-
     with pytest.raises(BusinessError, match="not a month"):
         Period.parse("November")
+
+
+def test_computing_costs_the_same_queries_for_ten_records_or_fifty():
+    """The database aggregates: the query count does not grow with the records behind the figures."""
+    uk, us = b.entities()
+    p = b.last_month()
+
+    def month_of_work(count):
+        for entity, currency in ((uk, "GBP"), (us, "USD")):
+            project = b.project_in(entity, currency, contract_fields={"total_value": D("100000"), "status": "active"})
+            resource = factories.resource(legal_entity=entity)
+            inv = b.invoice(project, issued=p.start + days(9), subtotal=100)
+            for n in range(count):
+                entry = b.time_entry(project, hours=1, rate=100, work_date=p.start, resource=resource)
+                if n % 2:
+                    b.billed(entry, inv)
+
+    def queries_for_a_computation() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            compute(p)
+        return len(captured.captured_queries)
+
+    month_of_work(5)
+    small = queries_for_a_computation()
+    month_of_work(20)
+    large = queries_for_a_computation()
+
+    assert large == small
