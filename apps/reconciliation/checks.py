@@ -9,13 +9,13 @@ differences, streamed in chunks.
 
 import datetime
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 
-from apps.canonical.models import BillingEvent, BillingSchedule, Invoice, Project, TimeEntry
+from apps.canonical.models import BillingEvent, BillingSchedule, ContractType, Invoice, Project, TimeEntry
 from apps.mapping.models import CrossReference
 
 from .matching import MONEY, beyond_tolerance
@@ -43,6 +43,7 @@ class Scope:
     start: datetime.date
     end: datetime.date
     entity: str | None = None
+    systems: dict = field(default_factory=dict)  # the systems pulled completely: {"billing": ..., "erp": ...}
 
 
 def _snap(scope: Scope, system: str):
@@ -276,7 +277,10 @@ def ar_balances(scope: Scope) -> Iterator[dict]:
             .values("s")
         )
 
-    console = Invoice.objects.filter(status__in=CONSOLE_OPEN).order_by()
+    known_to_erp = CrossReference.objects.filter(system=scope.systems.get(ERP), object_type="customer").values(
+        "object_id"
+    )
+    console = Invoice.objects.filter(status__in=CONSOLE_OPEN, customer__in=known_to_erp).order_by()
     if scope.entity:
         console = console.filter(legal_entity__code=scope.entity)
     console_sum = (
@@ -406,28 +410,37 @@ def _payment_finding(scope, row, billing, erp) -> dict:
 
 
 def time_billed(scope: Scope) -> Iterator[dict]:
-    """Per project and period: approved billable time at its bill rate against time billed on invoices."""
+    """Per time-and-materials project and period: approved billable time at its bill rate against what the
+    billing platform invoiced for it (its invoice lines carrying the time's charge references)."""
     value = ExpressionWrapper(F("hours") * F("bill_rate"), output_field=DecimalField(max_digits=28, decimal_places=6))
     approved = TimeEntry.objects.filter(
         billable=True,
         status__in=[TimeEntry.Status.APPROVED, TimeEntry.Status.BILLED],
         work_date__range=(scope.start, scope.end),
         bill_rate__isnull=False,
+        project__billing_method=ContractType.TIME_AND_MATERIALS,
     ).order_by()
-    billed = BillingEvent.objects.filter(
-        source=BillingEvent.Source.TIME,
-        status=BillingEvent.Status.INVOICED,
-        event_date__range=(scope.start, scope.end),
-    ).order_by()
+    charges = (
+        BillingEvent.objects.filter(source=BillingEvent.Source.TIME, event_date__range=(scope.start, scope.end))
+        .exclude(status=BillingEvent.Status.CANCELLED)
+        .order_by()
+    )
     if scope.entity:
         approved = approved.filter(project__legal_entity__code=scope.entity)
-        billed = billed.filter(project__legal_entity__code=scope.entity)
-    billed_sum = billed.filter(project=OuterRef("project")).values("project").annotate(s=Sum("amount")).values("s")
+        charges = charges.filter(project__legal_entity__code=scope.entity)
+    references = charges.annotate(ref=Concat(Value("BE-"), Cast("pk", CharField()), output_field=CharField()))
+    lines = SnapshotInvoiceLine.objects.filter(run_id=scope.run_id, system=BILLING).order_by()
+    invoiced = (
+        lines.filter(reference__in=references.filter(project=OuterRef(OuterRef("project"))).values("ref"))
+        .values("run")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
     fields = {"code": F("project__code"), "legal_entity_code": F("project__legal_entity__code")}
     rows = (
         approved.values("project", "project__currency")
         .annotate(approved=Sum(value), **fields)
-        .annotate(billed=Coalesce(Subquery(billed_sum, output_field=MONEY), ZERO))
+        .annotate(billed=Coalesce(Subquery(invoiced, output_field=MONEY), ZERO))
         .annotate(diff=ExpressionWrapper(F("approved") - F("billed"), output_field=MONEY))
         .filter(beyond_tolerance("diff", "document", currency_field="project__currency"))
     )
@@ -435,7 +448,12 @@ def time_billed(scope: Scope) -> Iterator[dict]:
         yield _time_finding(scope, row, row["approved"], row["billed"])
     has_time = approved.filter(project=OuterRef("project"))
     billed_only = (
-        billed.filter(~Exists(has_time)).values("project", "project__currency").annotate(billed=Sum("amount"), **fields)
+        charges.filter(project__billing_method=ContractType.TIME_AND_MATERIALS)
+        .filter(~Exists(has_time))
+        .values("project", "project__currency")
+        .annotate(**fields)
+        .annotate(billed=Coalesce(Subquery(invoiced, output_field=MONEY), ZERO))
+        .filter(beyond_tolerance("billed", "document", currency_field="project__currency"))
     )
     for row in _stream(billed_only):
         yield _time_finding(scope, row, Decimal(0), row["billed"])
@@ -464,6 +482,12 @@ def _time_finding(scope, row, approved, billed) -> dict:
 def projects_without_schedule(scope: Scope) -> Iterator[dict]:
     """Active projects with no active billing schedule in the console or in the billing platform."""
     in_console = BillingSchedule.objects.filter(project=OuterRef("pk"), status=BillingSchedule.Status.ACTIVE)
+    # Only schedules the console recorded in the billing platform are expected there.
+    recorded = CrossReference.objects.filter(
+        system=scope.systems.get(BILLING),
+        object_type="billing_schedule",
+        object_id__in=BillingSchedule.objects.filter(project=OuterRef(OuterRef("pk"))).values("pk"),
+    )
     in_billing = SnapshotBillingSchedule.objects.filter(
         run_id=scope.run_id, system=BILLING, project_key=OuterRef("code"), status="active"
     )
@@ -472,8 +496,8 @@ def projects_without_schedule(scope: Scope) -> Iterator[dict]:
     ).order_by("-pk")
     projects = (
         Project.objects.filter(status=Project.Status.ACTIVE)
-        .annotate(in_console=Exists(in_console), in_billing=Exists(in_billing))
-        .filter(Q(in_console=False) | Q(in_billing=False))
+        .annotate(in_console=Exists(in_console), in_billing=Exists(in_billing), recorded=Exists(recorded))
+        .filter(Q(in_console=False) | Q(in_billing=False, recorded=True))
         .order_by()
     )
     if scope.entity:
@@ -489,13 +513,13 @@ def projects_without_schedule(scope: Scope) -> Iterator[dict]:
         "value",
         "in_console",
         "in_billing",
+        "recorded",
         "billing_status",
         legal_entity_code=F("legal_entity__code"),
     )
     for row in _stream(rows):
-        where = [
-            label for label, has in (("the console", row["in_console"]), ("billing", row["in_billing"])) if not has
-        ]
+        where = ["the console"] if not row["in_console"] else []
+        where += ["billing"] if not row["in_billing"] and (row["recorded"] or not row["in_console"]) else []
         status = f" (billing shows it {row['billing_status']})" if row["billing_status"] else ""
         yield finding(
             Check.PROJECT_NO_SCHEDULE,
@@ -515,7 +539,15 @@ def projects_without_schedule(scope: Scope) -> Iterator[dict]:
 
 def invoices_not_posted(scope: Scope, *, billing_pulled: bool) -> Iterator[dict]:
     """Invoices generated (a draft in the console, pending in billing) in the period but never posted."""
-    drafts = Invoice.objects.filter(status=Invoice.Status.DRAFT, issue_date__range=(scope.start, scope.end)).order_by()
+    # A draft that billing shows as posted is an invoice missing in ERP (raised by that check), not an unposted one.
+    posted_in_billing = (
+        _snap(scope, BILLING).filter(invoice_key=OuterRef("number")).exclude(status__in=NOT_POSTED_IN_BILLING)
+    )
+    drafts = (
+        Invoice.objects.filter(status=Invoice.Status.DRAFT, issue_date__range=(scope.start, scope.end))
+        .filter(~Exists(posted_in_billing))
+        .order_by()
+    )
     if scope.entity:
         drafts = drafts.filter(legal_entity__code=scope.entity)
     rows = drafts.values(
@@ -555,9 +587,9 @@ def _not_posted(scope, row, where: str, external_id, subject_id=None) -> dict:
     )
 
 
-def dangling_cross_references(scope: Scope, systems: dict) -> Iterator[dict]:
+def dangling_cross_references(scope: Scope) -> Iterator[dict]:
     """Cross-references to invoices the billing platform or the ERP does not have (any period)."""
-    for side, system in systems.items():
+    for side, system in scope.systems.items():
         present = _snap(scope, side).filter(external_id=OuterRef("external_id"))
         invoice = Invoice.objects.filter(pk=OuterRef("object_id"))
         refs = (

@@ -238,10 +238,14 @@ class SnapshotInvoiceLine(models.Model):
     currency = models.CharField(max_length=3)
     amount = models.DecimalField(**AMOUNT, default=0)
     tax_amount = models.DecimalField(**AMOUNT, default=0)
+    reference = models.CharField(max_length=100, blank=True, help_text="Our charge reference, e.g. BE-42.")
 
     class Meta:
         ordering = ["run", "system", "invoice_key", "line_number"]
-        indexes = [models.Index(fields=["run", "system", "invoice_key", "line_number"])]
+        indexes = [
+            models.Index(fields=["run", "system", "invoice_key", "line_number"]),
+            models.Index(fields=["run", "system", "reference"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.system} {self.invoice_key}/{self.line_number}"

@@ -166,6 +166,7 @@ def _billing_batch(run, system, chunk: list[dict], counts: dict) -> None:
                     currency=currency,
                     amount=_from_minor(line.get("amount"), currency),
                     tax_amount=_from_minor(line.get("tax_amount"), currency),
+                    reference=str(line.get("reference") or "")[:100],
                 )
             )
         for applied in item.get("linked_payments") or []:

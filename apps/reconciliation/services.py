@@ -1,6 +1,7 @@
 """Every write of reconciliation: request and execute runs, record discrepancies, act on them, sign periods off."""
 
 import calendar
+import dataclasses
 import datetime
 import hashlib
 import logging
@@ -142,9 +143,10 @@ PLAN = [
     ({Check.PERIOD_TOTAL}, {BILLING, ERP}, checks.period_totals),
     ({Check.AR_BALANCE}, {BILLING, ERP}, checks.ar_balances),
     ({Check.PAYMENT_APPLIED}, {BILLING, ERP}, checks.payments_applied),
-    ({Check.TIME_UNBILLED, Check.TIME_BILLED_TWICE}, set(), checks.time_billed),
+    ({Check.TIME_UNBILLED, Check.TIME_BILLED_TWICE}, {BILLING}, checks.time_billed),
     ({Check.PROJECT_NO_SCHEDULE}, {BILLING}, checks.projects_without_schedule),
     ({Check.INVOICE_NOT_POSTED}, {BILLING}, lambda scope: checks.invoices_not_posted(scope, billing_pulled=True)),
+    ({Check.DANGLING_XREF}, {BILLING, ERP}, checks.dangling_cross_references),
 ]
 
 
@@ -169,7 +171,8 @@ def _execute(run: ReconciliationRun) -> None:
     _progress(run, 65, "Comparing")
     recorder = DiscrepancyRecorder(run, scope)
     compared, skipped = set(), set()
-    plan = [*PLAN, ({Check.DANGLING_XREF}, {BILLING, ERP}, lambda s: checks.dangling_cross_references(s, ok))]
+    scope = dataclasses.replace(scope, systems=ok)
+    plan = PLAN
     for index, (types, needs, produce) in enumerate(plan):
         if needs - ok.keys():
             skipped |= types

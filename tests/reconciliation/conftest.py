@@ -62,10 +62,11 @@ class Books:
         return CrossReference.objects.get(system=system, object_type="customer", object_id=customer.pk).external_id
 
     def billing_invoice(self, number, currency, lines, *, day=DAY, status="posted", payments=()):
-        """lines: [(amount, tax)]; payments: [(transaction id, amount)]."""
+        """lines: [(amount, tax)] or [(amount, tax, charge reference)]; payments: [(transaction id, amount)]."""
         customer = self.customer(currency)
-        sub = sum(Decimal(a) for a, _ in lines)
-        tax = sum(Decimal(t) for _, t in lines)
+        lines = [(*line, "")[:3] for line in lines]
+        sub = sum(Decimal(a) for a, _, _ in lines)
+        tax = sum(Decimal(t) for _, t, _ in lines)
         paid = sum((Decimal(a) for _, a in payments), Decimal(0))
         minor = lambda value: to_minor_units(Decimal(value), currency)  # noqa: E731
         data = {
@@ -79,7 +80,7 @@ class Books:
             "total": minor(sub + tax),
             "amount_paid": minor(paid),
             "amount_due": minor(sub + tax - paid),
-            "line_items": [{"amount": minor(a), "tax_amount": minor(t)} for a, t in lines],
+            "line_items": [{"amount": minor(a), "tax_amount": minor(t), "reference": ref} for a, t, ref in lines],
             "linked_payments": [
                 {"txn_id": txn, "applied_amount": minor(amount), "txn_date": unix(day)} for txn, amount in payments
             ],

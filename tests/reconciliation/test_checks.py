@@ -163,47 +163,50 @@ def test_one_payment_settling_several_invoices_and_instalments_are_compared_per_
 
 def test_unbilled_and_twice_billed_time_per_project_and_period(books):
     entity = factories.legal_entity("NW-US", currency="USD")
-    unbilled = factories.project(code="P-UNBILLED", legal_entity=entity)
-    twice = factories.project(code="P-TWICE", legal_entity=entity)
-    gbp = factories.project(
-        code="P-GBP", contract=factories.contract(currency="GBP", customer=books.customer("GBP")), currency="GBP"
+
+    def project(code, currency="USD", kind="time_and_materials"):
+        customer = books.customer(currency)
+        contract = factories.contract(currency=currency, customer=customer, contract_type=kind)
+        return factories.project(code=code, contract=contract, currency=currency)
+
+    unbilled, twice, gbp, fixed = (
+        project("P-UNBILLED"),
+        project("P-TWICE"),
+        project("P-GBP", "GBP"),
+        project("P-FIXED", kind="fixed_fee"),
     )
-    person = factories.resource()
-    for project in (unbilled, twice, gbp):
-        BillingSchedule.objects.create(
-            project=project,
-            billing_method="time_and_materials",
-            start_date=DAY,
-            currency=project.currency,
-            status="active",
-        )
-    for project, hours, rate in ((unbilled, "10", "200"), (twice, "5", "150"), (gbp, "8", "180")):
+    person = factories.resource(legal_entity=entity)
+    for item, hours, rate in ((unbilled, "10", "200"), (twice, "5", "150"), (gbp, "8", "180"), (fixed, "9", "100")):
         TimeEntry.objects.create(
             resource=person,
-            project=project,
+            project=item,
             work_date=DAY,
             hours=Decimal(hours),
             status="approved",
             bill_rate=Decimal(rate),
-            currency=project.currency,
+            currency=item.currency,
         )
 
-    def billed(project, amount):
-        BillingEvent.objects.create(
-            project=project,
+    def charge(item, amount) -> str:
+        event = BillingEvent.objects.create(
+            project=item,
             source="time",
             event_date=DAY,
             description="time",
             unit_price=Decimal(amount),
             amount=Decimal(amount),
-            currency=project.currency,
-            status="invoiced",
+            currency=item.currency,
+            status="sent",
         )
+        return f"BE-{event.pk}"
 
-    billed(unbilled, "500.00")  # only a quarter of the 2,000 approved
-    billed(twice, "750.00")
-    billed(twice, "750.00")  # the same 750 twice
-    billed(gbp, "1440.00")
+    first_half = charge(unbilled, "500.00")
+    charge(unbilled, "1500.00")  # sent to billing, never invoiced
+    twice_ref = charge(twice, "750.00")
+    gbp_ref = charge(gbp, "1440.00")
+    books.billing_invoice("INV-T1", "USD", [("500.00", "40.00", first_half), ("750.00", "60.00", twice_ref)])
+    books.billing_invoice("INV-T2", "USD", [("750.00", "60.00", twice_ref)])  # the same charge invoiced again
+    books.billing_invoice("INV-T3", "GBP", [("1440.00", "288.00", gbp_ref)])
     reconcile()
     unbilled_rows = found(Check.TIME_UNBILLED)
     assert set(unbilled_rows) == {f"P-UNBILLED:{PERIOD}"}
@@ -213,20 +216,30 @@ def test_unbilled_and_twice_billed_time_per_project_and_period(books):
         Decimal("500.00"),
         Decimal("1500.00"),
     )
+    assert row.left_system == "psa" and row.right_system == "billing"
     twice_rows = found(Check.TIME_BILLED_TWICE)
-    assert twice_rows[f"P-TWICE:{PERIOD}"].difference == Decimal("-750.00")
+    assert set(twice_rows) == {f"P-TWICE:{PERIOD}"}
+    assert (twice_rows[f"P-TWICE:{PERIOD}"].right_amount, twice_rows[f"P-TWICE:{PERIOD}"].difference) == (
+        Decimal("1500.00"),
+        Decimal("-750.00"),
+    )
 
 
 def test_active_projects_without_schedule_and_invoices_never_posted(books):
     entity = factories.legal_entity("NW-US", currency="USD")
     project = factories.project(code="P-NOSCHED", legal_entity=entity, budget_amount=Decimal("48000"))
-    for code, status in (("P-OK", "active"), ("P-CANCELLED", "cancelled")):
+    for code, status in (("P-OK", "active"), ("P-CANCELLED", "cancelled"), ("P-LEGACY", None)):
         scheduled = factories.project(code=code, legal_entity=entity, budget_amount=Decimal("1000"))
-        BillingSchedule.objects.create(
+        schedule = BillingSchedule.objects.create(
             project=scheduled, billing_method="fixed_fee", start_date=DAY, currency="USD", status="active"
         )
+        if status is None:
+            continue  # set up before the console: billing is not expected to have it
         data = {"project_ref": code, "status": status, "currency_code": "USD"}
         records.create("billing", "billing_schedule", data, internal_id=f"BS-{code}")
+        CrossReference.objects.create(
+            system=books.billing, object_type="billing_schedule", object_id=schedule.pk, external_id=f"BS-{code}"
+        )
     books.console_invoice("INV-70", "USD", "640.00", status="draft")
     books.billing_invoice("INV-71", "GBP", [("80.00", "16.00")], status="pending")
     reconcile()
