@@ -41,6 +41,7 @@ TOUR = (
     ("admin:canonical_contract_change", ("canonical", "Contract", "number", "K-1001"), "contract K-1001, amended"),
     ("admin:canonical_timeentry_changelist", None, "time entries: billed, approved, waiting for approval"),
     ("admin:canonical_invoice_change", ("canonical", "Invoice", "number", "INV-UK-2026-0001"), "an invoice with VAT"),
+    ("admin:reconciliation_discrepancy_changelist", None, "month-end reconciliation: billing vs ERP vs console"),
     ("api-docs", None, "the REST API (OpenAPI)"),
 )
 
@@ -135,6 +136,7 @@ class Command(BaseCommand):
 
     def drive_scenario(self, base_url: str) -> None:
         """A month at the demo firm through the sandbox systems, unless it already ran on this database."""
+        from apps.demo.month_end import inject_reconciliation_faults, reconcile_month
         from apps.demo.scenario import World, run
         from apps.sync.models import Transaction
 
@@ -143,13 +145,17 @@ class Command(BaseCommand):
             return
         self.step("Driving the demo month through the sandbox CRM, PSA, ERP and billing platform")
         logging.getLogger("apps.connectors").setLevel(logging.WARNING)  # the story, not every HTTP call
-        outcome = run(World(base_url=base_url, say=lambda text: self.stdout.write(f"   {text}")))
+        world = World(base_url=base_url, say=lambda text: self.stdout.write(f"   {text}"))
+        outcome = run(world)
         done = sum(counts.get("completed", 0) for counts in outcome["by_workflow"].values())
         self.stdout.write(self.style.SUCCESS(f"   {done} transactions completed."))
         if outcome["exceptions"]:
             self.stdout.write(f"   {len(outcome['exceptions'])} exceptions wait for you in the queue:")
             for item in outcome["exceptions"]:
                 self.stdout.write(f"   - {item['subject']}: {item['message']}")
+        self.step("Month end: what only a reconciliation notices, then the reconciliation of the month")
+        inject_reconciliation_faults(world)
+        reconcile_month(world)
 
     def refresh_metrics(self) -> None:
         """The month's figures and the alert rules now, not at the next hourly run (notified once either way)."""
