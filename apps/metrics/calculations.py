@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from django.db.models import (
     Avg,
+    BigIntegerField,
+    Case,
     Count,
     DateTimeField,
     DecimalField,
@@ -21,11 +23,27 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, Greatest, NullIf, TruncDate
 
-from apps.canonical.models import BillingEvent, Contract, Expense, Invoice, Opportunity, Payment, Project, TimeEntry
+from apps.canonical.models import (
+    BillingEvent,
+    BillingSchedule,
+    Contract,
+    Customer,
+    Expense,
+    Invoice,
+    LegalEntity,
+    Milestone,
+    Opportunity,
+    Payment,
+    Project,
+    Resource,
+    TimeEntry,
+)
 from apps.core.money import AMOUNT, quantize
+from apps.core.objects import BusinessObject
 from apps.reconciliation.models import Discrepancy
 from apps.sync.models import Transaction
 
@@ -130,35 +148,78 @@ def invoice_lag(period: Period) -> list[Figure]:
     return _average_days(Metric.INVOICE_LAG, rows)
 
 
-def sync_failure_rate(period: Period) -> list[Figure]:
-    counts = Transaction.objects.filter(created_at__gte=period.start_at(), created_at__lt=period.end_at()).aggregate(
-        total=Count("pk"), failed=Count("pk", filter=Q(exception_at__isnull=False))
+# Which legal entity a ledger transaction is about: the entity of its subject record, where it has one.
+SUBJECT_ENTITY = {
+    BusinessObject.LEGAL_ENTITY: (LegalEntity, F("pk")),
+    BusinessObject.CUSTOMER: (Customer, F("legal_entity_id")),
+    BusinessObject.OPPORTUNITY: (Opportunity, F("legal_entity_id")),
+    BusinessObject.CONTRACT: (Contract, F("legal_entity_id")),
+    BusinessObject.PROJECT: (Project, F("legal_entity_id")),
+    BusinessObject.MILESTONE: (Milestone, F("project__legal_entity_id")),
+    BusinessObject.TIME_ENTRY: (TimeEntry, F("project__legal_entity_id")),
+    BusinessObject.EXPENSE: (Expense, F("project__legal_entity_id")),
+    BusinessObject.BILLING_SCHEDULE: (BillingSchedule, F("project__legal_entity_id")),
+    BusinessObject.BILLING_EVENT: (BillingEvent, F("project__legal_entity_id")),
+    BusinessObject.INVOICE: (Invoice, F("legal_entity_id")),
+    BusinessObject.PAYMENT: (Payment, Coalesce("invoice__legal_entity_id", "customer__legal_entity_id")),
+    BusinessObject.RESOURCE: (Resource, F("legal_entity_id")),
+}
+
+
+def subject_entity() -> Case:
+    """SQL for the legal entity of a transaction's subject (NULL when it has none or the subject is unknown)."""
+    return Case(
+        *[
+            When(
+                subject_type=object_type,
+                then=Subquery(model.objects.filter(pk=OuterRef("subject_id")).values(entity=path)[:1]),
+            )
+            for object_type, (model, path) in SUBJECT_ENTITY.items()
+        ],
+        default=Value(None),
+        output_field=BigIntegerField(),
     )
-    if not counts["total"]:
-        return []
-    rate = (Decimal(100) * counts["failed"] / counts["total"]).quantize(FIGURE_PLACES)
-    return [Figure(Metric.SYNC_FAILURE_RATE, None, "", rate, counts["total"])]
+
+
+def _per_entity_and_firm(transactions, **aggregates) -> list[tuple[int | None, dict]]:
+    """The aggregates per legal entity of the subject, then over every transaction (legal entity None)."""
+    rows = (
+        transactions.annotate(entity=subject_entity())
+        .filter(entity__isnull=False)
+        .values("entity")
+        .annotate(**aggregates)
+        .order_by("entity")
+    )
+    return [(row["entity"], row) for row in rows] + [(None, transactions.aggregate(**aggregates))]
+
+
+def sync_failure_rate(period: Period) -> list[Figure]:
+    started = Transaction.objects.filter(created_at__gte=period.start_at(), created_at__lt=period.end_at())
+    figures = []
+    for entity, row in _per_entity_and_firm(
+        started, total=Count("pk"), failed=Count("pk", filter=Q(exception_at__isnull=False))
+    ):
+        if row["total"]:
+            rate = (Decimal(100) * row["failed"] / row["total"]).quantize(FIGURE_PLACES)
+            figures.append(Figure(Metric.SYNC_FAILURE_RATE, entity, "", rate, row["total"]))
+    return figures
 
 
 def exception_aging(period: Period) -> list[Figure]:
     as_of = period.as_of()
-    still_open = Q(status=Transaction.Status.EXCEPTION) | Q(
-        exception_at__isnull=False, updated_at__gt=as_of
-    )  # handled after the period's end: it was still open then
-    counts = (
+    # Still open at the end of the period: in exception now, or handled (updated) only after it.
+    still_open = Q(status=Transaction.Status.EXCEPTION) | Q(exception_at__isnull=False, updated_at__gt=as_of)
+    open_then = (
         Transaction.objects.filter(still_open, exception_at__lte=as_of)
         .exclude(resolved_at__lte=as_of)
         .exclude(completed_at__lte=as_of)
-        .aggregate(
-            average=Avg(
-                ExpressionWrapper(Value(as_of, output_field=DateTimeField()) - F("exception_at"), DurationField())
-            ),
-            count=Count("pk"),
-        )
     )
-    if not counts["count"]:
-        return []
-    return [Figure(Metric.EXCEPTION_AGING, None, "", _days(counts["average"]), counts["count"])]
+    age = ExpressionWrapper(Value(as_of, output_field=DateTimeField()) - F("exception_at"), DurationField())
+    return [
+        Figure(Metric.EXCEPTION_AGING, entity, "", _days(row["average"]), row["count"])
+        for entity, row in _per_entity_and_firm(open_then, average=Avg(age), count=Count("pk"))
+        if row["count"]
+    ]
 
 
 def unreconciled_value(period: Period) -> list[Figure]:

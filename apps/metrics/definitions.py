@@ -31,7 +31,7 @@ class MetricDefinition:
     name: str
     unit: str
     definition: str
-    per_entity: bool = True
+    firm_wide: bool = False  # also one figure over the whole firm (no legal entity)
 
     @property
     def is_money(self) -> bool:
@@ -69,9 +69,10 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             Metric.SYNC_FAILURE_RATE.label,
             Unit.PERCENT,
             "Share of ledger transactions started in the period that became an exception at least once "
-            "(whether resolved since or not), in percent of all transactions started in the period. "
-            "Firm-wide: transactions carry no legal entity.",
-            per_entity=False,
+            "(whether resolved since or not), in percent of all transactions started in the period; per legal "
+            "entity of the record a transaction is about (customer, project, invoice…, where it has one), and "
+            "firm-wide over every transaction (no legal entity).",
+            firm_wide=True,
         ),
         MetricDefinition(
             Metric.UNRECONCILED_VALUE,
@@ -86,8 +87,9 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             Metric.EXCEPTION_AGING.label,
             Unit.DAYS,
             "Average age in days of the ledger transactions in exception at the end of the period (now for the "
-            "current period), counted from when each became an exception. Firm-wide.",
-            per_entity=False,
+            "current period), counted from when each became an exception; per legal entity of the record a "
+            "transaction is about, where it has one, and firm-wide over every open exception (no legal entity).",
+            firm_wide=True,
         ),
         MetricDefinition(
             Metric.WIP,

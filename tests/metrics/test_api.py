@@ -86,7 +86,7 @@ def test_the_definitions_endpoint_describes_every_metric(api_as, auditor):
         "backlog",
         "dso",
     }
-    assert codes["dso"]["unit"] == "days" and codes["sync_failure_rate"]["per_entity"] is False
+    assert codes["dso"]["unit"] == "days" and codes["sync_failure_rate"]["firm_wide"] is True
 
 
 def test_the_csv_export_has_the_documented_stable_columns(api_as, finance_user, computed):

@@ -185,29 +185,42 @@ def test_project_activation_time_counts_from_closed_won_to_first_active():
 
 
 def test_sync_failure_rate_is_the_share_of_transactions_that_became_exceptions():
+    uk, us = b.entities()
     now = timezone.now()
-    b.ledger_transaction(status="completed")
-    b.ledger_transaction(status="completed")
+    uk_project = b.project_in(uk, "GBP")
+    us_invoice = b.invoice(b.project_in(us, "USD"), issued=timezone.localdate(), subtotal=100)
+    about_uk = {"subject_type": "project", "subject_id": uk_project.pk}
+    b.ledger_transaction(status="completed", **about_uk)
+    b.ledger_transaction(status="resolved", exception_at=now, resolved_at=now, **about_uk)  # a failure, fixed since
+    b.ledger_transaction(status="completed", subject_type="invoice", subject_id=us_invoice.pk)
+    b.ledger_transaction(status="completed", subject_type="time_entry", subject_id=999_999)  # subject unknown
     b.ledger_transaction(status="pending")
-    b.ledger_transaction(status="resolved", exception_at=now, resolved_at=now)  # a failure, though fixed since
     period = Period.of(timezone.localdate())
 
     compute(period, "sync_failure_rate")
 
-    assert figures("sync_failure_rate", period) == {("firm", ""): (D("25.0000"), 4)}
+    assert figures("sync_failure_rate", period) == {
+        ("NW-UK", ""): (D("50.0000"), 2),
+        ("NW-US", ""): (D("0.0000"), 1),
+        ("firm", ""): (D("20.0000"), 5),
+    }
 
 
 def test_exception_aging_averages_the_age_of_exceptions_open_at_the_months_end():
+    uk, _ = b.entities()
+    customer = factories.customer(legal_entity=uk)
     p = b.last_month()
     end = p.end_at()
-    b.ledger_transaction(status="exception", exception_at=end - days(4))
+    b.ledger_transaction(
+        status="exception", exception_at=end - days(4), subject_type="customer", subject_id=customer.pk
+    )
     b.ledger_transaction(status="resolved", exception_at=end - days(2), resolved_at=end - days(1))  # fixed in time
     b.ledger_transaction(status="resolved", exception_at=end - days(6), resolved_at=timezone.now())  # fixed later
     b.ledger_transaction(status="exception", exception_at=end + days(1))  # not yet an exception then
 
     compute(p, "exception_aging")
 
-    assert figures("exception_aging", p) == {("firm", ""): (D("5.0000"), 2)}
+    assert figures("exception_aging", p) == {("NW-UK", ""): (D("4.0000"), 1), ("firm", ""): (D("5.0000"), 2)}
 
 
 def test_unreconciled_value_sums_open_discrepancies_value_at_risk_per_entity():

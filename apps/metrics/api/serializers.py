@@ -14,7 +14,7 @@ class MetricDefinitionSerializer(serializers.Serializer):
     name = serializers.CharField()
     unit = serializers.CharField()
     definition = serializers.CharField()
-    per_entity = serializers.BooleanField()
+    firm_wide = serializers.BooleanField(help_text="Also one firm-wide figure (no legal entity).")
 
 
 class MetricValueSerializer(MaskedModelSerializer):
