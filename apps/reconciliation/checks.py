@@ -27,9 +27,6 @@ ZERO = Value(Decimal("0"), output_field=MONEY)
 NOT_POSTED_IN_BILLING = BILLING_NOT_POSTED | {"voided"}
 CONSOLE_OPEN = [Invoice.Status.POSTED, Invoice.Status.PARTIALLY_PAID]
 
-# Checks whose figures roll up (or drill into) per-invoice findings: summing their value at risk with the
-# per-invoice checks would count the same money twice.
-ROLLUP_CHECKS = {Check.INVOICE_LINE, Check.PERIOD_TOTAL, Check.AR_BALANCE}
 # Checks that are not about one period: their identity has no period in it, and any run may close them.
 UNPERIODED_CHECKS = {Check.AR_BALANCE, Check.PROJECT_NO_SCHEDULE, Check.DANGLING_XREF}
 

@@ -35,6 +35,11 @@ class Check(models.TextChoices):
     DANGLING_XREF = "dangling_xref", "Cross-reference to a record missing in the system"
 
 
+# Checks whose figures roll up (or drill into) per-invoice discrepancies: summing their value at risk with the
+# per-invoice ones would count the same money twice. "Unreconciled value" leaves them out.
+ROLLUP_CHECKS = frozenset({Check.INVOICE_LINE, Check.PERIOD_TOTAL, Check.AR_BALANCE})
+
+
 class ReconciliationRun(Timestamped):
     """One reconciliation of a period (and optionally one legal entity): pulls, comparisons, outcome."""
 

@@ -28,7 +28,7 @@ from apps.systems.models import SystemKind
 from . import checks
 from .checks import UNPERIODED_CHECKS, Scope
 from .matching import ReportingCurrency
-from .models import Check, Discrepancy, PeriodSignOff, ReconciliationRun, SnapshotInvoice
+from .models import ROLLUP_CHECKS, Check, Discrepancy, PeriodSignOff, ReconciliationRun, SnapshotInvoice
 from .pulls import BILLING, ERP, PullIncomplete, batches, discard_snapshots, pull_billing, pull_erp
 
 logger = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ def _in_scope_discrepancies(scope: Scope):
 
 def _open_summary(scope: Scope) -> dict:
     open_rows = _in_scope_discrepancies(scope).filter(status=Discrepancy.Status.OPEN)
-    total = open_rows.exclude(check_type__in=checks.ROLLUP_CHECKS).aggregate(v=Sum("value_at_risk"))["v"]
+    total = open_rows.exclude(check_type__in=ROLLUP_CHECKS).aggregate(v=Sum("value_at_risk"))["v"]
     return {
         "open": open_rows.count(),
         "value_at_risk": str(quantize(Decimal(total or 0), settings.REPORTING_CURRENCY)),
