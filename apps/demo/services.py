@@ -598,6 +598,7 @@ DEMO_ALERT_RULES = (
         "name": "Sync failure rate above 5 %",
         "kind": AlertRule.Kind.METRIC,
         "metric": "sync_failure_rate",
+        "firm_wide": True,
         "threshold": Decimal("5"),
         "renotify_step": Decimal("5"),
         "owner_role": "integration_admin",

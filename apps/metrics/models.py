@@ -85,6 +85,9 @@ class AlertRule(Timestamped):
     legal_entity = models.ForeignKey(
         LegalEntity, null=True, blank=True, on_delete=models.PROTECT, help_text="Empty: every legal entity."
     )
+    firm_wide = models.BooleanField(
+        default=False, help_text="Watch only the firm-wide figure (sync failure rate, exception aging)."
+    )
     currency = CurrencyField(blank=True, help_text="Money thresholds: the currency they are in. Empty: any.")
     comparison = models.CharField(max_length=8, choices=Comparison.choices, default=Comparison.ABOVE)
     threshold = models.DecimalField(**FIGURE)
@@ -114,6 +117,12 @@ class AlertRule(Timestamped):
                 raise ValidationError({"metric": "A discrepancy rule watches value at risk; leave the metric empty."})
             if self.comparison != self.Comparison.ABOVE:
                 raise ValidationError({"comparison": "A discrepancy rule fires on a value at risk above a threshold."})
+        if self.firm_wide and self.legal_entity_id:
+            raise ValidationError({"firm_wide": "Watch either one legal entity or the firm-wide figure, not both."})
+        if self.firm_wide and self.metric and not DEFINITIONS[self.metric].firm_wide:
+            raise ValidationError(
+                {"firm_wide": f"{DEFINITIONS[self.metric].name} has no firm-wide figure, only one per legal entity."}
+            )
         if self.renotify_step is not None and self.renotify_step < 0:
             raise ValidationError({"renotify_step": "The step before notifying again cannot be negative."})
 

@@ -161,6 +161,8 @@ def _evaluate_metric_rule(rule: AlertRule, *, periods: list[Period], now) -> dic
     values = selectors.metric_value_list().filter(metric=rule.metric, period__in=[p.start for p in periods])
     if rule.legal_entity_id:
         values = values.filter(legal_entity_id=rule.legal_entity_id)
+    elif rule.firm_wide:
+        values = values.filter(legal_entity__isnull=True)
     if rule.currency:
         values = values.filter(currency=rule.currency)
     unit = DEFINITIONS[rule.metric].unit

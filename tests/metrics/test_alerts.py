@@ -211,3 +211,34 @@ def test_when_the_mail_server_fails_nothing_is_recorded_and_the_next_run_sends_i
     assert failed["failed"] == 1 and failed["notified"] == 0
     assert retried["notified"] == 1 and len(mail.outbox) == 1
     assert AlertNotification.objects.count() == 1 and Alert.objects.get().notification_count == 1
+
+
+def test_a_firm_wide_rule_watches_only_the_firm_wide_figure(finance_team):
+    uk, _ = b.entities()
+    project = b.project_in(uk, "GBP")
+    AlertRule.objects.create(
+        name="Failure rate",
+        metric="sync_failure_rate",
+        firm_wide=True,
+        threshold=Decimal("10"),
+        owner_role="finance_ops",
+    )
+    b.ledger_transaction(status="exception", exception_at=timezone.now(), subject_type="project", subject_id=project.pk)
+    b.ledger_transaction(status="completed")
+
+    refresh()
+
+    assert [alert.subject_key for alert in Alert.objects.all()] == [
+        f"sync_failure_rate:firm:{timezone.localdate():%Y-%m}:-"
+    ]
+    assert len(mail.outbox) == 1 and "50.00 %" in mail.outbox[0].subject
+
+
+def test_a_firm_wide_rule_needs_a_metric_with_a_firm_wide_figure():
+    uk, _ = b.entities()
+    with pytest.raises(ValidationError, match="has no firm-wide figure"):
+        AlertRule(name="x", metric="wip", firm_wide=True, threshold=1, owner_role="finance_ops").full_clean()
+    with pytest.raises(ValidationError, match="not both"):
+        AlertRule(
+            name="y", metric="sync_failure_rate", firm_wide=True, legal_entity=uk, threshold=1, owner_role="auditor"
+        ).full_clean()

@@ -73,6 +73,7 @@ class AlertRuleSerializer(TrackedModelSerializer):
             "kind",
             "metric",
             "legal_entity",
+            "firm_wide",
             "currency",
             "comparison",
             "threshold",
