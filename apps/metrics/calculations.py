@@ -44,7 +44,7 @@ from apps.canonical.models import (
 )
 from apps.core.money import AMOUNT, quantize
 from apps.core.objects import BusinessObject
-from apps.reconciliation.models import Discrepancy
+from apps.reconciliation.models import ROLLUP_CHECKS, Discrepancy
 from apps.sync.models import Transaction
 
 from .definitions import Metric
@@ -225,6 +225,7 @@ def exception_aging(period: Period) -> list[Figure]:
 def unreconciled_value(period: Period) -> list[Figure]:
     rows = (
         Discrepancy.objects.filter(status=Discrepancy.Status.OPEN, period=period.label)
+        .exclude(check_type__in=ROLLUP_CHECKS)  # they restate per-invoice differences: counted once
         .values(entity=F("legal_entity_id"), money=F("reporting_currency"))
         .annotate(total=Sum("value_at_risk", output_field=MONEY), count=Count("pk"))
         .order_by("entity", "money")

@@ -80,7 +80,8 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             Unit.MONEY,
             "Sum of the value at risk of the period's reconciliation discrepancies that are open when the figure "
             "is computed (explained and closed ones excluded), in the firm's reporting currency, per legal entity "
-            "of the discrepancy. Each snapshot keeps the figure of its day, so the history shows it shrink.",
+            "of the discrepancy. Roll-up checks (invoice lines, period totals, AR balances) restate per-invoice "
+            "differences and are left out, so no money counts twice. Each snapshot keeps the figure of its day.",
         ),
         MetricDefinition(
             Metric.EXCEPTION_AGING,

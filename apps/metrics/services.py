@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.core.context import audit_context
 from apps.core.history import bulk_create_tracked, save_if_changed
 from apps.core.money import quantize
-from apps.reconciliation.models import Discrepancy
+from apps.reconciliation.models import ROLLUP_CHECKS, Discrepancy
 
 from . import selectors
 from .calculations import CALCULATIONS
@@ -194,9 +194,11 @@ def _evaluate_metric_rule(rule: AlertRule, *, periods: list[Period], now) -> dic
 
 
 def _evaluate_discrepancy_rule(rule: AlertRule, *, now) -> dict:
-    discrepancies = Discrepancy.objects.filter(
-        status=Discrepancy.Status.OPEN, value_at_risk__gt=rule.threshold
-    ).select_related("legal_entity")
+    discrepancies = (
+        Discrepancy.objects.filter(status=Discrepancy.Status.OPEN, value_at_risk__gt=rule.threshold)
+        .exclude(check_type__in=ROLLUP_CHECKS)  # the per-invoice discrepancy behind a roll-up is notified itself
+        .select_related("legal_entity")
+    )
     if rule.legal_entity_id:
         discrepancies = discrepancies.filter(legal_entity_id=rule.legal_entity_id)
     if rule.currency:

@@ -124,12 +124,14 @@ def ledger_transaction(**fields):
     return Transaction.objects.create(workflow="time_to_bill", correlation_id=f"corr-{n}", **fields)
 
 
-def discrepancy(*, entity, period: Period, value_at_risk, status="open", key=None, currency="USD"):
+def discrepancy(
+    *, entity, period: Period, value_at_risk, status="open", key=None, currency="USD", check="invoice_missing_in_erp"
+):
     run = ReconciliationRun.objects.create(period=period.label, period_start=period.start, period_end=period.end)
     now = timezone.now()
     value = Decimal(str(value_at_risk))
     return Discrepancy.objects.create(
-        check_type="invoice_missing_in_erp",
+        check_type=check,
         business_key=key or f"INV-D-{next(_seq)}",
         legal_entity=entity,
         period=period.label,

@@ -231,6 +231,7 @@ def test_unreconciled_value_sums_open_discrepancies_value_at_risk_per_entity():
     b.discrepancy(entity=uk, period=p, value_at_risk="999", status="explained")
     b.discrepancy(entity=us, period=p, value_at_risk="80")
     b.discrepancy(entity=us, period=p.previous(), value_at_risk="5000")  # another month
+    b.discrepancy(entity=uk, period=p, value_at_risk="1500.75", check="period_total")  # restates the two above
 
     compute(p, "unreconciled_value")
 
