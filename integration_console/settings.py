@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "apps.mapping",
     "apps.inbound",
     "apps.sync",
+    "apps.reconciliation",
+    "apps.metrics",
     "apps.connectors",
     "apps.sandbox",
     "apps.configuration",
@@ -205,6 +207,7 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "apps.sync.models.Step.Status",
         "SystemKindEnum": "apps.systems.models.SystemKind",
         "DeliveryKindEnum": "apps.inbound.models.Delivery.Kind",
+        "RoleEnum": "apps.metrics.models.ROLE_CHOICES",
     },
     "TITLE": "Integration Console API",
     "DESCRIPTION": "Read and act on the canonical store, the mapping tables and the connected systems.",
@@ -225,9 +228,34 @@ SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG or "pytest" in sys.modules)
 CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS = float(os.environ.get("CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS", "2"))
 
 # --- Inbound ---------------------------------------------------------------------------------
+# --- Reconciliation ---------------------------------------------------------------------------
+# The firm's reporting currency: discrepancies carry their value at risk in it (stored ERP exchange rates).
+REPORTING_CURRENCY = os.environ.get("REPORTING_CURRENCY", "USD")
+# Amounts are equal within these tolerances, in the currency's major unit; "*" is the default for any currency.
+RECONCILIATION_TOLERANCES = {
+    "*": {"line": "0.01", "document": "0.05"},
+    "JPY": {"line": "1", "document": "5"},
+}
+RECONCILIATION_PAGE_SIZE = env_int("RECONCILIATION_PAGE_SIZE", 100)
+RECONCILIATION_BATCH_SIZE = env_int("RECONCILIATION_BATCH_SIZE", 2000)
+
 INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)
 INBOUND_BULK_MAX_BODY_BYTES = env_int("INBOUND_BULK_MAX_BODY_BYTES", 64 * 1024 * 1024)
 INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
+
+# --- Business metrics and alerts ----------------------------------------------------------------
+# How many months before the running one the scheduled computation refreshes (late invoices change them).
+METRICS_MONTHS_BACK = env_int("METRICS_MONTHS_BACK", 1)
+# Alerts and digests go out by email: the console backend (printed) for local work and the demo.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "integration-console@localhost"
 
 # --- django-q2 -------------------------------------------------------------------------------
 # ORM broker on the main database: a crash never loses an in-flight task. retry > 3 x timeout and

@@ -9,6 +9,7 @@ Over 500 lines on purpose: the table of demo sections sits beside the one loader
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -41,6 +42,7 @@ from apps.configuration.errors import ConfigError
 from apps.configuration.parser import load_document
 from apps.core.context import system_context
 from apps.core.errors import BusinessError
+from apps.metrics.models import AlertRule
 
 DEMO_DIR = Path(settings.BASE_DIR) / "fixtures" / "demo"
 CONFIG_PATH = DEMO_DIR / "config.yaml"
@@ -515,4 +517,51 @@ def demo_users_ensure(*, password: str = DEMO_PASSWORD) -> list[tuple[DemoUser, 
         if set(user.groups.values_list("name", flat=True)) != wanted_groups:
             user.groups.set([groups[name] for name in wanted_groups])
         result.append((spec, created))
+    return result
+
+
+# The demo firm's alert thresholds (docs/metrics.md): emailed with the console backend, so they print in the log.
+DEMO_ALERT_RULES = (
+    {
+        "name": "High-value discrepancy",
+        "kind": AlertRule.Kind.DISCREPANCY,
+        "threshold": Decimal("1000"),
+        "owner_role": "finance_ops",
+        "description": "Any open reconciliation discrepancy worth more than 1,000 USD at risk.",
+    },
+    {
+        "name": "Unreconciled value above 5,000 USD",
+        "kind": AlertRule.Kind.METRIC,
+        "metric": "unreconciled_value",
+        "currency": "USD",
+        "threshold": Decimal("5000"),
+        "renotify_step": Decimal("1000"),
+        "owner_role": "finance_ops",
+        "description": "A legal entity's open discrepancies for the month add up to more than 5,000 USD.",
+    },
+    {
+        "name": "Sync failure rate above 5 %",
+        "kind": AlertRule.Kind.METRIC,
+        "metric": "sync_failure_rate",
+        "firm_wide": True,
+        "threshold": Decimal("5"),
+        "renotify_step": Decimal("5"),
+        "owner_role": "integration_admin",
+        "description": "More than one transaction in twenty became an exception this month.",
+    },
+)
+
+
+def demo_alert_rules_ensure() -> list[tuple[AlertRule, bool]]:
+    """The demo's alert rules, created when missing; rules already there (perhaps edited) are left as they are."""
+    result = []
+    with system_context("Demo alert rules"), transaction.atomic():
+        for spec in DEMO_ALERT_RULES:
+            rule = AlertRule.objects.filter(name=spec["name"]).first()
+            created = rule is None
+            if created:
+                rule = AlertRule(**spec)
+                rule.full_clean()
+                rule.save()
+            result.append((rule, created))
     return result

@@ -461,6 +461,16 @@ def customer_list(ctx: Context) -> Answer:
     return _listing(ctx, "customer", "customer", {"id": "internal_id"})
 
 
+def schedule_list(ctx: Context) -> Answer:
+    """GET billing_schedules?customer_id[is]=&status[is]=."""
+    return _listing(
+        ctx,
+        "billing_schedule",
+        "billing_schedule",
+        {"customer_id": "data__customer_id", "status": "data__status"},
+    )
+
+
 def charge_list(ctx: Context) -> Answer:
     """GET unbilled_charges?customer_id[is]=: the charges not invoiced yet."""
     return _listing(
@@ -470,7 +480,7 @@ def charge_list(ctx: Context) -> Answer:
 
 customers_view = endpoint(KIND, GET=customer_list, POST=customer_create)
 customer_view = endpoint(KIND, GET=customer_read, POST=customer_update)
-schedules_view = endpoint(KIND, POST=schedule_create)
+schedules_view = endpoint(KIND, GET=schedule_list, POST=schedule_create)
 schedule_view = endpoint(KIND, GET=schedule_read, POST=schedule_update)
 charges_view = endpoint(KIND, GET=charge_list, POST=charges_create)
 invoice_charges_view = endpoint(KIND, POST=charges_invoice)

@@ -193,6 +193,11 @@ def _clean_job(data: dict, *, existing: SandboxRecord | None, internal_id: str) 
 
 def _clean_invoice(data: dict, *, existing: SandboxRecord | None, internal_id: str) -> dict:
     entity = _reference(data, "entity", ("customer", "job"))
+    if existing is None and entity.data.get("isInactive"):
+        name = entity.data.get("companyName") or entity.internal_id
+        raise user_error(
+            f"{name} is inactive; transactions cannot be entered for an inactive customer.", "entity", "INACTIVE_RECORD"
+        )
     data["entity"] = _ref_value(entity)
     _date(data, "tranDate", required=True)
     _date(data, "dueDate")

@@ -17,6 +17,10 @@ EXEMPT = {
     "sync.stepattempt": "the engine's append-only attempt log is itself the audit record",
     "sandbox.sandboxcall": "the simulators' high-volume call log (vendor-side data, not ours)",
     "connectors.ratelimitstate": "a token-bucket counter updated on every outbound call",
+    "reconciliation.snapshotinvoice": "a run's copy of another system's invoices (vendor-side data, not ours)",
+    "reconciliation.snapshotinvoiceline": "a run's copy of another system's invoice lines (vendor-side data)",
+    "reconciliation.snapshotpayment": "a run's copy of another system's payment applications (vendor-side data)",
+    "reconciliation.snapshotbillingschedule": "a run's copy of the billing platform's schedules (vendor-side data)",
 }
 QUERYSET_METHODS = {"update", "bulk_create", "bulk_update"}
 QUERYSET_SOURCES = {"objects", "filter", "exclude", "all", "select_for_update", "select_related", "history"}

@@ -223,6 +223,17 @@ class ChargebeeBilling(Adapter):
         for entry in entries:
             yield entry.get("invoice", entry)
 
+    def list_billing_schedules(self, *, page_size: int = 100) -> Iterator[dict]:
+        """Every billing schedule (ours are `BS-<project code>`, with the project code in `project_ref`)."""
+        entries = self.http.paginate(
+            "billing_schedules",
+            style=PAGING_NEXT_OFFSET,
+            page_size=min(page_size, PAGE_LIMIT),
+            action="list billing schedules",
+        )
+        for entry in entries:
+            yield entry.get("billing_schedule", entry)
+
     def _post(self, path: str, params: dict, idempotency_key: str, action: str) -> tuple[dict, bool]:
         """POST form parameters; the answer's JSON and whether it was replayed from an earlier attempt."""
         response = self.http.request("POST", path, data=to_form(params), idempotency_key=idempotency_key, action=action)

@@ -135,6 +135,33 @@ class NetSuiteERP(Adapter):
         for item in self.http.paginate("invoice", style=PAGING_LINKS, page_size=page_size, action="list invoices"):
             yield self._full_record("invoice", item)
 
+    def list_payments(self, *, page_size: int = 100) -> Iterator[dict]:
+        """Every customer payment with its applications to invoices, as full records."""
+        yield from self.list_records("customerPayment", page_size=page_size)
+
+    def list_records(self, record_type: str, *, page_size: int = 100) -> Iterator[dict]:
+        """Every record of a type, as full records; an incomplete listing (a page short) raises, never truncates."""
+        action = f"list {record_type} records"
+        url, query, seen, expected = record_type, {"limit": page_size, "offset": 0}, 0, None
+        while url:
+            body = self.http.get_json(url, params=query, action=action)
+            items = body.get("items", [])
+            expected = body.get("totalResults", expected)
+            for item in items:
+                seen += 1
+                yield self._full_record(record_type, item)
+            next_href = next((link.get("href") for link in body.get("links", []) if link.get("rel") == "next"), None)
+            if not next_href or body.get("hasMore") is False:
+                break
+            url, query = next_href, None
+        if expected is not None and seen != expected:
+            raise PermanentError(
+                f"{self.name} listed {seen} {record_type} records but said it holds {expected}; a page is missing.",
+                fix=f"Run the reconciliation again; if it keeps happening, tell the owner of {self.name}.",
+                technical=f"{action}: {seen} items received, totalResults {expected}",
+                system=self.system.slug,
+            )
+
     def reference_data(self, kind: str) -> list[dict]:
         """kind: 'subsidiary', 'currency', 'tax_code', 'exchange_rate', 'department', 'class', 'item'."""
         if kind not in REFERENCE_RECORDS:

@@ -12,8 +12,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import NoReverseMatch, reverse
 
+from apps.core.context import system_context
 from apps.core.errors import BusinessError
 from apps.demo.environment import demo_environment_apply, demo_secrets_ensure, secrets_path
+from apps.demo.month_end import inject_reconciliation_faults, reconcile_month
 from apps.demo.runner import (
     HOST,
     Supervisor,
@@ -28,6 +30,7 @@ from apps.demo.runner import (
 )
 from apps.demo.scenario import World, run
 from apps.demo.services import DEMO_PASSWORD, DEMO_USERS, refuse_outside_development
+from apps.metrics.services import metrics_refresh
 from apps.sync.groups import live_groups, money_by_group
 from apps.sync.models import Transaction
 
@@ -45,6 +48,7 @@ TOUR = (
     ("admin:canonical_contract_change", ("canonical", "Contract", "number", "K-1001"), "contract K-1001, amended"),
     ("admin:canonical_timeentry_changelist", None, "time entries: billed, approved, waiting for approval"),
     ("admin:canonical_invoice_change", ("canonical", "Invoice", "number", "INV-UK-2026-0001"), "an invoice with VAT"),
+    ("admin:reconciliation_discrepancy_changelist", None, "month-end reconciliation: billing vs ERP vs console"),
     ("api-docs", None, "the REST API (OpenAPI)"),
 )
 
@@ -123,6 +127,7 @@ class Command(BaseCommand):
             call_command("install_schedules", stdout=self.stdout)
             start_task_cluster(supervisor, env=dict(os.environ))
             self.drive_scenario(base_url)
+            self.refresh_metrics()
             self.print_welcome(base_url=base_url)
             dead = watch(supervisor)
             raise CommandError(
@@ -144,13 +149,24 @@ class Command(BaseCommand):
             return
         self.step("Driving the demo month through the sandbox CRM, PSA, ERP and billing platform")
         logging.getLogger("apps.connectors").setLevel(logging.WARNING)  # the story, not every HTTP call
-        outcome = run(World(base_url=base_url, say=lambda text: self.stdout.write(f"   {text}")))
+        world = World(base_url=base_url, say=lambda text: self.stdout.write(f"   {text}"))
+        outcome = run(world)
         done = sum(counts.get("completed", 0) for counts in outcome["by_workflow"].values())
         self.stdout.write(self.style.SUCCESS(f"   {done} transactions completed."))
         if outcome["exceptions"]:
             self.stdout.write(f"   {len(outcome['exceptions'])} exceptions wait for you in the queue:")
             for item in outcome["exceptions"]:
                 self.stdout.write(f"   - {item['subject']}: {item['message']}")
+        self.step("Month end: what only a reconciliation notices, then the reconciliation of the month")
+        inject_reconciliation_faults(world)
+        reconcile_month(world)
+
+    def refresh_metrics(self) -> None:
+        """The month's figures and the alert rules now, not at the next hourly run (notified once either way)."""
+        self.step("Computing the business metrics and checking the alert rules (alert emails print below)")
+        with system_context("Demo: metrics after the scenario"):
+            result = metrics_refresh(reason="Demo: metrics after the scenario")
+        self.stdout.write(f"   {result['figures']} figures; {result['notified']} alert email(s) sent.")
 
     # --- output ---------------------------------------------------------------------------------------
     def print_welcome(self, *, base_url: str | None) -> None:

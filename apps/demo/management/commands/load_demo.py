@@ -9,6 +9,7 @@ from apps.core.errors import BusinessError
 from apps.demo.services import (
     CONFIG_PATH,
     DEMO_PASSWORD,
+    demo_alert_rules_ensure,
     demo_data_load,
     demo_users_ensure,
     refuse_outside_development,
@@ -37,6 +38,7 @@ class Command(BaseCommand):
             call_command("import_config", str(CONFIG_PATH), stdout=report, stderr=self.stderr, verbosity=verbosity)
             summary = demo_data_load()
             users = demo_users_ensure()
+            rules = demo_alert_rules_ensure()
         except BusinessError as exc:
             raise CommandError(f"{exc.message} {exc.fix}".strip()) from exc
         for line in report.getvalue().splitlines():
@@ -55,3 +57,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo logins created: {', '.join(created)} (password '{DEMO_PASSWORD}').")
         else:
             self.stdout.write(f"Demo logins: {len(users)} in place (password '{DEMO_PASSWORD}').")
+        new_rules = [rule.name for rule, was_created in rules if was_created]
+        self.stdout.write(
+            f"Alert rules: {', '.join(new_rules)} created." if new_rules else f"Alert rules: {len(rules)} in place."
+        )

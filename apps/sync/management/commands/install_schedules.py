@@ -24,6 +24,24 @@ SCHEDULES = [
         "schedule_type": Schedule.HOURLY,
         "repeats": -1,
     },
+    {
+        "name": "daily reconciliation",
+        "func": "apps.reconciliation.tasks.reconcile_daily",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
+    {
+        "name": "business metrics and alerts",
+        "func": "apps.metrics.tasks.refresh_metrics",
+        "schedule_type": Schedule.HOURLY,
+        "repeats": -1,
+    },
+    {
+        "name": "alert digest",
+        "func": "apps.metrics.tasks.send_digest",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
 ]
 
 
