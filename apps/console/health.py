@@ -20,6 +20,8 @@ from django.utils import timezone
 from apps.canonical.models import ExchangeRate, TimeEntry
 from apps.core.masking import can_see_sensitive
 from apps.core.money import MINOR_UNITS
+from apps.metrics.models import Alert
+from apps.reconciliation.models import ROLLUP_CHECKS, Discrepancy, PeriodSignOff, ReconciliationRun
 from apps.sync.models import Step, StepAttempt, Transaction, Workflow
 from apps.systems.models import ConnectedSystem
 
@@ -366,9 +368,57 @@ def technical(*, now=None) -> list[dict]:
 
 
 def reconciliation_figures(user) -> list[dict]:
-    """RECONCILIATION HOOK: figures of the reconciliation section of the home page.
+    """Figures of the reconciliation section of the home page: what the systems disagree on, and since when.
 
-    Returns a list of {"label", "value", "sub", "url", "bad"} dicts. Empty until the Reconciliation feature
-    lands; it wires its metrics (open findings, SLA breaches, last run per pair of systems) in here.
+    Open discrepancies leave out the roll-up checks (period totals, AR balances, invoice lines), which repeat
+    the money of the per-invoice checks; value at risk is already in the reporting currency on each row.
+    Returns a list of {"label", "value", "sub", "url", "bad"} dicts; empty until a reconciliation has run.
     """
-    return []
+    last_run = ReconciliationRun.objects.order_by("-created_at").first()
+    if last_run is None:
+        return []
+    reporting = settings.REPORTING_CURRENCY
+    open_rows = Discrepancy.objects.filter(status=Discrepancy.Status.OPEN).exclude(check_type__in=ROLLUP_CHECKS)
+    totals = open_rows.aggregate(count=Count("pk"), risk=Sum("value_at_risk"))
+    oldest = open_rows.order_by("period_close_date").values_list("period_close_date", flat=True).first()
+    days = (timezone.localdate() - oldest).days if oldest else 0
+    discrepancies = reverse("admin:reconciliation_discrepancy_changelist")
+    figures = [
+        {
+            "label": "Open discrepancies",
+            "value": f"{totals['count']:,}",
+            "sub": f"{reporting} {(totals['risk'] or Decimal(0)):,.2f} at risk between billing, ERP and the console",
+            "url": f"{discrepancies}?status__exact=open",
+            "bad": bool(totals["count"]),
+        },
+        {
+            "label": "Oldest open discrepancy",
+            "value": f"{days} d" if oldest else "—",
+            "sub": f"past the close of its period ({oldest:%Y-%m-%d})" if oldest else "nothing open",
+            "url": f"{discrepancies}?status__exact=open",
+            "bad": days > 5,
+        },
+    ]
+    partial = ", ".join(sorted({item.get("system", "?") for item in last_run.not_compared or []}))
+    figures.append(
+        {
+            "label": f"Last reconciliation ({last_run.period})",
+            "value": last_run.get_status_display(),
+            "sub": (f"not compared: {partial}" if partial else "every system compared")
+            + (f" · {last_run.finished_at:%Y-%m-%d %H:%M}" if last_run.finished_at else ""),
+            "url": reverse("admin:reconciliation_reconciliationrun_change", args=[last_run.pk]),
+            "bad": last_run.status != ReconciliationRun.Status.SUCCEEDED or bool(partial),
+        }
+    )
+    sign_off = PeriodSignOff.objects.filter(period=last_run.period).order_by("-prepared_at").first()
+    open_alerts = Alert.objects.filter(status=Alert.Status.OPEN).count()
+    figures.append(
+        {
+            "label": f"Sign-off {last_run.period}",
+            "value": sign_off.get_status_display() if sign_off else "Not prepared",
+            "sub": f"{open_alerts} open alert{'s' if open_alerts != 1 else ''} on metric and discrepancy thresholds",
+            "url": reverse("admin:reconciliation_periodsignoff_changelist"),
+            "bad": sign_off is None or sign_off.status != PeriodSignOff.Status.APPROVED,
+        }
+    )
+    return figures

@@ -7,9 +7,11 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.canonical.models import ExchangeRate
 from apps.console import health
+from apps.reconciliation.models import Check, Discrepancy, ReconciliationRun
 from apps.sync.models import Transaction
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +106,67 @@ def test_the_30_day_figures_are_kept_and_refreshed_by_the_task(failing_deal):
     assert health.history_figures()["failure"]["failed"] == 1  # kept until the next refresh
     refresh_home_figures()
     assert health.history_figures()["failure"]["failed"] == 2
+
+
+def _reconciled_month(*, status="partial", not_compared=()):
+    now = timezone.now()
+    run = ReconciliationRun.objects.create(
+        period="2026-11",
+        period_start=datetime.date(2026, 11, 1),
+        period_end=datetime.date(2026, 11, 30),
+        status=status,
+        not_compared=list(not_compared),
+        started_at=now,
+        finished_at=now,
+    )
+    common = {
+        "period": "2026-11",
+        "period_close_date": datetime.date(2026, 11, 30),
+        "left_system": "billing",
+        "right_system": "erp",
+        "first_seen_run": run,
+        "last_seen_run": run,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "reporting_currency": "USD",
+    }
+    Discrepancy.objects.create(
+        check_type=Check.INVOICE_MISSING_IN_ERP,
+        business_key="INV-1",
+        currency="GBP",
+        left_amount=Decimal("1000"),
+        difference=Decimal("1000"),
+        value_at_risk=Decimal("1250.00"),
+        description="Invoice INV-1 is in billing but not in ERP",
+        **common,
+    )
+    # A roll-up repeats the same money: it must not be counted twice.
+    Discrepancy.objects.create(
+        check_type=Check.PERIOD_TOTAL,
+        business_key="NW-UK 2026-11 GBP",
+        currency="GBP",
+        left_amount=Decimal("1000"),
+        difference=Decimal("1000"),
+        value_at_risk=Decimal("1250.00"),
+        description="Period totals differ",
+        **common,
+    )
+    return run
+
+
+def test_the_home_page_shows_open_discrepancies_in_the_reporting_currency_without_roll_ups(
+    client, finance_user, settings
+):
+    settings.REPORTING_CURRENCY = "USD"
+    _reconciled_month(not_compared=[{"system": "erp", "period": "2026-11", "checks": [], "reason": "HTTP 503"}])
+    client.force_login(finance_user)
+    body = client.get("/").content.decode()
+    assert "Open discrepancies" in body
+    assert "USD 1,250.00 at risk" in body
+    assert "not compared: erp" in body
+    assert "Sign-off 2026-11" in body and "Not prepared" in body
+
+
+def test_without_a_reconciliation_the_home_page_says_figures_come_once_it_runs(client, finance_user):
+    client.force_login(finance_user)
+    assert "appear here once reconciliation runs" in client.get("/").content.decode()
