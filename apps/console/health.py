@@ -388,14 +388,14 @@ def reconciliation_figures(user) -> list[dict]:
             "label": "Open discrepancies",
             "value": f"{totals['count']:,}",
             "sub": f"{reporting} {(totals['risk'] or Decimal(0)):,.2f} at risk between billing, ERP and the console",
-            "url": f"{discrepancies}?status__exact=open",
+            "url": f"{discrepancies}?status=open",
             "bad": bool(totals["count"]),
         },
         {
             "label": "Oldest open discrepancy",
             "value": f"{days} d" if oldest else "—",
             "sub": f"past the close of its period ({oldest:%Y-%m-%d})" if oldest else "nothing open",
-            "url": f"{discrepancies}?status__exact=open",
+            "url": f"{discrepancies}?status=open",
             "bad": days > 5,
         },
     ]

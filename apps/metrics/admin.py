@@ -5,6 +5,7 @@ from django.contrib import admin
 from apps.core.admin import HistoryAdmin
 
 from .definitions import DEFINITIONS
+from .filters import AlertFilter, AlertNotificationFilter, AlertRuleFilter, MetricValueFilter
 from .models import Alert, AlertNotification, AlertRule, MetricSnapshot, MetricValue
 
 
@@ -24,7 +25,8 @@ class RecordAdmin(HistoryAdmin):
 @admin.register(MetricValue)
 class MetricValueAdmin(RecordAdmin):
     list_display = ["metric", "legal_entity", "period", "currency", "value", "sample_size", "computed_at"]
-    list_filter = ["metric", "legal_entity", "period", "currency"]
+    filterset_class = MetricValueFilter
+    list_filter = ["metric", "firm_wide"]
     list_select_related = ["legal_entity"]
     search_fields = ["legal_entity__code", "metric"]
     readonly_fields = ["definition_text"]
@@ -45,7 +47,8 @@ class MetricSnapshotAdmin(RecordAdmin):
 @admin.register(AlertRule)
 class AlertRuleAdmin(HistoryAdmin):
     list_display = ["name", "kind", "metric", "legal_entity", "comparison", "threshold", "currency", "owner_role"]
-    list_filter = ["kind", "metric", "owner_role", "active", "legal_entity"]
+    filterset_class = AlertRuleFilter
+    list_filter = ["kind", "metric", "owner_role", "active"]
     list_select_related = ["legal_entity"]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "updated_at"]
@@ -54,7 +57,8 @@ class AlertRuleAdmin(HistoryAdmin):
 @admin.register(Alert)
 class AlertAdmin(RecordAdmin):
     list_display = ["subject", "rule", "status", "current_value", "notified_value", "notification_count", "notified_at"]
-    list_filter = ["status", "rule", "legal_entity"]
+    filterset_class = AlertFilter
+    list_filter = ["status", "metric"]
     list_select_related = ["rule", "legal_entity"]
     search_fields = ["subject", "subject_key", "rule__name"]
 
@@ -62,6 +66,7 @@ class AlertAdmin(RecordAdmin):
 @admin.register(AlertNotification)
 class AlertNotificationAdmin(RecordAdmin):
     list_display = ["sent_at", "kind", "role", "subject"]
+    filterset_class = AlertNotificationFilter
     list_filter = ["kind", "role"]
     list_select_related = ["alert"]
     search_fields = ["subject", "body"]

@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from apps.core.admin import HistoryAdmin
 
+from .filters import DiscrepancyFilter, PeriodSignOffFilter, ReconciliationRunFilter
 from .models import Discrepancy, PeriodSignOff, ReconciliationRun
 
 
@@ -23,7 +24,8 @@ class ReadOnlyAdmin(HistoryAdmin):
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdmin):
     list_display = ["pk", "period", "legal_entity", "status", "progress", "trigger", "started_at", "finished_at"]
-    list_filter = ["status", "trigger", "period", "legal_entity"]
+    filterset_class = ReconciliationRunFilter
+    list_filter = ["status", "trigger"]
     search_fields = ["=correlation_id", "period"]
     list_select_related = ["legal_entity"]
     date_hierarchy = "created_at"
@@ -45,7 +47,8 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
         "first_seen_at",
         "last_seen_at",
     ]
-    list_filter = ["status", "check_type", "period", "legal_entity", "currency"]
+    filterset_class = DiscrepancyFilter
+    list_filter = ["status", "check_type"]
     search_fields = ["business_key", "description"]
     list_select_related = ["legal_entity"]
 
@@ -53,5 +56,6 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
 @admin.register(PeriodSignOff)
 class PeriodSignOffAdmin(ReadOnlyAdmin):
     list_display = ["period", "legal_entity", "status", "prepared_by", "prepared_at", "approved_by", "approved_at"]
-    list_filter = ["status", "period", "legal_entity"]
+    filterset_class = PeriodSignOffFilter
+    list_filter = ["status"]
     list_select_related = ["legal_entity", "prepared_by", "approved_by"]
