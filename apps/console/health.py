@@ -367,6 +367,14 @@ def technical(*, now=None) -> list[dict]:
 # --- reconciliation (wired by the Reconciliation feature) --------------------------------------------------------
 
 
+def _close_age(close_date: datetime.date, today: datetime.date) -> str:
+    """'open since first found; 3 d past the close of its period (2026-11-30)', or before the close."""
+    days = (today - close_date).days
+    if days > 0:
+        return f"open since first found; {days} d past the close of its period ({close_date:%Y-%m-%d})"
+    return f"open since first found; its period closes {close_date:%Y-%m-%d}"
+
+
 def reconciliation_figures(user) -> list[dict]:
     """Figures of the reconciliation section of the home page: what the systems disagree on, and since when.
 
@@ -380,8 +388,8 @@ def reconciliation_figures(user) -> list[dict]:
     reporting = settings.REPORTING_CURRENCY
     open_rows = Discrepancy.objects.filter(status=Discrepancy.Status.OPEN).exclude(check_type__in=ROLLUP_CHECKS)
     totals = open_rows.aggregate(count=Count("pk"), risk=Sum("value_at_risk"))
-    oldest = open_rows.order_by("period_close_date").values_list("period_close_date", flat=True).first()
-    days = (timezone.localdate() - oldest).days if oldest else 0
+    oldest = open_rows.order_by("first_seen_at").values("first_seen_at", "period_close_date").first()
+    today = timezone.localdate()
     discrepancies = reverse("admin:reconciliation_discrepancy_changelist")
     figures = [
         {
@@ -393,10 +401,10 @@ def reconciliation_figures(user) -> list[dict]:
         },
         {
             "label": "Oldest open discrepancy",
-            "value": f"{days} d" if oldest else "—",
-            "sub": f"past the close of its period ({oldest:%Y-%m-%d})" if oldest else "nothing open",
+            "value": f"{(today - timezone.localdate(oldest['first_seen_at'])).days} d" if oldest else "—",
+            "sub": _close_age(oldest["period_close_date"], today) if oldest else "nothing open",
             "url": f"{discrepancies}?status=open",
-            "bad": days > 5,
+            "bad": bool(oldest) and oldest["period_close_date"] < today,
         },
     ]
     partial = ", ".join(sorted({item.get("system", "?") for item in last_run.not_compared or []}))

@@ -170,3 +170,17 @@ def test_the_home_page_shows_open_discrepancies_in_the_reporting_currency_withou
 def test_without_a_reconciliation_the_home_page_says_figures_come_once_it_runs(client, finance_user):
     client.force_login(finance_user)
     assert "appear here once reconciliation runs" in client.get("/").content.decode()
+
+
+def test_a_discrepancy_ages_from_when_it_was_first_found_and_says_how_far_past_its_close(client, finance_user):
+    run = _reconciled_month(status="succeeded")
+    Discrepancy.objects.update(
+        first_seen_at=timezone.now() - datetime.timedelta(days=10)
+    )  # set-up only: no history wanted
+    figures = {figure["label"]: figure for figure in health.reconciliation_figures(finance_user)}
+    oldest = figures["Oldest open discrepancy"]
+    assert oldest["value"] == "10 d"
+    closed_days = (timezone.localdate() - datetime.date(2026, 11, 30)).days
+    if closed_days > 0:
+        assert f"{closed_days} d past the close of its period (2026-11-30)" in oldest["sub"]
+    assert figures[f"Last reconciliation ({run.period})"]["value"] == "Succeeded"
