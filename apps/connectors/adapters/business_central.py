@@ -210,14 +210,19 @@ class BusinessCentralERP(Adapter):
         changed = {name: value for name, value in fields.items() if str(existing.get(name) or "") != str(value)}
         if not changed:
             return ExternalRecord(id=str(existing["id"]), data=existing, created=False)
-        record = self._send(
-            "PATCH",
-            f"{self._set(record_type)}{key(existing['id'])}",
-            f"update {what} ({', '.join(changed)})",
-            json=changed,
-            headers={"If-Match": existing.get("@odata.etag") or "*"},
-        )
+        record = self.update(record_type, existing["id"], changed, etag=existing.get("@odata.etag"), what=what)
         return ExternalRecord(id=str(record["id"]), data=record, created=False)
+
+    def update(self, record_type: str, record_id: str, fields: dict, *, etag: str | None, what: str = "") -> dict:
+        """PATCH fields of a record read earlier, with its ETag: a ConcurrencyError if it changed since."""
+        what = what or f"{record_type} {record_id}"
+        return self._send(
+            "PATCH",
+            f"{self._set(record_type)}{key(record_id)}",
+            f"update {what} ({', '.join(fields)})",
+            json=fields,
+            headers={"If-Match": etag or "*"},
+        )
 
     def _set(self, record_type: str) -> str:
         entity_set = ENTITY_SETS.get(record_type, record_type if record_type in ENTITY_SETS.values() else None)
