@@ -1,8 +1,8 @@
 """The Business Central connector against the BC sandbox over real HTTP (live server)."""
 
 import datetime
-from types import SimpleNamespace
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 import requests

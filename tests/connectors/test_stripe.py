@@ -8,6 +8,7 @@ import pytest
 from apps.connectors.errors import ConcurrencyError, PermanentError, TargetRejected, TransientError
 from apps.connectors.interfaces import Charge
 from apps.connectors.registry import adapter_for
+from apps.core.errors import BusinessError
 from apps.sandbox.services import sandbox_calls, sandbox_faults_set, sandbox_reset
 
 from .. import factories
@@ -74,7 +75,7 @@ def test_a_partial_payment_is_refused_in_business_words(stripe):
         customer_billing_id=customer.id, currency="USD", charges=[charge("BE-1", "100.00")], idempotency_key="ch-1"
     )
     [invoice] = stripe.invoice_charges(customer_billing_id=customer.id, idempotency_key="inv-1")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(BusinessError) as caught:
         stripe.record_payment(invoice.id, amount=Decimal("40.00"), method="wire", paid_on=JAN_1, idempotency_key="p")
     assert "whole remaining 100.00 USD" in caught.value.message
 
