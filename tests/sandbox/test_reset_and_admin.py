@@ -59,6 +59,8 @@ def test_faults_are_edited_in_the_admin_with_a_reason(admin_client, sandbox):
         "timeout_seconds": 30,
         "drop_next": 0,
         "drop_seconds": 30,
+        "reject_next": 0,
+        "reject_with": "validation",
         "duplicate_webhooks": 2,
         "webhook_url": "",
         "webhook_credentials": "{}",
