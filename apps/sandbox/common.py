@@ -570,6 +570,20 @@ def _answer(request, kind, handlers, *, write, key, kwargs):
                 ctx.system = SandboxSystem.objects.select_for_update().get(pk=system.pk)
                 if key:
                     stored = SandboxIdempotencyKey.objects.filter(kind=kind, key=key).first()
+                    if (
+                        stored is not None
+                        and kind == "stripe"
+                        and (stored.method, stored.path)
+                        != (
+                            request.method,
+                            request.path[:500],
+                        )
+                    ):
+                        message = (
+                            "Keys for idempotent requests can only be used for the same endpoint they were first "
+                            f"used for ('{stored.method} {stored.path}'). Try using a key other than '{key}'."
+                        )
+                        return error_answer(kind, 400, "idempotency_error", message), applied, False
                     if stored is not None:
                         headers = {**stored.headers, "Idempotent-Replayed": "true"}
                         return Answer(stored.status, headers=headers, raw=stored.body), applied, True

@@ -105,3 +105,11 @@ def test_a_429_and_a_5xx_are_transient(stripe):
     sandbox_faults_set("stripe", fail_next=1, throttled_until=None)
     with pytest.raises(TransientError):
         customer_in(stripe)
+
+
+def test_a_reused_idempotency_key_is_a_permanent_error_for_the_integration_team(stripe):
+    customer = customer_in(stripe)
+    with pytest.raises(PermanentError) as caught:
+        stripe.post_charges(customer_billing_id=customer.id, currency="USD", charges=[], idempotency_key="x")
+        stripe.invoice_charges(customer_billing_id=customer.id, idempotency_key="cust-1")
+    assert "idempotency key was already used for a different request" in caught.value.message

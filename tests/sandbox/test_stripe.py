@@ -72,3 +72,12 @@ def test_errors_come_in_stripes_shape(vendor):
     assert locked.status_code == 429 and locked.json()["error"]["code"] == "lock_timeout"
     unauthenticated = vendor("stripe", credential="").get("customers")
     assert unauthenticated.status_code == 401
+
+
+def test_a_key_reused_on_another_endpoint_is_an_idempotency_error(vendor):
+    stripe = vendor("stripe")
+    customer = stripe.post("customers", {"name": "Globex"}, headers={"Idempotency-Key": "k-1"}).json()["id"]
+    reused = stripe.post("products", {"name": "BS"}, headers={"Idempotency-Key": "k-1"})
+    assert reused.status_code == 400
+    assert reused.json()["error"]["type"] == "idempotency_error"
+    assert customer
