@@ -8,6 +8,8 @@ and the RATE_LIMITS category, as HubSpot does.
 
 import datetime
 
+from django.db.models import BigIntegerField, Max
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import records
@@ -80,6 +82,12 @@ ASSOCIATION_TYPES = {
     ("contacts", "deals"): (4, "contact_to_deal"),
 }
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
+
+
+def _next_id() -> str:
+    """The next object ID, unique across object types as HubSpot's are within a portal (callers hold the lock)."""
+    highest = SandboxRecord.objects.filter(kind=KIND).aggregate(top=Max(Cast("internal_id", BigIntegerField())))["top"]
+    return str(max(FIRST_ID, (highest or 0) + 1))
 
 
 def _iso(moment) -> str:
@@ -277,7 +285,7 @@ def object_create(ctx: Context, object_type: str) -> Answer:
     if missing:
         raise VendorError(400, "VALIDATION_ERROR", f"Missing required property: {missing[0]}", param=missing[0])
     _check_unique(object_type, properties)
-    record_id = records.next_number(KIND, object_type, start=FIRST_ID)
+    record_id = _next_id()
     record = records.create(KIND, object_type, {"properties": properties, "associations": {}}, internal_id=record_id)
     links = body.get("associations") or []
     if not isinstance(links, list):
