@@ -3,8 +3,9 @@
 Amounts are integers in the currency's smallest unit and currencies lower case, as Stripe writes them.
 Pending invoice items are pulled into the next invoice created for their customer
 (`pending_invoice_items_behavior=include`); an invoice is finalized (numbered, open) and paid, out of band
-for money received elsewhere. Writes honour `Idempotency-Key` (a replay answers `Idempotent-Replayed: true`)
-and errors come as Stripe's `{"error": {"type", "code", "message", "param"}}`.
+for money received elsewhere. Finalizing sends `invoice.finalized` and paying `invoice.paid` to the sandbox's
+webhook URL, signed with its webhook secret in `Stripe-Signature`. Writes honour `Idempotency-Key` (a replay
+answers `Idempotent-Replayed: true`) and errors come as Stripe's `{"error": {"type", "code", "message", "param"}}`.
 """
 
 import re
@@ -352,6 +353,9 @@ def invoice_finalize(ctx: Context, record_id: str) -> Answer:
     if data["amount_due"] == 0:
         data.update(status="paid", paid=True, status_transitions={**data["status_transitions"], "paid_at": now})
     records.update(record, data)
+    ctx.emit_webhook("invoice.finalized", render(record))
+    if data["status"] == "paid":
+        ctx.emit_webhook("invoice.paid", render(record))
     return Answer(200, render(record))
 
 
@@ -381,6 +385,7 @@ def invoice_pay(ctx: Context, record_id: str) -> Answer:
         "status_transitions": {**record.data["status_transitions"], "paid_at": now},
     }
     records.update(record, data)
+    ctx.emit_webhook("invoice.paid", render(record))
     return Answer(200, render(record))
 
 
