@@ -25,12 +25,14 @@ from . import records
 from .common import Answer, Context, VendorError, endpoint, not_found
 from .models import SandboxRecord
 from .seeds import BC_COMPANY_ID
+from .webhooks import webhook_emit
 
 KIND = "business-central"
 API_ROOT = "/sandbox/business-central/api/v2.0"
 PAGE_SIZE = 20
 HANDSHAKE_TIMEOUT = (3, 5)
 SUBSCRIPTION_DAYS = 3
+PAYMENT_TERMS_DAYS = 30
 FILTER = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
 SEGMENT = re.compile(r"^(\w+)(?:\(([^)]*)\))?$")
 TWO = Decimal("0.01")
@@ -310,11 +312,28 @@ def _add_line(invoice: SandboxRecord, body: dict) -> SandboxRecord:
         "amountExcludingTax": records.json_number(net),
         "totalTaxAmount": records.json_number((net * rate / 100).quantize(TWO)),
     }
+    data["netAmount"] = data["amountExcludingTax"]
+    data["netTaxAmount"] = data["totalTaxAmount"]
+    data["amountIncludingTax"] = records.json_number(net + Decimal(str(data["totalTaxAmount"])))
     return records.create(KIND, "salesInvoiceLine", data, internal_id=str(uuid.uuid4()))
 
 
 def _refresh_totals(invoice: SandboxRecord) -> None:
     records.update(invoice, {**invoice.data, **_invoice_totals(invoice)})
+
+
+def _notify(ctx: Context, entity: str, record: SandboxRecord, change_type: str) -> None:
+    """Post a notification to every subscription watching this entity set (after the write commits)."""
+    resource = f"/api/v2.0/companies({BC_COMPANY_ID})/{entity}({record.internal_id})"
+    for subscription in SandboxRecord.objects.filter(kind=KIND, object_type="subscription").order_by("id"):
+        watched = subscription.data.get("resource", "").rstrip("/")
+        if watched.lower().endswith(f"/{entity.lower()}"):
+            webhook_emit(
+                system=ctx.system,
+                event_type=f"{entity}.{change_type}",
+                content=notification_body(subscription.data, resource, change_type),
+                target_url=subscription.data["notificationUrl"],
+            )
 
 
 # --- handlers --------------------------------------------------------------------------------------------
@@ -402,7 +421,7 @@ def post(ctx: Context, rest: str) -> Answer:
     if record_id is not None:
         invoice = _load(record_type, record_id, entity)
         if child == "Microsoft.NAV.post":
-            return _post_invoice(invoice)
+            return _post_invoice(ctx, invoice)
         if child == "salesInvoiceLines":
             line = _add_line(invoice, ctx.json())
             _refresh_totals(invoice)
@@ -447,8 +466,11 @@ def post(ctx: Context, rest: str) -> Answer:
             "paidAmount": 0,
             **data,
         }
+        if not data.get("dueDate"):  # the customer's payment terms: the sandbox's are 30 days net
+            issued = datetime.date.fromisoformat(data["invoiceDate"])
+            data["dueDate"] = (issued + datetime.timedelta(days=PAYMENT_TERMS_DAYS)).isoformat()
     if entity == "customerPayments":
-        return _pay(data)
+        return _pay(ctx, data)
     data["lastModifiedDateTime"] = _now_iso()
     record = records.create(KIND, record_type, data, internal_id=str(uuid.uuid4()))
     if line_bodies:
@@ -462,16 +484,17 @@ def post(ctx: Context, rest: str) -> Answer:
     return Answer(201, render(record), {"Location": ctx.url(f"{API_ROOT}/{rest}({record.internal_id})")})
 
 
-def _post_invoice(invoice: SandboxRecord) -> Answer:
+def _post_invoice(ctx: Context, invoice: SandboxRecord) -> Answer:
     if invoice.data.get("status") != "Draft":
         raise _error(400, "Internal_DocumentNotDraft", f"Sales invoice {invoice.data.get('number')} is already posted.")
     if Decimal(str(invoice.data.get("totalAmountIncludingTax", 0))) <= 0:
         raise _error(400, "Internal_ValidationError", "There is nothing to post.")
     records.update(invoice, {**invoice.data, "status": "Open", "lastModifiedDateTime": _now_iso()})
+    _notify(ctx, "salesInvoices", invoice, "updated")
     return Answer(204)
 
 
-def _pay(data: dict) -> Answer:
+def _pay(ctx: Context, data: dict) -> Answer:
     """A customer payment, applied to the invoice it names (the sandbox posts the journal line at once)."""
     amount = Decimal(str(data["amount"]))
     if amount <= 0:
@@ -501,6 +524,7 @@ def _pay(data: dict) -> Answer:
             },
         )
         data["appliesToInvoiceNumber"] = invoice.data.get("number")
+        _notify(ctx, "salesInvoices", invoice, "updated")
     data["lastModifiedDateTime"] = _now_iso()
     record = records.create(KIND, "customerPayment", data, internal_id=str(uuid.uuid4()))
     return Answer(201, render(record))
@@ -591,7 +615,7 @@ def _subscribe(ctx: Context) -> Answer:
     if len(client_state) > 2048:
         raise _error(400, "BadRequest", "clientState may be at most 2048 characters.")
     _handshake(url)
-    subscription_id = uuid.uuid4().hex
+    subscription_id = uuid.uuid4().hex  # notifications go to the URL on every change of the watched entity set
     data = {
         "subscriptionId": subscription_id,
         "notificationUrl": url,

@@ -35,11 +35,19 @@ _running: set[threading.Thread] = set()
 _running_lock = threading.Lock()
 
 
-def webhook_emit(*, system: SandboxSystem, event_type: str, content: dict) -> SandboxWebhook | None:
-    """Record a Chargebee-style event and have it delivered once the current transaction commits."""
-    if not system.webhook_url:
+def webhook_emit(
+    *, system: SandboxSystem, event_type: str, content: dict, target_url: str | None = None
+) -> SandboxWebhook | None:
+    """Record an event in the vendor's shape and have it delivered once the current transaction commits.
+
+    `target_url` overrides the system's webhook URL (Business Central posts to each subscription's URL, and
+    `content` is then the whole notification body)."""
+    target_url = target_url or system.webhook_url
+    if not target_url:
         return None
-    if system.kind == "stripe":
+    if system.kind == "business-central":
+        event_id, body = "bc_" + secrets.token_hex(12), content
+    elif system.kind == "stripe":
         event_id = "evt_" + secrets.token_hex(12)
         body = {
             "id": event_id,
@@ -67,7 +75,7 @@ def webhook_emit(*, system: SandboxSystem, event_type: str, content: dict) -> Sa
         kind=system.kind,
         event_id=event_id,
         event_type=event_type,
-        target_url=system.webhook_url,
+        target_url=target_url,
         body=body,
         copies=max(1, system.duplicate_webhooks),
     )

@@ -7,11 +7,17 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from apps.canonical.models import Invoice
 from apps.connectors.errors import ConcurrencyError, PermanentError, TargetRejected
 from apps.connectors.interfaces import InvoiceLineSpec
 from apps.connectors.registry import adapter_for
+from apps.core.context import system_context
+from apps.inbound.models import InboundEvent
+from apps.mapping.services import builtin_profiles_install, cross_reference_record
 from apps.sandbox.seeds import BC_COMPANY_ID
-from apps.sandbox.services import sandbox_faults_set, sandbox_reset
+from apps.sandbox.services import sandbox_faults_set, sandbox_reset, sandbox_webhooks_wait
+from apps.sync.engine import run_due_steps
+from apps.systems.models import SigningSecret
 
 from .. import factories
 
@@ -119,3 +125,34 @@ def test_a_subscription_needs_the_validation_handshake(bc, live_server):
             client_state="s3cret",
         )
     assert "handshake" in caught.value.message
+
+
+def test_a_posted_invoice_comes_back_through_the_webhook_subscription(bc, live_server, monkeypatch):
+    """BC's notification (clientState checked) makes the console fetch the invoice and its lines, and record it."""
+    with system_context("Install built-in source profiles"):
+        builtin_profiles_install()  # a transactional test may run on a flushed database
+    monkeypatch.setenv("BC_CLIENT_STATE", "client-state-0042")
+    system = bc.system
+    system.inbound_scheme = "client-state"
+    system.save()
+    SigningSecret.objects.create(system=system, label="primary", reference={"env": "BC_CLIENT_STATE"})
+    customer = factories.customer(name="Initech Ltd", currency="USD")
+    erp_customer = bc.upsert_customer(customer=customer, subsidiary_id="", currency_id="", idempotency_key="k")
+    with system_context("Initech is a Business Central customer"):
+        cross_reference_record(system=system, obj=customer, external_id=erp_customer.id)
+    bc.subscribe(
+        notification_url=f"{live_server.url}/api/v1/inbound/business-central/",
+        resource=f"/api/v2.0/companies({BC_COMPANY_ID})/salesInvoices",
+        client_state="client-state-0042",
+    )
+    invoice = SimpleNamespace(number="INV-9002", issue_date=datetime.date(2026, 1, 31), due_date=None)
+    lines = [InvoiceLineSpec("Consulting January", "SVC-CONSULTING", Decimal("2"), Decimal("500.00"), "VAT20")]
+    posted = bc.post_invoice(invoice=invoice, customer_erp_id=erp_customer.id, lines=lines, idempotency_key="i")
+
+    assert sandbox_webhooks_wait(15)
+    run_due_steps()
+    recorded = Invoice.objects.get(customer=customer)
+    assert recorded.number == posted.data["number"]
+    assert recorded.total == Decimal("600.00") and recorded.tax_total == Decimal("100.00")
+    event = InboundEvent.objects.get(system=system)
+    assert event.event_type == "salesInvoices.updated"
