@@ -79,3 +79,12 @@ class TargetRejected(ConnectorError):
 
     error_class = ErrorClass.BUSINESS_RULE
     code = "target_rejected"
+
+
+class ConcurrencyError(TransientError):
+    """The record was locked or changed by someone else between our read and our write (a stale ETag, a row lock).
+
+    Retrying later reads the record again and usually succeeds; nothing was written by the refused call.
+    """
+
+    code = "target_record_busy"

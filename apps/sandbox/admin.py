@@ -49,6 +49,7 @@ class SandboxSystemAdmin(HistoryAdmin):
                     ("throttle_next", "retry_after_seconds", "throttled_until"),
                     ("timeout_next", "timeout_seconds"),
                     ("drop_next", "drop_seconds"),
+                    ("reject_next", "reject_with"),
                     "duplicate_webhooks",
                 ]
             },

@@ -17,6 +17,7 @@ import math
 import random
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -47,6 +48,9 @@ IDEMPOTENCY_HEADERS = {
     "psa": "Idempotency-Key",
     "erp": "Idempotency-Key",
     "billing": "Chargebee-Idempotency-Key",
+    "hubspot": "Idempotency-Key",
+    "stripe": "Idempotency-Key",
+    # Business Central has no idempotency keys: its writes are made safe by If-Match ETags instead.
 }
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -89,7 +93,112 @@ STANDARD_CODES = {
         503: "internal_temporary_error",
         504: "internal_temporary_error",
     },
+    "hubspot": {
+        400: "VALIDATION_ERROR",
+        401: "INVALID_AUTHENTICATION",
+        403: "MISSING_SCOPES",
+        404: "OBJECT_NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+        409: "CONFLICT",
+        413: "VALIDATION_ERROR",
+        423: "LOCKED",
+        429: "RATE_LIMITS",
+        500: "INTERNAL_ERROR",
+        503: "SERVICE_UNAVAILABLE",
+        504: "TIMEOUT",
+    },
+    "stripe": {
+        400: "parameter_invalid",
+        401: "api_key_invalid",
+        403: "secret_key_required",
+        404: "resource_missing",
+        405: "invalid_request",
+        413: "invalid_request",
+        429: "rate_limit",
+        500: "api_error",
+        503: "api_error",
+        504: "api_error",
+    },
+    "business-central": {
+        400: "BadRequest",
+        401: "Authentication_InvalidCredentials",
+        403: "Authorization_Failed",
+        404: "BadRequest_NotFound",
+        405: "BadRequest_MethodNotAllowed",
+        412: "Request_EntityChanged",
+        413: "RequestDataInvalid",
+        429: "Application_TooManyRequests",
+        500: "Internal_ServerError",
+        503: "Internal_ServiceUnavailable",
+        504: "Internal_RequestTimeout",
+    },
 }
+# What reject_next answers, per kind and Rejection: (status, vendor code, message) as each vendor documents it.
+REJECTIONS = {
+    "crm": {
+        "validation": (400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", "The record failed a validation rule of the org."),
+        "duplicate": (400, "DUPLICATE_VALUE", "duplicate value found: the record already exists"),
+        "concurrency": (400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record"),
+        "auth": (401, "INVALID_SESSION_ID", "Session expired or invalid"),
+        "forbidden": (403, "INSUFFICIENT_ACCESS", "insufficient access rights on object id"),
+        "not_found": (404, "NOT_FOUND", "The requested resource does not exist"),
+    },
+    "psa": {
+        "validation": (422, "", "The record is not valid."),
+        "duplicate": (422, "", "has already been taken"),
+        "concurrency": (409, "", "The record was changed by someone else."),
+        "auth": (401, "", "Authentication required."),
+        "forbidden": (403, "", "You do not have access to this record."),
+        "not_found": (404, "", "The record does not exist."),
+    },
+    "erp": {
+        "validation": (400, "USER_ERROR", "Invalid field value."),
+        "duplicate": (400, "DUP_RCRD", "A record with this external ID already exists."),
+        "concurrency": (409, "RCRD_HAS_BEEN_CHANGED", "Record has been changed since you loaded it."),
+        "auth": (401, "INVALID_LOGIN", "Invalid login attempt."),
+        "forbidden": (403, "INSUFFICIENT_PERMISSION", "Permission violation."),
+        "not_found": (404, "NONEXISTENT_ID", "The record does not exist."),
+    },
+    "billing": {
+        "validation": (400, "param_wrong_value", "The value of a parameter is not valid."),
+        "duplicate": (400, "duplicate_entry", "The value is already present."),
+        "concurrency": (409, "invalid_state_for_request", "The resource is being changed by another request."),
+        "auth": (401, "api_authentication_failed", "Authentication failed."),
+        "forbidden": (403, "api_authorization_failed", "The API key may not do this."),
+        "not_found": (404, "resource_not_found", "The resource was not found."),
+    },
+    "hubspot": {
+        "validation": (400, "VALIDATION_ERROR", "Property values were not valid."),
+        "duplicate": (409, "CONFLICT", "An object with this unique property value already exists."),
+        "concurrency": (423, "LOCKED", "The portal is syncing a high volume of data; wait 2 seconds and retry."),
+        "auth": (401, "INVALID_AUTHENTICATION", "Authentication credentials not found or expired."),
+        "forbidden": (403, "MISSING_SCOPES", "This app hasn't been granted all required scopes."),
+        "not_found": (404, "OBJECT_NOT_FOUND", "Object not found."),
+    },
+    "stripe": {
+        "validation": (400, "parameter_invalid_empty", "You passed an empty string for a parameter."),
+        "duplicate": (400, "resource_already_exists", "The resource ID you specified already exists."),
+        "concurrency": (
+            429,
+            "lock_timeout",
+            "This object cannot be accessed right now because another API request or Stripe process is "
+            "currently accessing it.",
+        ),
+        "auth": (401, "api_key_invalid", "Invalid API Key provided."),
+        "forbidden": (403, "secret_key_required", "This API call cannot be made with a publishable API key."),
+        "not_found": (404, "resource_missing", "No such object."),
+    },
+    "business-central": {
+        "validation": (400, "Internal_ValidationError", "A field value is not valid for this record."),
+        "duplicate": (400, "Internal_EntityWithSameKeyExists", "The record already exists."),
+        "concurrency": (412, "Request_EntityChanged", "Another user has already changed the record."),
+        "auth": (401, "Authentication_InvalidCredentials", "The credentials provided are incorrect."),
+        "forbidden": (403, "Authorization_Failed", "You do not have permission to access this resource."),
+        "not_found": (404, "BadRequest_NotFound", "The resource was not found."),
+    },
+}
+# Headers a kind adds to every answer it gives (HubSpot's rate limit headers); filled in by the kind's module.
+ANSWER_HEADERS: dict = {}
 STANDARD_MESSAGES = {
     401: "The credential is missing or not valid for this sandbox.",
     404: "The requested resource does not exist.",
@@ -114,6 +223,15 @@ RFC_TYPES = {
     504: "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.6.5",
 }
 PSA_ERROR_TYPES = {400: "validation", 401: "authentication", 404: "not_found", 422: "validation", 429: "rate_limit"}
+HUBSPOT_CATEGORIES = {
+    400: "VALIDATION_ERROR",
+    401: "INVALID_AUTHENTICATION",
+    403: "MISSING_SCOPES",
+    404: "OBJECT_NOT_FOUND",
+    409: "CONFLICT",
+    423: "LOCKED",
+    429: "RATE_LIMITS",
+}
 
 
 @dataclass
@@ -155,6 +273,36 @@ def error_answer(kind: str, status: int, code: str | None = None, message: str |
         if param:
             error["field"] = param
         return Answer(status, {"errors": [error]}, headers)
+    if kind == "hubspot":
+        body = {
+            "status": "error",
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+            "category": HUBSPOT_CATEGORIES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR"),
+        }
+        if code and code != body["category"]:
+            body["subCategory"] = code
+        if status == 429:
+            body["policyName"] = "TEN_SECONDLY_ROLLING"
+        if param:
+            body["errors"] = [{"message": message, "context": {"propertyName": [param]}}]
+        return Answer(status, body, headers)
+    if kind == "stripe":
+        error_type = "api_error" if status >= 500 else "invalid_request_error"
+        if code == "idempotency_key_in_use" or code == "idempotency_error":
+            error_type = "idempotency_error"
+        error = {
+            "type": error_type,
+            "code": code,
+            "message": message,
+            "doc_url": f"https://stripe.com/docs/error-codes/{code}",
+        }
+        if param:
+            error["param"] = param
+        return Answer(status, {"error": error}, headers)
+    if kind == "business-central":
+        target = f" (field {param})" if param else ""
+        return Answer(status, {"error": {"code": code, "message": f"{message}{target}"}}, headers)
     if kind == "erp":
         detail = {"detail": message, "o:errorCode": code}
         if param:
@@ -253,7 +401,9 @@ def presented_credential(request: HttpRequest, kind: str) -> str:
     """The bearer token (CRM, PSA, ERP) or the Basic username = API key (billing) the caller sent."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     value = value.strip()
-    if kind == "billing":
+    if kind == "stripe" and scheme.lower() == "bearer":
+        return value
+    if kind in ("billing", "stripe"):
         if scheme.lower() != "basic" or not value:
             return ""
         try:
@@ -268,6 +418,8 @@ def auth_refusal(kind: str, system: SandboxSystem, request: HttpRequest) -> Answ
     """None if the caller may in; otherwise the vendor's 401."""
     presented = presented_credential(request, kind)
     how = "HTTP Basic with the API key as user name" if kind == "billing" else "Authorization: Bearer <token>"
+    if kind == "stripe":
+        how = "Authorization: Bearer <secret key> (or Basic with the key as user name)"
     if not presented:
         return error_answer(kind, 401, message=f"No credential was sent. Send {how}.")
     if system.required_credential:
@@ -289,6 +441,7 @@ class AppliedFault:
     status: int | None = None  # None: the call is processed normally (drop)
     retry_after: int | None = None
     sleep: float = 0
+    rejection: str = ""  # the Rejection answered for reject_next
 
 
 def fault_consume(system: SandboxSystem, *, write: bool) -> AppliedFault | None:
@@ -311,6 +464,11 @@ def fault_consume(system: SandboxSystem, *, write: bool) -> AppliedFault | None:
             system.fail_next -= 1
             system.save(update_fields=["fail_next"])
             return AppliedFault(Fault.FAILED, 503)
+        if system.reject_next:
+            system.reject_next -= 1
+            system.save(update_fields=["reject_next"])
+            status = REJECTIONS[system.kind][system.reject_with][0]
+            return AppliedFault(Fault.REJECTED, status, rejection=system.reject_with)
         if system.timeout_next:
             system.timeout_next -= 1
             system.save(update_fields=["timeout_next"])
@@ -333,6 +491,10 @@ def fault_consume(system: SandboxSystem, *, write: bool) -> AppliedFault | None:
 
 
 def fault_answer(kind: str, applied: AppliedFault) -> Answer:
+    if applied.rejection:
+        status, code, message = REJECTIONS[kind][applied.rejection]
+        headers = {"Retry-After": "2"} if status in (423, 429) else {}
+        return error_answer(kind, status, code, message, headers=headers)
     headers = {"Retry-After": str(applied.retry_after)} if applied.retry_after is not None else {}
     return error_answer(kind, applied.status, headers=headers)
 
@@ -345,7 +507,8 @@ def serve(request: HttpRequest, kind: str, handlers: dict, **kwargs) -> HttpResp
     started = time.monotonic()
     received_at = timezone.now()
     write = request.method in WRITE_METHODS
-    key = request.headers.get(IDEMPOTENCY_HEADERS[kind], "").strip() if write else ""
+    header = IDEMPOTENCY_HEADERS.get(kind)
+    key = request.headers.get(header, "").strip() if write and header else ""
     applied, replayed = None, False
     try:
         body = request.body
@@ -359,6 +522,8 @@ def serve(request: HttpRequest, kind: str, handlers: dict, **kwargs) -> HttpResp
             # A simulator bug must still answer like the vendor would, and be logged.
             logger.exception("Sandbox %s failed on %s %s", kind, request.method, request.path)
             answer = error_answer(kind, 500)
+    if kind in ANSWER_HEADERS:
+        answer.headers = {**ANSWER_HEADERS[kind](request), **answer.headers}
     _log_call(
         request,
         kind,
@@ -407,6 +572,20 @@ def _answer(request, kind, handlers, *, write, key, kwargs):
                 ctx.system = SandboxSystem.objects.select_for_update().get(pk=system.pk)
                 if key:
                     stored = SandboxIdempotencyKey.objects.filter(kind=kind, key=key).first()
+                    if (
+                        stored is not None
+                        and kind == "stripe"
+                        and (stored.method, stored.path)
+                        != (
+                            request.method,
+                            request.path[:500],
+                        )
+                    ):
+                        message = (
+                            "Keys for idempotent requests can only be used for the same endpoint they were first "
+                            f"used for ('{stored.method} {stored.path}'). Try using a key other than '{key}'."
+                        )
+                        return error_answer(kind, 400, "idempotency_error", message), applied, False
                     if stored is not None:
                         headers = {**stored.headers, "Idempotent-Replayed": "true"}
                         return Answer(stored.status, headers=headers, raw=stored.body), applied, True

@@ -13,6 +13,9 @@ class SandboxKind(models.TextChoices):
     PSA = "psa", "PSA (Kantata-like)"
     ERP = "erp", "ERP (NetSuite-like)"
     BILLING = "billing", "Billing (Chargebee-like)"
+    HUBSPOT = "hubspot", "CRM (HubSpot CRM v3-like)"
+    STRIPE = "stripe", "Billing (Stripe-like)"
+    BUSINESS_CENTRAL = "business-central", "ERP (Business Central API v2.0-like)"
 
 
 class Fault(models.TextChoices):
@@ -25,6 +28,18 @@ class Fault(models.TextChoices):
     ERROR_RATE = "error_rate", "500/503 (error_rate)"
     TIMEOUT = "timeout", "Slept, nothing done (timeout_next)"
     DROPPED = "dropped", "Committed, answer delayed (drop_next)"
+    REJECTED = "rejected", "Vendor error (reject_next)"
+
+
+class Rejection(models.TextChoices):
+    """Which of its documented errors a sandbox answers for reject_next, in that vendor's own shape."""
+
+    VALIDATION = "validation", "Validation (400)"
+    DUPLICATE = "duplicate", "Duplicate record (400/409)"
+    CONCURRENCY = "concurrency", "Concurrency (record locked or changed: 412/423/429)"
+    AUTH = "auth", "Authentication (401)"
+    FORBIDDEN = "forbidden", "Permission (403)"
+    NOT_FOUND = "not_found", "Not found (404)"
 
 
 def validate_optional_reference(value) -> None:
@@ -80,6 +95,10 @@ class SandboxSystem(models.Model):
         default=0, help_text="The next N writes are committed, then answered only after drop_seconds."
     )
     drop_seconds = models.PositiveIntegerField(default=30)
+    reject_next = models.PositiveIntegerField(
+        default=0, help_text="The next N calls answer the vendor's error chosen in reject_with; nothing is done."
+    )
+    reject_with = models.CharField(max_length=20, choices=Rejection.choices, default=Rejection.VALIDATION)
     duplicate_webhooks = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1)], help_text="Each outbound webhook is delivered this many times."
     )
@@ -99,6 +118,7 @@ class SandboxSystem(models.Model):
             or self.throttle_next
             or self.timeout_next
             or self.drop_next
+            or self.reject_next
             or self.error_rate
             or (self.throttled_until is not None and self.throttled_until > now)
         )

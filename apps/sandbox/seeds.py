@@ -72,7 +72,45 @@ ERP_REFERENCE_DATA: dict[str, list[tuple[str, dict]]] = {
     ],
 }
 
-REFERENCE_DATA = {"erp": ERP_REFERENCE_DATA}
+# The one company of the Business Central sandbox and its reference data (ids are GUIDs there).
+BC_COMPANY_ID = "3f2a9c1e-6b7d-4e21-9a0f-5c8d2b7e4a10"
+BC_REFERENCE_DATA: dict[str, list[tuple[str, dict]]] = {
+    "currency": [
+        ("a1c0e6f2-0001-4c3b-9d1e-000000000001", {"code": "USD", "displayName": "US dollar", "symbol": "$"}),
+        ("a1c0e6f2-0001-4c3b-9d1e-000000000002", {"code": "EUR", "displayName": "Euro", "symbol": "€"}),
+    ],
+    "taxGroup": [
+        ("b2d1f7a3-0002-4c3b-9d1e-000000000001", {"code": "VAT20", "displayName": "UK VAT 20%", "taxPercent": 20}),
+        ("b2d1f7a3-0002-4c3b-9d1e-000000000002", {"code": "VAT0", "displayName": "Zero rated", "taxPercent": 0}),
+        ("b2d1f7a3-0002-4c3b-9d1e-000000000003", {"code": "NONTAXABLE", "displayName": "Not taxed", "taxPercent": 0}),
+    ],
+    "item": [
+        (
+            "c3e2a8b4-0003-4c3b-9d1e-000000000001",
+            {"number": "SVC-CONSULTING", "displayName": "Consulting services", "type": "Service"},
+        ),
+        (
+            "c3e2a8b4-0003-4c3b-9d1e-000000000002",
+            {"number": "SVC-PM", "displayName": "Project management", "type": "Service"},
+        ),
+        (
+            "c3e2a8b4-0003-4c3b-9d1e-000000000003",
+            {"number": "EXP-REBILL", "displayName": "Rebillable expenses", "type": "Non-Inventory"},
+        ),
+    ],
+    "dimensionValue": [
+        (
+            "d4f3b9c5-0004-4c3b-9d1e-000000000001",
+            {"code": "CONSULTING", "dimensionCode": "DEPARTMENT", "displayName": "Consulting"},
+        ),
+        (
+            "d4f3b9c5-0004-4c3b-9d1e-000000000002",
+            {"code": "DELIVERY", "dimensionCode": "DEPARTMENT", "displayName": "Delivery"},
+        ),
+    ],
+}
+
+REFERENCE_DATA = {"erp": ERP_REFERENCE_DATA, "business-central": BC_REFERENCE_DATA}
 
 
 def seed_reference_data(kind: str) -> int:

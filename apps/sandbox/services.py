@@ -28,6 +28,8 @@ FAULT_DEFAULTS = {
     "timeout_seconds": 30,
     "drop_next": 0,
     "drop_seconds": 30,
+    "reject_next": 0,
+    "reject_with": "validation",
     "duplicate_webhooks": 1,
 }
 CONFIGURATION_FIELDS = ("required_credential", "webhook_url", "webhook_credentials")

@@ -1,10 +1,13 @@
-"""Outbound webhooks from a sandbox (billing → console), delivered after commit in a background thread.
+"""Outbound webhooks from a sandbox (billing, stripe → console), delivered after commit in a background thread.
 
 The API answer never waits for a delivery and never fails because of one: the event row is written in the
-API's transaction, and a thread started by `transaction.on_commit` posts it (HTTP Basic, as Chargebee does),
-`duplicate_webhooks` times, retrying a copy that met no answer, a 5xx or a 429.
+API's transaction, and a thread started by `transaction.on_commit` posts it (HTTP Basic, as Chargebee does;
+for the Stripe sandbox a Stripe event signed in `Stripe-Signature`), `duplicate_webhooks` times, retrying a
+copy that met no answer, a 5xx or a 429.
 """
 
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -26,29 +29,53 @@ ATTEMPTS_PER_COPY = 3
 BACKOFF_SECONDS = 0.5
 TIMEOUT = (5, 10)
 
+STRIPE_API_VERSION = "2024-06-20"
+
 _running: set[threading.Thread] = set()
 _running_lock = threading.Lock()
 
 
-def webhook_emit(*, system: SandboxSystem, event_type: str, content: dict) -> SandboxWebhook | None:
-    """Record a Chargebee-style event and have it delivered once the current transaction commits."""
-    if not system.webhook_url:
+def webhook_emit(
+    *, system: SandboxSystem, event_type: str, content: dict, target_url: str | None = None
+) -> SandboxWebhook | None:
+    """Record an event in the vendor's shape and have it delivered once the current transaction commits.
+
+    `target_url` overrides the system's webhook URL (Business Central posts to each subscription's URL, and
+    `content` is then the whole notification body)."""
+    target_url = target_url or system.webhook_url
+    if not target_url:
         return None
-    event_id = "ev_" + secrets.token_hex(12)
-    body = {
-        "id": event_id,
-        "occurred_at": int(timezone.now().timestamp()),
-        "source": "api",
-        "object": "event",
-        "api_version": "v2",
-        "event_type": event_type,
-        "content": content,
-    }
+    if system.kind == "business-central":
+        event_id, body = "bc_" + secrets.token_hex(12), content
+    elif system.kind == "stripe":
+        event_id = "evt_" + secrets.token_hex(12)
+        body = {
+            "id": event_id,
+            "object": "event",
+            "api_version": STRIPE_API_VERSION,
+            "created": int(timezone.now().timestamp()),
+            "type": event_type,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "data": {"object": content},
+        }
+    else:
+        event_id = "ev_" + secrets.token_hex(12)
+        body = {
+            "id": event_id,
+            "occurred_at": int(timezone.now().timestamp()),
+            "source": "api",
+            "object": "event",
+            "api_version": "v2",
+            "event_type": event_type,
+            "content": content,
+        }
     webhook = SandboxWebhook.objects.create(
         kind=system.kind,
         event_id=event_id,
         event_type=event_type,
-        target_url=system.webhook_url,
+        target_url=target_url,
         body=body,
         copies=max(1, system.duplicate_webhooks),
     )
@@ -79,18 +106,27 @@ def webhook_deliver(*, webhook_id: int) -> SandboxWebhook:
     """Post one event to its target as many times as it asks, and record every attempt on the event row."""
     webhook = SandboxWebhook.objects.get(pk=webhook_id)
     system = SandboxSystem.objects.get(kind=webhook.kind)
-    auth = None
+    auth, signing_secret = None, None
     if system.webhook_credentials:
         try:
-            user, _, password = resolve(system.webhook_credentials).partition(":")
+            credential = resolve(system.webhook_credentials)
         except SecretUnavailable as exc:
             return _finish(webhook, status=WebhookStatus.FAILED, last_error=exc.message)
-        auth = (user, password)
+        if system.kind == "stripe":
+            signing_secret = credential  # the endpoint's whsec_… signing secret
+        else:
+            user, _, password = credential.partition(":")
+            auth = (user, password)
     payload = json.dumps(webhook.body)
-    headers = {"Content-Type": "application/json", "User-Agent": "Sandbox-Chargebee-Webhooks/2"}
+    agent = (
+        "Stripe/1.0 (+https://stripe.com/docs/webhooks)" if system.kind == "stripe" else "Sandbox-Chargebee-Webhooks/2"
+    )
+    headers = {"Content-Type": "application/json", "User-Agent": agent}
     codes, delivered, last_error = list(webhook.status_codes), 0, ""
     for _copy in range(webhook.copies):
         for attempt in range(ATTEMPTS_PER_COPY):
+            if signing_secret is not None:
+                headers["Stripe-Signature"] = stripe_signature(payload, signing_secret)
             try:
                 response = requests.post(webhook.target_url, data=payload, headers=headers, auth=auth, timeout=TIMEOUT)
             except requests.RequestException as exc:
@@ -115,6 +151,13 @@ def webhook_deliver(*, webhook_id: int) -> SandboxWebhook:
         delivered=delivered,
         last_error="" if status == WebhookStatus.DELIVERED else last_error,
     )
+
+
+def stripe_signature(payload: str, secret: str) -> str:
+    """Stripe's scheme: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<payload>" keyed with the whole secret>."""
+    stamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
 
 
 def _finish(webhook: SandboxWebhook, **values) -> SandboxWebhook:

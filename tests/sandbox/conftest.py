@@ -14,6 +14,9 @@ BASES = {
     "psa": "/sandbox/psa/api/v1/",
     "erp": "/sandbox/erp/services/rest/record/v1/",
     "billing": "/sandbox/billing/api/v2/",
+    "hubspot": "/sandbox/hubspot/crm/v3/",
+    "stripe": "/sandbox/stripe/v1/",
+    "business-central": "/sandbox/business-central/api/v2.0/",
 }
 
 
@@ -39,8 +42,8 @@ class Vendor:
         return self.client.get(self.base + path, params or {}, headers=self._headers(headers))
 
     def send(self, method: str, path: str, body=None, headers=None):
-        """A JSON request (crm, psa, erp) or a form-encoded one (billing)."""
-        if self.kind == "billing":
+        """A JSON request (crm, psa, erp, hubspot, business-central) or a form-encoded one (billing, stripe)."""
+        if self.kind in ("billing", "stripe"):
             data, content_type = urlencode(body or {}), "application/x-www-form-urlencoded"
         else:
             data, content_type = json.dumps(body if body is not None else {}), "application/json"
@@ -73,7 +76,7 @@ class LiveVendor:
 
 @pytest.fixture
 def sandbox(db):
-    """All four sandboxes empty, fault-free and seeded."""
+    """All the sandboxes empty, fault-free and seeded."""
     sandbox_reset()
     yield
     sandbox_webhooks_wait(15)

@@ -39,7 +39,7 @@ def test_seeding_twice_creates_no_duplicates(sandbox):
     call_command("sandbox_reset")
 
     assert sandbox_records("erp", "currency").count() == 3
-    assert SandboxSystem.objects.count() == 4
+    assert SandboxSystem.objects.count() == 7  # one per kind: crm, psa, erp, billing, hubspot, stripe, business-central
 
 
 def test_faults_are_edited_in_the_admin_with_a_reason(admin_client, sandbox):
@@ -59,6 +59,8 @@ def test_faults_are_edited_in_the_admin_with_a_reason(admin_client, sandbox):
         "timeout_seconds": 30,
         "drop_next": 0,
         "drop_seconds": 30,
+        "reject_next": 0,
+        "reject_with": "validation",
         "duplicate_webhooks": 2,
         "webhook_url": "",
         "webhook_credentials": "{}",

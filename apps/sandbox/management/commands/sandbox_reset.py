@@ -10,7 +10,7 @@ class Command(BaseCommand):
     help = "Clear the sandbox systems' records, idempotency keys, calls, webhooks and faults; re-seed reference data."
 
     def add_arguments(self, parser):
-        parser.add_argument("--kind", choices=KINDS, help="Reset only this sandbox (default: all four).")
+        parser.add_argument("--kind", choices=KINDS, help="Reset only this sandbox (default: all of them).")
 
     def handle(self, *args, kind=None, **options):
         try:
