@@ -588,7 +588,17 @@ class Bench:
         ]
         if self.notes:
             text += ["", "## Notes from this run", "", *[f"- {note}" for note in self.notes]]
-        path.write_text("\n".join(text) + "\n")
+        kept = _kept_notes(path.read_text() if path.exists() else "")
+        path.write_text("\n".join(text) + "\n" + (f"\n{kept}" if kept else ""))
+
+
+NOTES_HEADING = "## Notes (kept across runs)"
+
+
+def _kept_notes(previous: str) -> str:
+    """The hand-written analysis at the end of the report (profiles, what would meet each target) survives a rerun."""
+    at = previous.find(NOTES_HEADING)
+    return previous[at:].rstrip() + "\n" if at >= 0 else ""
 
 
 def _met(ok: bool) -> str:
