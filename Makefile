@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 -include .env
 export
 
-.PHONY: install demo test test-sqlite test-postgres lint format check bench browser-deps clean
+.PHONY: install demo test test-sqlite test-postgres lint format check bench bench-deps browser-deps clean
 
 install: $(STAMP)
 
@@ -45,8 +45,18 @@ check: install
 	@DEBUG=1 $(BIN)/python manage.py check
 	@DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
-bench: install
-	@DEBUG=1 $(BIN)/python manage.py bench
+# Debian's wrk, the load generator of `make bench`.
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk is missing and cannot be installed here: install Debian's wrk package"; exit 1; fi; }
+
+# On PostgreSQL, in a database of its own (BENCH_DATABASE_URL, dropped and recreated); BENCH_ARGS=--quick for a short run.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/integration_console_bench
+BENCH_ARGS ?=
+bench: install bench-deps
+	@DJANGO_SETTINGS_MODULE=apps.demo.bench.settings BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/demo

@@ -116,9 +116,12 @@ def record_rejection(*, system, request_meta: dict, reason: str, body: bytes | N
         )
 
 
-def accepted_delivery(*, system, kind, request_meta: dict, verification, body: bytes, correlation_id: str) -> Delivery:
+def accepted_delivery(
+    *, system, kind, request_meta: dict, verification, body: bytes, correlation_id: str, **counts
+) -> Delivery:
     """Store a verified delivery, raw body and all (the first write of every accepted request)."""
     return Delivery.objects.create(
+        **counts,
         system=system,
         kind=kind,
         status=Delivery.Status.ACCEPTED,
@@ -134,11 +137,21 @@ def accepted_delivery(*, system, kind, request_meta: dict, verification, body: b
 
 
 def receive_webhook(
-    *, system: ConnectedSystem, request_meta: dict, verification: signatures.Verification, body: bytes, headers
+    *,
+    system: ConnectedSystem,
+    request_meta: dict,
+    verification: signatures.Verification,
+    body: bytes,
+    headers,
+    delivery_scheme: str | None = None,
 ) -> Received:
-    """Split a verified delivery into events and store it all; the new events are announced with `events_stored`."""
+    """Split a verified delivery into events and store it all; the new events are announced with `events_stored`.
+
+    The common case, a delivery of new events, is one INSERT of the delivery and one per event (each with its
+    history row) in one commit; the delivery is updated again only when some of its events are repeats.
+    """
     try:
-        events = split_delivery(delivery_scheme_for(system), body, headers=dict(headers))
+        events = split_delivery(delivery_scheme or delivery_scheme_for(system), body, headers=dict(headers))
     except UnreadableDelivery as exc:
         record_rejection(system=system, request_meta=request_meta, reason=exc.message, body=body)
         raise
@@ -151,6 +164,7 @@ def receive_webhook(
             verification=verification,
             body=body,
             correlation_id=correlation_id,
+            event_count=len(events),
         )
         received = Received(delivery)
         for event in events:
@@ -163,22 +177,24 @@ def receive_webhook(
                     "duplicate": duplicate,
                 }
             )
-        delivery.event_count = len(events)
-        delivery.duplicate_count = sum(1 for item in received.events if item["duplicate"])
-        if received.all_duplicates:
-            delivery.status = Delivery.Status.DUPLICATE
-        delivery.save()
+        duplicates = sum(1 for item in received.events if item["duplicate"])
+        if duplicates:
+            delivery.duplicate_count = duplicates
+            if received.all_duplicates:
+                delivery.status = Delivery.Status.DUPLICATE
+            delivery.save(update_fields=["duplicate_count", "status", "updated_at"])
         if delivery.event_count > delivery.duplicate_count:
             events_stored.send(sender=Delivery, delivery=delivery)
     return received
 
 
 def _store_event(delivery, system, event: DeliveredEvent, correlation_id) -> tuple[InboundEvent, bool]:
-    """Insert the event, or find the one that already holds its key (also when another request holds it now)."""
+    """Insert the event, or find the one that already holds its key (also when another request holds it now).
+
+    The unique (system, key) constraint decides, not a read beforehand: new events, the common case, cost
+    one INSERT; a repeat costs the failed INSERT, rolled back to its savepoint, and one read.
+    """
     key = event.idempotency_key[:255]
-    existing = InboundEvent.objects.filter(system=system, idempotency_key=key).first()
-    if existing is not None:
-        return existing, True
     try:
         with transaction.atomic():
             return (
@@ -197,5 +213,5 @@ def _store_event(delivery, system, event: DeliveredEvent, correlation_id) -> tup
                 False,
             )
     except IntegrityError:
-        # A concurrent request inserted the same key and committed first; ours rolled back to the savepoint.
+        # Received before (or a concurrent request inserted it first); ours rolled back to the savepoint.
         return InboundEvent.objects.get(system=system, idempotency_key=key), True

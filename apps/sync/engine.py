@@ -18,7 +18,7 @@ import random
 import socket
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,7 +34,7 @@ from apps.inbound.models import InboundEvent
 from . import intake
 from .groups import exception_file
 from .models import Step, StepAttempt, Transaction
-from .queue import enqueue_step, schedule_retry
+from .queue import enqueue_step, schedule_retry, send_with_commit
 from .registry import workflow_for
 from .steps import StepContext, StepResult
 
@@ -62,6 +62,7 @@ class Claim:
     number: int
     worker: str
     started: float
+    step: Step | None = field(default=None, compare=False, repr=False)  # as claimed, so the worker need not reload it
 
 
 def _is_due(step: Step, now) -> bool:
@@ -74,7 +75,7 @@ def _is_due(step: Step, now) -> bool:
 
 
 def _lock_step(step_id: int, *, skip_locked: bool) -> Step | None:
-    queryset = Step.objects.select_related("transaction")
+    queryset = Step.objects.select_related("transaction", "target_system")
     if connection.features.has_select_for_update:
         queryset = queryset.select_for_update(
             skip_locked=skip_locked and connection.features.has_select_for_update_skip_locked, of=("self",)
@@ -124,7 +125,7 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
             if txn.status != Transaction.Status.RUNNING:
                 txn.status = Transaction.Status.RUNNING
                 txn.save(update_fields=["status", "updated_at"])
-    return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic())
+    return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
 
 
 def _abandon_running_attempt(step: Step, now) -> None:
@@ -159,15 +160,25 @@ def backoff_seconds(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def finish_success(claim: Claim, result: StepResult, calls: list[dict]) -> None:
-    """Record a successful attempt and make the next step due, atomically with the step's writes."""
+def follow_seconds() -> float:
+    """How long one task may go on running the next steps of its transaction itself (well inside its time-out)."""
+    return _setting("SYNC_FOLLOW_SECONDS", settings.Q_TIMEOUT / 4)
+
+
+def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follow_until: float = 0) -> int | None:
+    """Record a successful attempt and make the next step due, atomically with the step's writes.
+
+    Before `follow_until` (a monotonic time) the next step is left for this worker to run at once and its id
+    is returned; otherwise it is queued. Either way it is due and marked queued, so if this worker stops the
+    sweep re-queues it.
+    """
     now = timezone.now()
     next_step_id = None
     with transaction.atomic():
         step = _lock_step(claim.step_id, skip_locked=False)
         if not _still_ours(step, claim):
             _supersede(claim, now)
-            return
+            return None
         txn = step.transaction
         applied = result.apply() if callable(result.apply) else None
         output = {**result.output, **(applied or {})}
@@ -202,7 +213,10 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict]) -> None:
             next_step_id = following.pk
         txn.save()
         if next_step_id is not None:
-            transaction.on_commit(lambda: enqueue_step(next_step_id))
+            if time.monotonic() < follow_until:
+                return next_step_id
+            send_with_commit(lambda: enqueue_step(next_step_id))
+    return None
 
 
 def _mark_event_processed(txn: Transaction) -> None:
@@ -329,16 +343,28 @@ def classify(exc: Exception) -> tuple[BusinessError, bool]:
     return error, False
 
 
-def run_step(step_id: int, *, worker: str | None = None) -> str:
-    """Claim a step, run it, record the outcome. Returns what happened (for logs and tests)."""
+def run_step(step_id: int, *, worker: str | None = None, follow: bool = False) -> str:
+    """Claim a step, run it, record the outcome. Returns what happened (for logs and tests).
+
+    With `follow` (the task entry point), a step that succeeds is followed at once by the next step of its
+    transaction in this worker, for up to `follow_seconds()`, instead of a round trip through the queue.
+    """
+    follow_until = time.monotonic() + follow_seconds() if follow else 0
+    outcome, next_step_id = _run_one(step_id, worker=worker, follow_until=follow_until)
+    while next_step_id is not None:
+        _, next_step_id = _run_one(next_step_id, worker=worker, follow_until=follow_until)
+    return outcome
+
+
+def _run_one(step_id: int, *, worker: str | None, follow_until: float) -> tuple[str, int | None]:
     claim = claim_step(step_id, worker=worker)
     if claim is None:
-        return "not-claimed"
+        return "not-claimed", None
     calls: list[dict] = []
     correlation_id = None
     label = f"Step #{step_id}"
     try:
-        step = Step.objects.select_related("transaction", "target_system").get(pk=step_id)
+        step = claim.step
         correlation_id = step.transaction.correlation_id
         label = f"Step {step.sequence} ({step.title or step.name})"  # the trace numbers steps by sequence
         txn = step.transaction
@@ -346,8 +372,8 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
             f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
         ):
             result = workflow_for(txn.workflow).run(step.name, StepContext(transaction=txn, step=step, calls=calls))
-            _with_reconnect(finish_success, claim, result, calls)
-        return "succeeded"
+            next_step_id = _with_reconnect(finish_success, claim, result, calls, follow_until=follow_until)
+        return "succeeded", next_step_id
     except Exception as exc:  # every failure is recorded on the step, never lost in a worker log
         error, retryable = classify(exc)
         logger.warning("Step %s failed: %s", step_id, error.message)
@@ -363,7 +389,7 @@ def run_step(step_id: int, *, worker: str | None = None) -> str:
             _with_reconnect(record_failure)
         except DatabaseError:
             logger.exception("Could not record the failure of step %s; its lease will expire and it reruns", step_id)
-        return "failed"
+        return "failed", None
 
 
 def _with_reconnect(finish, *args, attempts: int = 4, **kwargs):
@@ -407,8 +433,8 @@ def sweep(*, now=None) -> int:
     """
     now = now or timezone.now()
     stale = now - timedelta(seconds=_setting("SYNC_REQUEUE_AFTER_SECONDS", 120))
+    ids = due_step_ids(now=now)  # before the pick-up: the transactions it starts queue their own first step
     intake.pick_up_stored_events(received_before=stale)
-    ids = due_step_ids(now=now)
     if ids:
         Step.objects.filter(pk__in=ids).update(enqueued_at=now)  # history-ok: bookkeeping of the queue only
         for step_id in ids:

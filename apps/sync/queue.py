@@ -5,8 +5,10 @@ events without their transaction.
 """
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -36,6 +38,26 @@ def schedule_retry(step_id: int, at) -> None:
         )
     except Exception:
         logger.exception("Could not schedule the retry of step %s; the sweep will pick it up", step_id)
+
+
+def broker_is_database(alias: str) -> bool:
+    """Whether django-q2 keeps its queue in this database (its ORM broker), so a message can share a transaction."""
+    cluster = settings.Q_CLUSTER
+    others = ("redis", "sqs", "mongo", "iron_mq", "disque", "broker_class")
+    return cluster.get("orm") == alias and not any(cluster.get(name) for name in others)
+
+
+def send_with_commit(send: Callable[[], None], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Send a message that must not be seen before the current transaction commits.
+
+    With the ORM broker on this database the message is written inside the transaction itself: it appears
+    exactly when the work does (and vanishes with a rollback), at the cost of one INSERT instead of a second
+    commit. With any other broker it is sent once the transaction has committed.
+    """
+    if broker_is_database(using) and transaction.get_connection(using).in_atomic_block:
+        send()
+    else:
+        transaction.on_commit(send, using=using)
 
 
 def enqueue_pickup(delivery_id: int) -> None:

@@ -7,7 +7,7 @@ from apps.core.context import audit_context, get_correlation_id, new_correlation
 from apps.core.errors import BusinessError
 
 from .models import Step, Transaction
-from .queue import enqueue_step
+from .queue import enqueue_step, send_with_commit
 from .registry import target_system, workflow_for
 
 REPLAY_ATTEMPTS = 6  # a re-run gets a fresh budget of automatic retries
@@ -76,7 +76,7 @@ def transaction_start(
             first = first or step
         if first is not None:
             first_id = first.pk
-            transaction.on_commit(lambda: enqueue_step(first_id))
+            send_with_commit(lambda: enqueue_step(first_id))
         else:
             txn.status = Transaction.Status.COMPLETED
             txn.completed_at = now
@@ -144,7 +144,7 @@ def transaction_replay(
                 step.idempotency_key = f"{txn.correlation_id}.{step.sequence}.r{now:%Y%m%d%H%M%S}"
             step.save()
     restart_id = restart.pk
-    transaction.on_commit(lambda: enqueue_step(restart_id))
+    send_with_commit(lambda: enqueue_step(restart_id))
     return txn
 
 

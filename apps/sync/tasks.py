@@ -7,8 +7,9 @@ from .intake import pick_up_delivery as _pick_up_delivery
 
 
 def run_step(step_id) -> str:
-    """Run one ledger step if it is due (a duplicate message finds it claimed or done and does nothing)."""
-    return _run_step(int(step_id))
+    """Run one ledger step if it is due (a duplicate message finds it claimed or done and does nothing), then
+    the next steps of its transaction while they succeed, for a bounded time, without a queue round trip."""
+    return _run_step(int(step_id), follow=True)
 
 
 def pick_up_delivery(delivery_id) -> int:

@@ -8,7 +8,7 @@ from django_q.models import OrmQ, Schedule
 
 from apps.canonical.models import LegalEntity
 from apps.core.errors import BusinessError
-from apps.sync import engine
+from apps.sync import engine, tasks
 from apps.sync.engine import claim_step, run_due_steps, run_step, sweep
 from apps.sync.models import Step, StepAttempt, Transaction
 from apps.sync.registry import StepSpec, Subject, WorkflowDefinition, register
@@ -238,6 +238,7 @@ def test_the_sweep_queues_due_and_orphaned_steps_but_not_ones_queued_moments_ago
     fresh = start(n=1)
     orphan = start(n=2)
     Step.objects.filter(transaction=orphan, sequence=1).update(enqueued_at=timezone.now() - datetime.timedelta(hours=1))
+    OrmQ.objects.all().delete()  # the start messages (written with the transactions) were taken or lost
     assert sweep() == 1
     queued = OrmQ.objects.count()
     assert queued == 1
@@ -340,3 +341,29 @@ def test_many_workers_claiming_one_step_at_once_get_it_exactly_once():
     assert len(won) == 1
     assert StepAttempt.objects.filter(step=step).count() == 1
     default_connection.close()
+
+
+def test_the_task_runs_the_next_step_itself_instead_of_queueing_it():
+    txn = transaction_start(workflow="ledger_test", data={"code": "T-FOLLOW"}, reason="test")
+    first, second = txn.steps.order_by("sequence")
+    OrmQ.objects.all().delete()
+
+    assert tasks.run_step(first.pk) == "succeeded"
+
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.COMPLETED
+    assert [step.status for step in txn.steps.order_by("sequence")] == [Step.Status.SUCCEEDED] * 2
+    assert StepAttempt.objects.filter(step__transaction=txn, outcome=StepAttempt.Outcome.SUCCEEDED).count() == 2
+    assert not OrmQ.objects.exists()  # no queue round trip for the second step
+
+
+def test_a_followed_step_left_by_a_stopped_worker_is_found_by_the_sweep(settings):
+    settings.SYNC_REQUEUE_AFTER_SECONDS = 0
+    txn = transaction_start(workflow="ledger_test", data={"code": "T-STOP"}, reason="test")
+    first, second = txn.steps.order_by("sequence")
+    claim = claim_step(first.pk, worker="w")
+    assert engine.finish_success(claim, StepResult(output={}), [], follow_until=float("inf")) == second.pk
+    OrmQ.objects.all().delete()  # the worker stops here, before running the second step
+
+    assert sweep(now=timezone.now() + datetime.timedelta(seconds=1)) == 1
+    assert run_step(second.pk) == "succeeded"

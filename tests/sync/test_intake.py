@@ -75,7 +75,7 @@ def test_a_repeat_delivery_starts_nothing(client, inbound_systems):
 
 
 def test_the_sweep_picks_up_an_event_whose_message_was_lost(client, inbound_systems):
-    answer = deliver_won_deal(client)  # the test's transaction never commits, so no pick-up message is sent
+    answer = deliver_won_deal(client)  # its pick-up message is queued with it; the sweep must not need it
     assert not Transaction.objects.exists()
 
     sweep()  # right after the answer the message is probably still queued: the sweep leaves the delivery to it

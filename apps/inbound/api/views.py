@@ -26,6 +26,7 @@ from .. import bulk, signatures
 from ..envelopes import UnreadableDelivery
 from ..filters import DeliveryFilter, InboundEventFilter
 from ..models import Delivery, InboundEvent
+from ..senders import sender_for
 from ..services import active_secrets, receive_webhook, record_rejection, redact_headers
 from .serializers import DeliveryDetailSerializer, DeliverySerializer, InboundEventSerializer, ledger_transactions
 
@@ -130,9 +131,10 @@ class _SignedEndpoint(APIView):
 
     def _prepare(self, request, system_slug):
         """(system, body, verification, meta) or a problem Response."""
-        system = ConnectedSystem.objects.filter(slug=system_slug).prefetch_related("signing_secrets").first()
-        if system is None:
+        sender = sender_for(system_slug)
+        if sender is None:
             return problem(404, "Unknown system", f"No connected system is called '{system_slug}'.", request)
+        self.sender, system = sender, sender.system
         if not system.enabled or system.inbound_scheme == SigningScheme.NONE:
             return problem(
                 403,
@@ -217,7 +219,12 @@ class WebhookView(_SignedEndpoint):
         connected, body, verification, meta = prepared
         try:
             received = receive_webhook(
-                system=connected, request_meta=meta, verification=verification, body=body, headers=request.headers
+                system=connected,
+                request_meta=meta,
+                verification=verification,
+                body=body,
+                headers=request.headers,
+                delivery_scheme=self.sender.delivery_scheme,
             )
         except UnreadableDelivery as exc:
             return problem(400, "Unreadable delivery", exc.message, request)
