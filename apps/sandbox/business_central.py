@@ -7,6 +7,9 @@ Lists are paged by the server: `@odata.nextLink` carries a `$skiptoken` (page si
 `Prefer: odata.maxpagesize=N`); `$filter=<field> eq '<value>'` and `$top` are understood. Webhook
 subscriptions are created only after the notification URL echoes the `validationToken` (the handshake),
 and every notification carries the subscription's `clientState`.
+
+Over 500 lines on purpose: one vendor's simulator (customers, invoices, payments, paging, ETags,
+subscriptions) in one file, like its siblings.
 """
 
 import base64

@@ -1,5 +1,7 @@
 """The run behind `make bench`: a database of its own, gunicorn + wrk for the web tier, a real qcluster for the
 ledger, each hot path interleaved with its floor over several rounds, and docs/BENCHMARKS.md at the end.
+
+Over 500 lines on purpose: the processes, rounds and floors of one benchmark run read best in one place.
 """
 
 import datetime
