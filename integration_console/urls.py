@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.mapping.api.urls")),
     path("", include("apps.inbound.api.urls")),
     path("", include("apps.sync.api.urls")),
+    path("", include("apps.core.approval_api")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
