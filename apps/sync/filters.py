@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from apps.core.errors import ErrorClass
-from apps.core.filters import ListedCharFilter
+from apps.core.filters import IsoDateTimeFilter, ListedCharFilter
 from apps.core.roles import ROLES
 
 from .models import Step, StepAttempt, Transaction, Workflow
@@ -79,9 +79,9 @@ class TransactionFilter(django_filters.FilterSet):
     error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
     owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
     owner = ListedCharFilter(method="filter_owner", label="Owner: a username, 'me' or 'none'", choices=owner_choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    exception_before = django_filters.IsoDateTimeFilter(
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    exception_before = IsoDateTimeFilter(
         field_name="exception_at", lookup_expr="lt", label="Became an exception before (to find old ones)"
     )
     business_key = django_filters.CharFilter()
