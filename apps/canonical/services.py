@@ -109,7 +109,15 @@ def rate_card_version_approve(*, version: RateCardVersion, actor, reason: str) -
         kind=approvals.RATE_CARD_VERSION,
         target=version,
         summary=f"Approve rate card {version.rate_card.code} version {version.version} ({version.period_label()})",
-        diff=[{"field": "status", "old": version.status, "new": RateCardVersion.Status.APPROVED}],
+        diff=[
+            {"field": "status", "old": version.status, "new": RateCardVersion.Status.APPROVED},
+            *(
+                {"field": f"lines[{line.role}].{name}", "old": None, "new": str(getattr(line, name))}
+                for line in version.lines.order_by("role")
+                for name in ("bill_rate", "cost_rate")
+                if getattr(line, name) is not None
+            ),
+        ],
         actor=actor,
         reason=reason,
     )

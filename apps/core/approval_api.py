@@ -45,6 +45,13 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     def get_object_type(self, obj) -> str | None:
         return obj.content_type.model if obj.content_type_id else None
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        user = getattr(self.context.get("request"), "user", None)
+        data["diff"] = approvals.visible_diff(instance, user)
+        data["payload"] = approvals.visible_payload(instance, user)
+        return data
+
     def get_may_decide(self, obj) -> bool:
         request = self.context.get("request")
         return obj.status == ChangeRequest.Status.PENDING and approvals.may_decide(getattr(request, "user", None), obj)

@@ -8,9 +8,11 @@ checker, who must be a different user with the kind's permission; `approval_reje
 reason. Which kinds are guarded is the `FOUR_EYES` setting (`docs/four-eyes.md`).
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from .context import audit_context, get_correlation_id
 from .errors import BusinessError
+from .masking import MASK, can_see_sensitive, sensitive_fields
 from .models import ChangeRequest
 
 RATE_CARD_VERSION = "rate_card_version"
@@ -119,6 +122,41 @@ def pending_for(user):
         .filter(status=ChangeRequest.Status.PENDING, kind__in=decidable_kinds(user))
         .exclude(requested_by=user)
     )
+
+
+# --- what a person may see of a request ---------------------------------------------------------------------
+
+
+def _sensitive_keys() -> frozenset[str]:
+    return frozenset(name for model in apps.get_models() for name in sensitive_fields(model))
+
+
+def _leaf(path: str) -> str:
+    return re.sub(r"(\[[^\]]*\])+$", "", str(path)).rsplit(".", 1)[-1]
+
+
+def _mask_json(value, keys):
+    if isinstance(value, dict):
+        return {key: MASK if key in keys else _mask_json(item, keys) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(item, keys) for item in value]
+    return value
+
+
+def visible_diff(change_request: ChangeRequest, user) -> list[dict]:
+    """The request's diff, with bill and cost rates hidden from people who may not see them."""
+    if can_see_sensitive(user):
+        return change_request.diff
+    keys = _sensitive_keys()
+    return [
+        {**row, "old": MASK, "new": MASK, "masked": True} if _leaf(row.get("field", "")) in keys else row
+        for row in change_request.diff
+    ]
+
+
+def visible_payload(change_request: ChangeRequest, user) -> dict:
+    """The request's payload, with bill and cost rates hidden from people who may not see them."""
+    return change_request.payload if can_see_sensitive(user) else _mask_json(change_request.payload, _sensitive_keys())
 
 
 def approval_request(

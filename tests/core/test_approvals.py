@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.contrib.messages import get_messages
+from django.test import Client
 from django.urls import reverse
 
 from apps.canonical.models import RateCardVersion
@@ -70,7 +71,11 @@ def test_approving_a_rate_card_version_waits_for_a_second_steward(steward, check
 
     assert isinstance(pending, ChangeRequest) and pending.status == ChangeRequest.Status.PENDING
     assert pending.requested_by == steward and pending.request_reason == "2026 uplift (PRC-12)"
-    assert pending.diff == [{"field": "status", "old": "draft", "new": "approved"}]
+    assert pending.diff == [
+        {"field": "status", "old": "draft", "new": "approved"},
+        {"field": "lines[Consultant].bill_rate", "old": None, "new": "150.0000"},
+        {"field": "lines[Consultant].cost_rate", "old": None, "new": "75.0000"},
+    ]
     version.refresh_from_db()
     assert version.status == RateCardVersion.Status.DRAFT  # nothing applied yet
     assert list(pending_for(checker)) == [pending]
@@ -369,3 +374,26 @@ def test_a_new_ownership_rule_in_the_admin_becomes_a_request(client, steward, ch
     client.post(reverse("admin:core_changerequest_decide", args=[pending.pk]), {"_reject": "1", "reason": "No"})
     pending.refresh_from_db()
     assert pending.status == ChangeRequest.Status.REJECTED and not OwnershipRule.objects.exists()
+
+
+@pytest.mark.usefixtures("four_eyes_on")
+def test_a_checker_without_the_rates_permission_sees_the_request_with_rates_masked(api_as, finance_user, make_user):
+    delivery = make_user("dora.delivery", "delivery_ops", is_staff=True)
+    txn = failed_transaction(invoice="INV-9", lines=[{"role": "Consultant", "bill_rate": "150", "hours": "8"}])
+    pending = transaction_replay(
+        txn=txn,
+        actor=finance_user,
+        reason="Rate corrected",
+        input_override={"invoice": "INV-9", "lines": [{"role": "Consultant", "bill_rate": "16543.21", "hours": "8"}]},
+    )
+
+    shown = api_as(delivery).get(f"/api/v1/approvals/{pending.pk}/").json()
+
+    assert shown["diff"] == [{"field": "lines[0].bill_rate", "old": "•••", "new": "•••", "masked": True}]
+    assert shown["payload"]["input_override"]["lines"][0]["bill_rate"] == "•••"
+    assert api_as(finance_user).get(f"/api/v1/approvals/{pending.pk}/").json()["diff"][0]["new"] == "16543.21"
+
+    client = Client()
+    client.force_login(delivery)
+    page = client.get(reverse("admin:core_changerequest_change", args=[pending.pk])).content.decode()
+    assert "16543.21" not in page and "•••" in page
