@@ -223,6 +223,18 @@ SPECTACULAR_SETTINGS = {
 # On for development, the demo and tests; production leaves it off unless SANDBOX_ENABLED=1.
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG or "pytest" in sys.modules)
 
+# --- Four-eyes control (docs/four-eyes.md) --------------------------------------------------------
+# Which changes need a second person's approval. FOUR_EYES_ON / FOUR_EYES_OFF (comma-separated kinds)
+# override the defaults: rate_card_version, ownership_rule (on); source_profile, transaction_replay_amount (off).
+FOUR_EYES = {
+    "rate_card_version": True,
+    "ownership_rule": True,
+    "source_profile": False,
+    "transaction_replay_amount": False,
+    **{kind: True for kind in env_list("FOUR_EYES_ON")},
+    **{kind: False for kind in env_list("FOUR_EYES_OFF")},
+}
+
 # --- Outbound ---------------------------------------------------------------------------------
 # A call that would wait longer than this for its rate-limit token is retried later instead of sleeping.
 CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS = float(os.environ.get("CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS", "2"))

@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("apps.sync.api.urls")),
     path("", include("apps.reconciliation.api.urls")),
     path("", include("apps.metrics.api.urls")),
+    path("", include("apps.core.api.approvals")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

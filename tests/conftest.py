@@ -4,6 +4,8 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from apps.core import approvals
+
 from . import factories
 
 
@@ -84,3 +86,15 @@ def systems(db):
         "billing": factories.system("chargebee", "billing", name="Chargebee", vendor="chargebee"),
         "hris": factories.system("bamboohr", "hris", name="BambooHR", vendor="bamboohr"),
     }
+
+
+@pytest.fixture
+def four_eyes_off(settings):
+    """Approve, publish and re-run in one step: for tests about something other than four-eyes control."""
+    settings.FOUR_EYES = {kind: False for kind in approvals.DEFAULTS}
+
+
+@pytest.fixture
+def four_eyes_on(settings):
+    """Every guarded kind of change needs a second person."""
+    settings.FOUR_EYES = {kind: True for kind in approvals.DEFAULTS}

@@ -4,8 +4,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
-from apps.core.admin import HistoryAdmin, HistoryInline
+from apps.core.admin import HistoryAdmin, HistoryInline, pending_message
 from apps.core.errors import BusinessError
+from apps.core.models import ChangeRequest
 
 from . import filters
 from .models import (
@@ -120,11 +121,11 @@ class RateCardVersionAdmin(HistoryAdmin):
 
     @admin.action(description="Approve selected versions", permissions=["change"])
     def approve_versions(self, request, queryset):
-        approved = []
+        approved, pending = [], []
         for version in queryset.select_related("rate_card").order_by("rate_card__code", "version"):
             label = f"Rate card {version.rate_card.code} version {version.version}"
             try:
-                rate_card_version_approve(
+                result = rate_card_version_approve(
                     version=version,
                     actor=request.user,
                     reason=f"Approved in the admin by {request.user.get_username()}",
@@ -134,7 +135,12 @@ class RateCardVersionAdmin(HistoryAdmin):
             except BusinessError as exc:
                 self.message_user(request, f"{label} was not approved: {exc.message}", messages.ERROR)
             else:
-                approved.append(label)
+                if isinstance(result, ChangeRequest):
+                    pending.append(f"{label} (request #{result.pk})")
+                else:
+                    approved.append(label)
+        if pending:
+            self.message_user(request, pending_message(pending), messages.WARNING)
         if approved:
             self.message_user(request, f"Approved: {', '.join(approved)}.", messages.SUCCESS)
 

@@ -2,6 +2,8 @@
 
 import django_filters
 
+from apps.core.filters import FilterSet
+
 from .models import (
     BillingEvent,
     BillingSchedule,
@@ -32,7 +34,7 @@ DATES = ["exact", "gte", "lte"]
 TEXT = ["exact", "iexact", "icontains"]
 
 
-class InForceOnFilterSet(django_filters.FilterSet):
+class InForceOnFilterSet(FilterSet):
     """Adds `in_force_on=<date>` to effective-dated models."""
 
     in_force_on = django_filters.DateFilter(method="filter_in_force_on", label="In force on (date)")
@@ -41,13 +43,13 @@ class InForceOnFilterSet(django_filters.FilterSet):
         return queryset.in_force(value)
 
 
-class LegalEntityFilter(django_filters.FilterSet):
+class LegalEntityFilter(FilterSet):
     class Meta:
         model = LegalEntity
         fields = {"code": ["exact"], "country": ["exact"], "currency": ["exact"], "active": ["exact"]}
 
 
-class CustomerFilter(django_filters.FilterSet):
+class CustomerFilter(FilterSet):
     class Meta:
         model = Customer
         fields = {
@@ -64,7 +66,7 @@ class CustomerFilter(django_filters.FilterSet):
         }
 
 
-class ResourceFilter(django_filters.FilterSet):
+class ResourceFilter(FilterSet):
     class Meta:
         model = Resource
         fields = {
@@ -76,7 +78,7 @@ class ResourceFilter(django_filters.FilterSet):
         }
 
 
-class RateCardFilter(django_filters.FilterSet):
+class RateCardFilter(FilterSet):
     class Meta:
         model = RateCard
         fields = {"code": ["exact"], "name": TEXT, "currency": ["exact"]}
@@ -96,7 +98,7 @@ class RateCardVersionFilter(InForceOnFilterSet):
         }
 
 
-class RateCardLineFilter(django_filters.FilterSet):
+class RateCardLineFilter(FilterSet):
     rate_card = django_filters.ModelChoiceFilter(
         field_name="version__rate_card", queryset=RateCard.objects.all(), label="Rate card id"
     )
@@ -110,7 +112,7 @@ class RateCardLineFilter(django_filters.FilterSet):
         fields = {"version": ["exact"], "role": ["exact", "iexact"], "currency": ["exact"]}
 
 
-class OpportunityFilter(django_filters.FilterSet):
+class OpportunityFilter(FilterSet):
     class Meta:
         model = Opportunity
         fields = {
@@ -124,7 +126,7 @@ class OpportunityFilter(django_filters.FilterSet):
         }
 
 
-class ContractFilter(django_filters.FilterSet):
+class ContractFilter(FilterSet):
     class Meta:
         model = Contract
         fields = {
@@ -140,19 +142,19 @@ class ContractFilter(django_filters.FilterSet):
         }
 
 
-class ContractLineFilter(django_filters.FilterSet):
+class ContractLineFilter(FilterSet):
     class Meta:
         model = ContractLine
         fields = {"currency": ["exact"], "contract": ["exact"], "service_item": ["exact"], "billing_method": ["exact"]}
 
 
-class ContractAmendmentFilter(django_filters.FilterSet):
+class ContractAmendmentFilter(FilterSet):
     class Meta:
         model = ContractAmendment
         fields = {"contract": ["exact"], "status": ["exact"], "effective_from": DATES}
 
 
-class ProjectFilter(django_filters.FilterSet):
+class ProjectFilter(FilterSet):
     class Meta:
         model = Project
         fields = {
@@ -168,13 +170,13 @@ class ProjectFilter(django_filters.FilterSet):
         }
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(FilterSet):
     class Meta:
         model = Task
         fields = {"project": ["exact"], "code": ["exact"], "billable": ["exact"], "parent": ["exact", "isnull"]}
 
 
-class MilestoneFilter(django_filters.FilterSet):
+class MilestoneFilter(FilterSet):
     class Meta:
         model = Milestone
         fields = {
@@ -186,7 +188,7 @@ class MilestoneFilter(django_filters.FilterSet):
         }
 
 
-class TimeEntryFilter(django_filters.FilterSet):
+class TimeEntryFilter(FilterSet):
     project_code = django_filters.CharFilter(field_name="project__code", label="Project code")
 
     class Meta:
@@ -203,7 +205,7 @@ class TimeEntryFilter(django_filters.FilterSet):
         }
 
 
-class ExpenseFilter(django_filters.FilterSet):
+class ExpenseFilter(FilterSet):
     class Meta:
         model = Expense
         fields = {
@@ -218,7 +220,7 @@ class ExpenseFilter(django_filters.FilterSet):
         }
 
 
-class BillingScheduleFilter(django_filters.FilterSet):
+class BillingScheduleFilter(FilterSet):
     class Meta:
         model = BillingSchedule
         fields = {
@@ -230,7 +232,7 @@ class BillingScheduleFilter(django_filters.FilterSet):
         }
 
 
-class BillingEventFilter(django_filters.FilterSet):
+class BillingEventFilter(FilterSet):
     class Meta:
         model = BillingEvent
         fields = {
@@ -245,7 +247,7 @@ class BillingEventFilter(django_filters.FilterSet):
         }
 
 
-class InvoiceFilter(django_filters.FilterSet):
+class InvoiceFilter(FilterSet):
     class Meta:
         model = Invoice
         fields = {
@@ -261,13 +263,13 @@ class InvoiceFilter(django_filters.FilterSet):
         }
 
 
-class InvoiceLineFilter(django_filters.FilterSet):
+class InvoiceLineFilter(FilterSet):
     class Meta:
         model = InvoiceLine
         fields = {"invoice": ["exact"], "service_item": ["exact"], "tax_code": ["exact"], "billing_event": ["exact"]}
 
 
-class PaymentFilter(django_filters.FilterSet):
+class PaymentFilter(FilterSet):
     class Meta:
         model = Payment
         fields = {
@@ -281,19 +283,19 @@ class PaymentFilter(django_filters.FilterSet):
         }
 
 
-class ExchangeRateFilter(django_filters.FilterSet):
+class ExchangeRateFilter(FilterSet):
     class Meta:
         model = ExchangeRate
         fields = {"base": ["exact"], "quote": ["exact"], "effective_date": DATES, "source": ["exact"]}
 
 
-class RevenueScheduleFilter(django_filters.FilterSet):
+class RevenueScheduleFilter(FilterSet):
     class Meta:
         model = RevenueSchedule
         fields = {"currency": ["exact"], "contract": ["exact"], "project": ["exact"], "method": ["exact"]}
 
 
-class RevenueScheduleLineFilter(django_filters.FilterSet):
+class RevenueScheduleLineFilter(FilterSet):
     class Meta:
         model = RevenueScheduleLine
         fields = {"schedule": ["exact"], "period_start": DATES, "recognized": ["exact"]}

@@ -9,8 +9,11 @@ from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 
+from apps.core import approvals
+from apps.core.approvals import approval_request, needs_second_person
 from apps.core.context import audit_context
 from apps.core.errors import BusinessError, OwnershipConflict
+from apps.core.models import ChangeRequest
 from apps.core.objects import object_type_of
 from apps.systems.services import CREATE, UPDATE, assert_may_write, may_write
 
@@ -91,8 +94,42 @@ def rate_card_version_create(
     return version
 
 
+def rate_card_version_approve(*, version: RateCardVersion, actor, reason: str) -> RateCardVersion | ChangeRequest:
+    """Approve a draft version, or ask a second person to (four-eyes: returns the pending ChangeRequest)."""
+    if not needs_second_person(approvals.RATE_CARD_VERSION, actor):
+        return rate_card_version_approve_now(version=version, actor=actor, reason=reason)
+    version.refresh_from_db()
+    if version.status == RateCardVersion.Status.APPROVED:
+        return version
+    if not version.lines.exists():
+        raise ValidationError(
+            f"Rate card {version.rate_card.code} version {version.version} has no rates; add lines first."
+        )
+    return approval_request(
+        kind=approvals.RATE_CARD_VERSION,
+        target=version,
+        summary=f"Approve rate card {version.rate_card.code} version {version.version} ({version.period_label()})",
+        diff=[
+            {"field": "status", "old": version.status, "new": RateCardVersion.Status.APPROVED},
+            *(
+                {"field": f"lines[{line.role}].{name}", "old": None, "new": str(getattr(line, name))}
+                for line in version.lines.order_by("role")
+                for name in ("bill_rate", "cost_rate")
+                if getattr(line, name) is not None
+            ),
+        ],
+        actor=actor,
+        reason=reason,
+    )
+
+
+def rate_card_version_apply_approval(change_request: ChangeRequest, *, actor, reason: str) -> RateCardVersion:
+    """The four-eyes action: approve the version the request names, as the checker."""
+    return rate_card_version_approve_now(version=change_request.target, actor=actor, reason=reason)
+
+
 @transaction.atomic
-def rate_card_version_approve(*, version: RateCardVersion, actor, reason: str) -> RateCardVersion:
+def rate_card_version_approve_now(*, version: RateCardVersion, actor, reason: str) -> RateCardVersion:
     """Approve a draft version; refused if it overlaps another approved version of the same card."""
     with audit_context(actor=actor, reason=reason):
         # Lock the card so two approvals of overlapping versions cannot both pass the check.

@@ -1,18 +1,28 @@
 """The admin base every model admin here uses: history with diffs, a reason for each change, masking."""
 
+import json
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget, RelatedFieldWidgetWrapper
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from . import approvals
 from .admin_filters import FilterSetAdminMixin
-from .context import audit_context
+from .context import audit_context, current_actor
+from .errors import BusinessError
+from .filters import ChangeRequestFilter
 from .limits import ADMIN_PAGE_SIZE
 from .masking import MASK, masked_fields_for
+from .models import ChangeRequest
 
 MASK_PREFIX = "masked_"
 
@@ -228,3 +238,155 @@ class HistoryInline(admin.TabularInline):
         return mask_names(
             list(super().get_readonly_fields(request, obj)) + [f"{MASK_PREFIX}{name}" for name in sorted(hidden)], ()
         )
+
+
+def pending_message(labels) -> str:
+    """The admin's note after an action that four-eyes control turned into change requests."""
+    return (
+        f"Waiting for a second person's approval (four-eyes): {', '.join(labels)}. "
+        "A colleague who may approve it decides it under Core › Change requests."
+    )
+
+
+class DecisionForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Recorded in the history with your name. Required to reject.",
+    )
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(HistoryAdmin):
+    """Four-eyes change requests: the list shows what you may see; a pending one you may decide has a Decide page."""
+
+    filterset_class = ChangeRequestFilter
+    filterset_defaults = {"status": "pending"}
+    list_filter = ["status", "kind"]
+    list_display = ["summary", "kind", "status", "requested_by", "created_at", "decided_by", "decide_link"]
+    list_select_related = ["requested_by", "decided_by"]
+    search_fields = ["summary", "request_reason", "decision_reason"]
+    readonly_fields = [
+        "kind",
+        "status",
+        "summary",
+        "target_link",
+        "diff_table",
+        "payload_shown",
+        "requested_by",
+        "request_reason",
+        "correlation_id",
+        "decided_by",
+        "decision_reason",
+        "decided_at",
+        "created_at",
+    ]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return approvals.visible_to(request.user) if not request.user.is_superuser else super().get_queryset(request)
+
+    def _may_see(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff and bool(approvals.decidable_kinds(request.user))
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or self._may_see(request)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or self._may_see(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Record")
+    def target_link(self, obj):
+        target = obj.target if obj.object_id else None
+        if target is None:
+            return "(created on approval)"
+        opts = type(target)._meta
+        try:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[target.pk])
+        except NoReverseMatch:
+            return str(target)
+        return format_html('<a href="{}">{}</a>', url, target)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The displays below mask rates for the viewer; they read who is looking from the audit context,
+        # so the page is rendered inside it (a model admin is shared by every request).
+        with audit_context(actor=request.user):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+        return response
+
+    @admin.display(description="Payload")
+    def payload_shown(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(approvals.visible_payload(obj, current_actor()), indent=2))
+
+    @admin.display(description="Change")
+    def diff_table(self, obj):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((d.get("field"), d.get("old"), d.get("new")) for d in approvals.visible_diff(obj, current_actor())),
+        )
+        return format_html("<table><tr><th>Field</th><th>Now</th><th>After approval</th></tr>{}</table>", rows)
+
+    @admin.display(description="")
+    def decide_link(self, obj):
+        if obj.status != ChangeRequest.Status.PENDING:
+            return ""
+        return format_html('<a href="{}">Decide</a>', reverse("admin:core_changerequest_decide", args=[obj.pk]))
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<path:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="core_changerequest_decide",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def decide_view(self, request, object_id):
+        change_request = self.get_queryset(request).filter(pk=object_id).first()
+        if change_request is None:
+            raise Http404("There is no such change request, or you may not see it.")
+        if change_request.kind not in approvals.decidable_kinds(request.user):
+            raise PermissionDenied
+        change_url = reverse("admin:core_changerequest_change", args=[change_request.pk])
+        form = DecisionForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            try:
+                if "_reject" in request.POST:
+                    approvals.approval_reject(change_request=change_request, actor=request.user, reason=reason)
+                    done = "rejected"
+                else:
+                    approvals.approval_approve(change_request=change_request, actor=request.user, reason=reason)
+                    done = "approved and applied"
+            except BusinessError as exc:
+                form.add_error(None, exc.message)
+            except ValidationError as exc:
+                form.add_error(None, " ".join(exc.messages))
+            else:
+                self.message_user(request, f"{change_request.summary}: {done}.", messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": change_request,
+            "title": f"Decide: {change_request.summary}",
+            "form": form,
+            "own": change_request.requested_by_id == request.user.pk,
+            "diff": approvals.visible_diff(change_request, request.user),
+        }
+        return TemplateResponse(request, "admin/core/changerequest/decide.html", context)

@@ -2,9 +2,12 @@
 
 import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from .history import history
 
 
 class Timestamped(models.Model):
@@ -69,3 +72,49 @@ class ProductPermissions(models.Model):
 
     def __str__(self) -> str:
         return "Product permissions"
+
+
+class ChangeRequest(Timestamped):
+    """A change that waits for a second person (four-eyes): who asked, why, what and the diff; who decided and why.
+
+    The change is applied only when a different user with the right permission approves it
+    (`apps/core/approvals.py`); a rejected request keeps its reason.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    kind = models.CharField(max_length=64, db_index=True, help_text="The guarded action, e.g. rate_card_version.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    object_id = models.CharField(max_length=64, blank=True, help_text="Empty when the change creates a record.")
+    summary = models.CharField(max_length=300)
+    payload = models.JSONField(default=dict, blank=True, help_text="What to apply on approval.")
+    diff = models.JSONField(default=list, blank=True, help_text="[{field, old, new}] as the requester saw it.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    request_reason = models.TextField()
+    correlation_id = models.CharField(max_length=64, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision_reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    history = history()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "change request (four-eyes)"
+
+    def __str__(self) -> str:
+        return f"{self.summary} ({self.get_status_display().lower()})"
+
+    @property
+    def target(self):
+        if self.content_type_id is None or not self.object_id:
+            return None
+        return self.content_type.get_object_for_this_type(pk=self.object_id)

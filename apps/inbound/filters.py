@@ -2,7 +2,7 @@
 
 import django_filters
 
-from apps.core.filters import ListedCharFilter
+from apps.core.filters import DateTimeFilter, FilterSet, ListedCharFilter
 from apps.mapping.models import SourceProfile
 from apps.systems.models import SigningScheme
 
@@ -20,15 +20,15 @@ def event_type_choices() -> list[tuple[str, str]]:
     return [(event_type, event_type) for event_type in sorted(types)]
 
 
-class DeliveryFilter(django_filters.FilterSet):
+class DeliveryFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
     status = django_filters.MultipleChoiceFilter(choices=Delivery.Status.choices)
     kind = django_filters.ChoiceFilter(choices=Delivery.Kind.choices)
     scheme = ListedCharFilter(choices=SigningScheme.choices, label="Signing scheme")
-    received_after = django_filters.DateTimeFilter(
+    received_after = DateTimeFilter(
         field_name="received_at", lookup_expr="gte", label="Received at or after (ISO date-time)"
     )
-    received_before = django_filters.DateTimeFilter(
+    received_before = DateTimeFilter(
         field_name="received_at", lookup_expr="lt", label="Received before (ISO date-time)"
     )
 
@@ -37,14 +37,14 @@ class DeliveryFilter(django_filters.FilterSet):
         fields = {"verified": ["exact"], "correlation_id": ["exact"]}
 
 
-class InboundEventFilter(django_filters.FilterSet):
+class InboundEventFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
     status = django_filters.MultipleChoiceFilter(choices=InboundEvent.Status.choices)
     type = ListedCharFilter(field_name="event_type", label="Event type", choices=event_type_choices)
-    received_after = django_filters.DateTimeFilter(
+    received_after = DateTimeFilter(
         field_name="delivery__received_at", lookup_expr="gte", label="Received at or after (ISO date-time)"
     )
-    received_before = django_filters.DateTimeFilter(
+    received_before = DateTimeFilter(
         field_name="delivery__received_at", lookup_expr="lt", label="Received before (ISO date-time)"
     )
     profile = django_filters.CharFilter(field_name="profile__name", label="Read with profile (name)")

@@ -10,6 +10,14 @@ class MappingConfig(AppConfig):
     def ready(self):
         # Not an import loop: apps.py is read before any model exists, and services needs the models, so
         # Django's ready() hook is the one place the handler can be loaded (it lives with the other services).
-        from .services import builtin_profiles_after_migrate
+        from apps.core import approvals
+
+        from .services import builtin_profiles_after_migrate, source_profile_apply_approval
 
         post_migrate.connect(builtin_profiles_after_migrate, sender=self, dispatch_uid="mapping.builtin_profiles")
+        approvals.register(
+            approvals.SOURCE_PROFILE,
+            label="Source profile publication",
+            permission="mapping.change_sourceprofile",
+            apply=source_profile_apply_approval,
+        )

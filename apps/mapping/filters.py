@@ -4,12 +4,13 @@ import fnmatch
 
 import django_filters
 
+from apps.core.filters import FilterSet
 from apps.core.objects import BusinessObject
 
 from .models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
 
 
-class CrossReferenceFilter(django_filters.FilterSet):
+class CrossReferenceFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
     object_type = django_filters.MultipleChoiceFilter(choices=BusinessObject.choices)
 
@@ -23,7 +24,7 @@ class CrossReferenceFilter(django_filters.FilterSet):
         }
 
 
-class ValueMapFilter(django_filters.FilterSet):
+class ValueMapFilter(FilterSet):
     source_system = django_filters.CharFilter(field_name="source_system__slug", label="Source system (slug)")
     target_system = django_filters.CharFilter(field_name="target_system__slug", label="Target system (slug)")
 
@@ -32,7 +33,7 @@ class ValueMapFilter(django_filters.FilterSet):
         fields = {"name": ["exact", "icontains"], "case_sensitive": ["exact"]}
 
 
-class ValueMapEntryFilter(django_filters.FilterSet):
+class ValueMapEntryFilter(FilterSet):
     value_map_name = django_filters.CharFilter(field_name="value_map__name", label="Value map name")
     in_force_on = django_filters.DateFilter(method="filter_in_force_on", label="In force on (date)")
 
@@ -50,7 +51,7 @@ class ValueMapEntryFilter(django_filters.FilterSet):
         return queryset.in_force(value)
 
 
-class ReferenceValueFilter(django_filters.FilterSet):
+class ReferenceValueFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
 
     class Meta:
@@ -58,7 +59,7 @@ class ReferenceValueFilter(django_filters.FilterSet):
         fields = {"kind": ["exact"], "code": ["exact", "iexact"], "external_id": ["exact"], "active": ["exact"]}
 
 
-class SourceProfileFilter(django_filters.FilterSet):
+class SourceProfileFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=SourceProfile.Status.choices)
     vendor = django_filters.CharFilter(field_name="vendor", lookup_expr="iexact")
     event_type = django_filters.CharFilter(method="filter_event_type", label="Reads this event type")

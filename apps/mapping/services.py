@@ -5,6 +5,8 @@ import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core import approvals
+from apps.core.approvals import approval_request, needs_second_person
 from apps.core.context import audit_context, system_context
 from apps.core.errors import MappingError
 from apps.core.objects import BusinessObject, object_type_of
@@ -198,8 +200,7 @@ def builtin_profiles_after_migrate(sender, **kwargs) -> None:
         builtin_profiles_install()
 
 
-def source_profile_publish(*, profile, actor, reason: str):
-    """Make a profile version the active one of its name; the previous active version is retired."""
+def _refuse_invalid(profile) -> None:
     problems = validate_spec(profile.spec)
     if problems:
         raise MappingError(
@@ -207,6 +208,35 @@ def source_profile_publish(*, profile, actor, reason: str):
             fix="Correct the profile (see the preview), then publish again.",
             context={"problems": problems},
         )
+
+
+def source_profile_publish(*, profile, actor, reason: str):
+    """Publish a profile version, or ask a second person to (four-eyes: returns the pending ChangeRequest)."""
+    if not needs_second_person(approvals.SOURCE_PROFILE, actor):
+        return source_profile_publish_now(profile=profile, actor=actor, reason=reason)
+    _refuse_invalid(profile)
+    active = SourceProfile.objects.filter(name=profile.name, status=SourceProfile.Status.ACTIVE).first()
+    return approval_request(
+        kind=approvals.SOURCE_PROFILE,
+        target=profile,
+        summary=f"Publish source profile {profile.name} version {profile.version}",
+        diff=[
+            {"field": "active version", "old": active.version if active else None, "new": profile.version},
+            {"field": "status", "old": profile.status, "new": SourceProfile.Status.ACTIVE},
+        ],
+        actor=actor,
+        reason=reason,
+    )
+
+
+def source_profile_apply_approval(change_request, *, actor, reason: str):
+    """The four-eyes action: publish the version the request names, as the checker."""
+    return source_profile_publish_now(profile=change_request.target, actor=actor, reason=reason)
+
+
+def source_profile_publish_now(*, profile, actor, reason: str):
+    """Make a profile version the active one of its name; the previous active version is retired."""
+    _refuse_invalid(profile)
     with audit_context(actor=actor, reason=reason), transaction.atomic():
         for other in (
             SourceProfile.objects.select_for_update()

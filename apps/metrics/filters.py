@@ -2,6 +2,8 @@
 
 import django_filters
 
+from apps.core.filters import FilterSet
+
 from .definitions import Metric
 from .models import Alert, AlertNotification, AlertRule, MetricValue
 from .periods import Period
@@ -17,7 +19,7 @@ class PeriodFilter(django_filters.CharFilter):
         return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": Period.parse(value).start})
 
 
-class MetricValueFilter(django_filters.FilterSet):
+class MetricValueFilter(FilterSet):
     metric = django_filters.MultipleChoiceFilter(choices=Metric.choices)
     entity = django_filters.CharFilter(field_name="legal_entity__code", label="Legal entity (code)")
     firm_wide = django_filters.BooleanFilter(
@@ -46,7 +48,7 @@ class MetricValueFilter(django_filters.FilterSet):
         return queryset
 
 
-class AlertRuleFilter(django_filters.FilterSet):
+class AlertRuleFilter(FilterSet):
     metric = django_filters.MultipleChoiceFilter(choices=Metric.choices)
     entity = django_filters.CharFilter(field_name="legal_entity__code", label="Legal entity (code)")
 
@@ -55,7 +57,7 @@ class AlertRuleFilter(django_filters.FilterSet):
         fields = {"kind": ["exact"], "owner_role": ["exact"], "active": ["exact"]}
 
 
-class AlertFilter(django_filters.FilterSet):
+class AlertFilter(FilterSet):
     rule = django_filters.CharFilter(field_name="rule__name", label="Rule (name)")
     metric = django_filters.MultipleChoiceFilter(field_name="rule__metric", choices=Metric.choices)
     entity = django_filters.CharFilter(field_name="legal_entity__code", label="Legal entity (code)")
@@ -67,7 +69,7 @@ class AlertFilter(django_filters.FilterSet):
         fields = {"status": ["exact"], "first_breached_at": ["gte", "lte"]}
 
 
-class AlertNotificationFilter(django_filters.FilterSet):
+class AlertNotificationFilter(FilterSet):
     class Meta:
         model = AlertNotification
         fields = {"kind": ["exact"], "role": ["exact"], "alert": ["exact"], "sent_at": ["gte", "lte"]}

@@ -2,12 +2,14 @@
 
 import django_filters
 
+from apps.core.filters import FilterSet, IsoDateTimeFilter
+
 from .models import Check, Discrepancy, PeriodSignOff, ReconciliationRun
 
 SEARCH_FIELDS = ["business_key", "description"]
 
 
-class ReconciliationRunFilter(django_filters.FilterSet):
+class ReconciliationRunFilter(FilterSet):
     period = django_filters.CharFilter(help_text="Accounting month, YYYY-MM.")
     legal_entity = django_filters.CharFilter(field_name="legal_entity__code", help_text="Legal entity code.")
     status = django_filters.MultipleChoiceFilter(choices=ReconciliationRun.Status.choices)
@@ -18,7 +20,7 @@ class ReconciliationRunFilter(django_filters.FilterSet):
         fields = ["period", "legal_entity", "status", "trigger"]
 
 
-class DiscrepancyFilter(django_filters.FilterSet):
+class DiscrepancyFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Discrepancy.Status.choices)
     check_type = django_filters.MultipleChoiceFilter(choices=Check.choices)
     period = django_filters.CharFilter(help_text="Accounting month, YYYY-MM.")
@@ -28,14 +30,14 @@ class DiscrepancyFilter(django_filters.FilterSet):
     min_value_at_risk = django_filters.NumberFilter(field_name="value_at_risk", lookup_expr="gte")
     seen_in_run = django_filters.NumberFilter(field_name="last_seen_run", help_text="Last seen in this run (id).")
     closed_by_run = django_filters.NumberFilter(field_name="closed_by_run")
-    first_seen_after = django_filters.IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="gte")
+    first_seen_after = IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="gte")
 
     class Meta:
         model = Discrepancy
         fields = ["status", "check_type", "period", "legal_entity", "currency"]
 
 
-class PeriodSignOffFilter(django_filters.FilterSet):
+class PeriodSignOffFilter(FilterSet):
     period = django_filters.CharFilter()
     legal_entity = django_filters.CharFilter(field_name="legal_entity__code")
     status = django_filters.MultipleChoiceFilter(choices=PeriodSignOff.Status.choices)

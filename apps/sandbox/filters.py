@@ -1,8 +1,6 @@
 """FilterSets of the sandbox's read-only logs (records, idempotency keys, webhooks, calls), used by the admin lists."""
 
-import django_filters
-
-from apps.core.filters import ListedCharFilter
+from apps.core.filters import FilterSet, ListedCharFilter
 
 from .models import SandboxCall, SandboxIdempotencyKey, SandboxRecord, SandboxWebhook
 
@@ -11,13 +9,13 @@ METHODS = [(method, method) for method in ("GET", "POST", "PUT", "PATCH", "DELET
 STATUSES = [(str(code), str(code)) for code in (200, 201, 204, 400, 401, 404, 409, 412, 422, 429, 500, 503)]
 
 
-class SandboxRecordFilter(django_filters.FilterSet):
+class SandboxRecordFilter(FilterSet):
     class Meta:
         model = SandboxRecord
         fields = {"kind": ["exact"], "object_type": ["exact"], "internal_id": ["exact"], "external_id": ["exact"]}
 
 
-class SandboxIdempotencyKeyFilter(django_filters.FilterSet):
+class SandboxIdempotencyKeyFilter(FilterSet):
     status = ListedCharFilter(choices=STATUSES, label="Status")
 
     class Meta:
@@ -25,13 +23,13 @@ class SandboxIdempotencyKeyFilter(django_filters.FilterSet):
         fields = {"kind": ["exact"], "key": ["exact"], "method": ["exact"]}
 
 
-class SandboxWebhookFilter(django_filters.FilterSet):
+class SandboxWebhookFilter(FilterSet):
     class Meta:
         model = SandboxWebhook
         fields = {"kind": ["exact"], "event_type": ["exact"], "status": ["exact"], "event_id": ["exact"]}
 
 
-class SandboxCallFilter(django_filters.FilterSet):
+class SandboxCallFilter(FilterSet):
     method = ListedCharFilter(choices=METHODS, label="Method")
     response_status = ListedCharFilter(choices=STATUSES, label="Response status")
 

@@ -14,3 +14,14 @@ class SyncConfig(AppConfig):
 
         registry.discover_workflows()
         events_stored.connect(intake.hand_over_on_commit, dispatch_uid="sync.intake")
+
+        from apps.core import approvals
+
+        from .services import transaction_replay_apply_approval
+
+        approvals.register(
+            approvals.TRANSACTION_REPLAY_AMOUNT,
+            label="Re-run with edited amounts",
+            permission="sync.change_transaction",
+            apply=transaction_replay_apply_approval,
+        )

@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from apps.core.errors import ErrorClass
-from apps.core.filters import ListedCharFilter
+from apps.core.filters import FilterSet, IsoDateTimeFilter, ListedCharFilter
 from apps.core.money import CURRENCY_CHOICES
 from apps.core.roles import ROLES
 
@@ -67,7 +67,7 @@ def owned_by(queryset: QuerySet, owner: str, user) -> QuerySet:
     return queryset.filter(owner__username=owner)
 
 
-class TransactionFilter(django_filters.FilterSet):
+class TransactionFilter(FilterSet):
     """Filters of the transaction list in the API and of bulk re-runs by filter."""
 
     queue = django_filters.ChoiceFilter(
@@ -80,14 +80,12 @@ class TransactionFilter(django_filters.FilterSet):
     error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
     owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
     owner = ListedCharFilter(method="filter_owner", label="Owner: a username, 'me' or 'none'", choices=owner_choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    exception_before = django_filters.IsoDateTimeFilter(
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    exception_before = IsoDateTimeFilter(
         field_name="exception_at", lookup_expr="lt", label="Became an exception before (to find old ones)"
     )
-    exception_after = django_filters.IsoDateTimeFilter(
-        field_name="exception_at", lookup_expr="gt", label="Became an exception after"
-    )
+    exception_after = IsoDateTimeFilter(field_name="exception_at", lookup_expr="gt", label="Became an exception after")
     currency = django_filters.MultipleChoiceFilter(choices=CURRENCY_CHOICES, label="Currency of the value at risk")
     business_key = django_filters.CharFilter()
     correlation_id = django_filters.CharFilter(
@@ -119,7 +117,7 @@ class TransactionFilter(django_filters.FilterSet):
         )
 
 
-class StepFilter(django_filters.FilterSet):
+class StepFilter(FilterSet):
     """Steps of every transaction (the admin's step list)."""
 
     status = django_filters.MultipleChoiceFilter(choices=Step.Status.choices)
@@ -131,7 +129,7 @@ class StepFilter(django_filters.FilterSet):
         fields = {"target_system": ["exact"], "name": ["exact"], "idempotency_key": ["exact"]}
 
 
-class StepAttemptFilter(django_filters.FilterSet):
+class StepAttemptFilter(FilterSet):
     """Attempts of every step (the admin's attempt list)."""
 
     outcome = django_filters.MultipleChoiceFilter(choices=StepAttempt.Outcome.choices)
@@ -143,7 +141,7 @@ class StepAttemptFilter(django_filters.FilterSet):
         fields = {"worker": ["exact"], "started_at": ["gte", "lt"]}
 
 
-class ExceptionGroupFilter(django_filters.FilterSet):
+class ExceptionGroupFilter(FilterSet):
     """Filters of the exception-group list in the API and the console."""
 
     status = django_filters.MultipleChoiceFilter(choices=ExceptionGroup.Status.choices)
@@ -153,7 +151,7 @@ class ExceptionGroupFilter(django_filters.FilterSet):
     target_system = django_filters.CharFilter(field_name="target_system__slug", label="Target system (slug)")
     owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
     assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee: a username, 'me' or 'none'")
-    last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
+    last_seen_after = IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
     q = django_filters.CharFilter(method="filter_text", label="Cause, message or missing thing contains")
 
     class Meta:

@@ -1,10 +1,15 @@
 """Starting, re-running and resolving transactions: every action a person or an inbound event takes here."""
 
+import re
+
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import approvals
+from apps.core.approvals import approval_request, needs_second_person
 from apps.core.context import audit_context, get_correlation_id, new_correlation_id
 from apps.core.errors import BusinessError
+from apps.core.models import ChangeRequest
 
 from .models import Step, Transaction
 from .queue import enqueue_step, send_with_commit
@@ -97,8 +102,105 @@ def _restartable_step(txn: Transaction, from_sequence: int | None) -> Step:
     return step
 
 
+# A changed value under a key like these is an amount: an edit that changes one needs four-eyes approval.
+AMOUNT_KEY = re.compile(r"amount|rate|price|total|cost|fee|hours|quantity|qty|discount|tax|balance", re.IGNORECASE)
+
+
+def amount_changes(before, after, path: str = "") -> list[dict]:
+    """The amounts an edited input changes: [{field: "lines[0].amount", old, new}], walking nested JSON."""
+    if isinstance(before, dict) or isinstance(after, dict):
+        old = before if isinstance(before, dict) else {}
+        new = after if isinstance(after, dict) else {}
+        changes = []
+        for key in sorted(set(old) | set(new), key=str):
+            changes += amount_changes(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+        return changes
+    if isinstance(before, list) or isinstance(after, list):
+        old = before if isinstance(before, list) else []
+        new = after if isinstance(after, list) else []
+        changes = []
+        for index in range(max(len(old), len(new))):
+            changes += amount_changes(
+                old[index] if index < len(old) else None, new[index] if index < len(new) else None, f"{path}[{index}]"
+            )
+        return changes
+    if before == after:
+        return []
+    key = re.sub(r"(\[\d+\])+$", "", path).rsplit(".", 1)[-1]
+    return [{"field": path, "old": before, "new": after}] if AMOUNT_KEY.search(key) else []
+
+
+def _replayable(txn: Transaction, reason: str) -> Transaction:
+    if not reason.strip():
+        raise ActionRefused("Say why you are re-running this transaction; auditors read it in the history.")
+    txn = Transaction.objects.select_for_update().get(pk=txn.pk)
+    if txn.status not in (Transaction.Status.EXCEPTION, Transaction.Status.WAITING_RETRY):
+        raise ActionRefused(
+            f"Transaction {txn.correlation_id} is {txn.get_status_display().lower()}; only exceptions and "
+            f"transactions waiting to retry can be re-run."
+        )
+    return txn
+
+
 @transaction.atomic
 def transaction_replay(
+    *,
+    txn: Transaction,
+    actor,
+    reason: str,
+    from_sequence: int | None = None,
+    input_override: dict | None = None,
+    step_input_override: dict | None = None,
+) -> Transaction | ChangeRequest:
+    """Re-run a transaction, or, when an edit changes an amount and four-eyes is on, ask a second person to."""
+    edited = input_override is not None or step_input_override is not None
+    if edited and needs_second_person(approvals.TRANSACTION_REPLAY_AMOUNT, actor):
+        txn = _replayable(txn, reason)
+        restart = _restartable_step(txn, from_sequence)
+        if input_override is not None:
+            diff = amount_changes(txn.effective_input, input_override)
+        else:
+            base = restart.input_override if restart.input_override is not None else txn.effective_input
+            diff = amount_changes(base, step_input_override)
+        if diff:
+            return approval_request(
+                kind=approvals.TRANSACTION_REPLAY_AMOUNT,
+                target=txn,
+                summary=f"Re-run {txn.subject or txn.correlation_id} with edited amounts",
+                payload={
+                    "from_sequence": from_sequence,
+                    "input_override": input_override,
+                    "step_input_override": step_input_override,
+                },
+                diff=diff,
+                actor=actor,
+                reason=reason,
+            )
+    return transaction_replay_now(
+        txn=txn,
+        actor=actor,
+        reason=reason,
+        from_sequence=from_sequence,
+        input_override=input_override,
+        step_input_override=step_input_override,
+    )
+
+
+def transaction_replay_apply_approval(change_request: ChangeRequest, *, actor, reason: str) -> Transaction:
+    """The four-eyes action: re-run with the edit the request holds, as the checker."""
+    payload = change_request.payload
+    return transaction_replay_now(
+        txn=change_request.target,
+        actor=actor,
+        reason=reason,
+        from_sequence=payload.get("from_sequence"),
+        input_override=payload.get("input_override"),
+        step_input_override=payload.get("step_input_override"),
+    )
+
+
+@transaction.atomic
+def transaction_replay_now(
     *,
     txn: Transaction,
     actor,
@@ -113,14 +215,7 @@ def transaction_replay(
     why). Steps from the restart point on get fresh attempts; edited inputs get fresh idempotency keys,
     because the target must not answer an edited request with the stored answer to the original.
     """
-    if not reason.strip():
-        raise ActionRefused("Say why you are re-running this transaction; auditors read it in the history.")
-    txn = Transaction.objects.select_for_update().get(pk=txn.pk)
-    if txn.status not in (Transaction.Status.EXCEPTION, Transaction.Status.WAITING_RETRY):
-        raise ActionRefused(
-            f"Transaction {txn.correlation_id} is {txn.get_status_display().lower()}; only exceptions and "
-            f"transactions waiting to retry can be re-run."
-        )
+    txn = _replayable(txn, reason)
     restart = _restartable_step(txn, from_sequence)
     edited = input_override is not None or step_input_override is not None
     now = timezone.now()

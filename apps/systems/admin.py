@@ -1,9 +1,12 @@
 """Admin for connected systems, their signing secrets (shown by reference only) and ownership rules."""
 
 from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html_join
 
-from apps.core.admin import HistoryAdmin, HistoryInline
+from apps.core.admin import HistoryAdmin, HistoryInline, pending_message
+from apps.core.models import ChangeRequest
 
 from . import secrets
 from .filters import ConnectedSystemFilter, OwnershipRuleFilter, SigningSecretFilter
@@ -114,15 +117,42 @@ class OwnershipRuleAdmin(HistoryAdmin):
         if change and not [name for name in form.changed_data if name != "change_reason"]:
             return
         # The service takes the per-object-type lock, so two stewards cannot save overlapping rules at once.
-        ownership_rule_save(
+        result = ownership_rule_save(
             rule=obj,
             may_create=form.cleaned_data.get("may_create", []),
             may_update=form.cleaned_data.get("may_update", []),
             actor=request.user,
             reason=self._reason(request, form, change),
         )
+        if isinstance(result, ChangeRequest):
+            request._four_eyes_request = result  # nothing was saved: the responses below say so
+
+    def log_addition(self, request, obj, message):
+        if not hasattr(request, "_four_eyes_request"):
+            return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if not hasattr(request, "_four_eyes_request"):
+            return super().log_change(request, obj, message)
+
+    def _pending_response(self, request):
+        change_request = request._four_eyes_request
+        self.message_user(request, pending_message([f"{change_request.summary} (request #{change_request.pk})"]))
+        return HttpResponseRedirect(reverse("admin:core_changerequest_change", args=[change_request.pk]))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if hasattr(request, "_four_eyes_request"):
+            return self._pending_response(request)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if hasattr(request, "_four_eyes_request"):
+            return self._pending_response(request)
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
+        if hasattr(request, "_four_eyes_request"):
+            return
         # The grants were saved by ownership_rule_save; only inline formsets (none today) remain.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)

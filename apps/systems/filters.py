@@ -2,12 +2,13 @@
 
 import django_filters
 
+from apps.core.filters import FilterSet
 from apps.core.objects import BusinessObject
 
 from .models import ConnectedSystem, OwnershipRule, SigningSecret, SystemKind
 
 
-class ConnectedSystemFilter(django_filters.FilterSet):
+class ConnectedSystemFilter(FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=SystemKind.choices)
 
     class Meta:
@@ -21,7 +22,7 @@ class ConnectedSystemFilter(django_filters.FilterSet):
         }
 
 
-class SigningSecretFilter(django_filters.FilterSet):
+class SigningSecretFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
 
     class Meta:
@@ -29,7 +30,7 @@ class SigningSecretFilter(django_filters.FilterSet):
         fields = {"active": ["exact"], "label": ["exact", "icontains"], "not_after": ["isnull", "lte", "gte"]}
 
 
-class OwnershipRuleFilter(django_filters.FilterSet):
+class OwnershipRuleFilter(FilterSet):
     object_type = django_filters.MultipleChoiceFilter(choices=BusinessObject.choices)
     owner = django_filters.CharFilter(field_name="owner__slug", label="Owning system (slug)")
     in_force_on = django_filters.DateFilter(method="filter_in_force_on", label="In force on (date)")

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import approvals
+from apps.core.approvals import approval_request, needs_second_person
 from apps.core.context import audit_context
 from apps.core.errors import OwnershipConflict
+from apps.core.models import ChangeRequest
 from apps.core.objects import BusinessObject
 
 from .models import ConnectedSystem, OwnershipRule
@@ -114,8 +117,81 @@ def assert_may_write(**kwargs) -> WriteDecision:
     return decision
 
 
-@transaction.atomic
+_RULE_FIELDS = ["object_type", "field", "owner", "effective_from", "effective_to", "rationale"]
+
+
+def _rule_values(rule: OwnershipRule, may_create, may_update) -> dict:
+    """A rule and its grants as plain JSON values (systems by slug, dates as ISO text)."""
+    values = {name: getattr(rule, name) for name in _RULE_FIELDS}
+    values["owner"] = rule.owner.slug if rule.owner_id else None
+    for name in ("effective_from", "effective_to"):
+        values[name] = values[name].isoformat() if values[name] else None
+    values["may_create"] = sorted(system.slug for system in may_create)
+    values["may_update"] = sorted(system.slug for system in may_update)
+    return values
+
+
 def ownership_rule_save(
+    *,
+    rule: OwnershipRule,
+    may_create: Iterable[ConnectedSystem] = (),
+    may_update: Iterable[ConnectedSystem] = (),
+    actor,
+    reason: str,
+) -> OwnershipRule | ChangeRequest:
+    """Save an ownership rule with its grants, or ask a second person to (four-eyes: returns the ChangeRequest)."""
+    may_create, may_update = list(may_create), list(may_update)
+    if not needs_second_person(approvals.OWNERSHIP_RULE, actor):
+        return ownership_rule_save_now(
+            rule=rule, may_create=may_create, may_update=may_update, actor=actor, reason=reason
+        )
+    rule.full_clean()  # a request that could never apply is refused now, with the same message
+    wanted = _rule_values(rule, may_create, may_update)
+    current = None
+    if rule.pk:
+        stored = OwnershipRule.objects.get(pk=rule.pk)
+        current = _rule_values(stored, stored.may_create.all(), stored.may_update.all())
+    diff = [
+        {"field": name, "old": current.get(name) if current else None, "new": value}
+        for name, value in wanted.items()
+        if current is None or current.get(name) != value
+    ]
+    verb = "Change" if rule.pk else "Create"
+    return approval_request(
+        kind=approvals.OWNERSHIP_RULE,
+        target=rule if rule.pk else None,
+        summary=f"{verb} ownership rule: {rule.scope_label} owned by {rule.owner.name}",
+        payload=wanted,
+        diff=diff,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def ownership_rule_apply_approval(change_request: ChangeRequest, *, actor, reason: str) -> OwnershipRule:
+    """The four-eyes action: create or change the rule as the request describes, as the checker."""
+    values = dict(change_request.payload)
+    rule = change_request.target or OwnershipRule()
+    systems = {system.slug: system for system in ConnectedSystem.objects.all()}
+    for name in _RULE_FIELDS:
+        value = values.get(name)
+        if name == "owner":
+            rule.owner = systems[value]
+        elif name in ("effective_from", "effective_to"):
+            setattr(rule, name, datetime.date.fromisoformat(value) if value else None)
+        else:
+            setattr(rule, name, value)
+    return ownership_rule_save_now(
+        rule=rule,
+        may_create=[systems[slug] for slug in values.get("may_create", [])],
+        may_update=[systems[slug] for slug in values.get("may_update", [])],
+        actor=actor,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def ownership_rule_save_now(
     *,
     rule: OwnershipRule,
     may_create: Iterable[ConnectedSystem] = (),

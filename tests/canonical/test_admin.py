@@ -32,6 +32,7 @@ def approve(client, *versions):
     return [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_approving_a_draft_version_from_the_list(steward_client, steward):
     card = factories.rate_card(versions=[(JAN_1, None, "draft", {"Consultant": 150})])
     version = card.versions.get()
@@ -44,6 +45,7 @@ def test_approving_a_draft_version_from_the_list(steward_client, steward):
     assert row.history_change_reason == "Approved in the admin by sam.steward"
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_an_overlapping_version_is_refused_with_an_error_naming_it(steward_client):
     card = factories.rate_card(
         versions=[
@@ -60,6 +62,7 @@ def test_an_overlapping_version_is_refused_with_an_error_naming_it(steward_clien
     assert draft.status == RateCardVersion.Status.DRAFT
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_a_version_without_rates_is_refused_and_the_others_still_approved(steward_client):
     card = factories.rate_card(versions=[(JAN_1, datetime.date(2026, 6, 30), "draft", {"Consultant": 150})])
     empty = RateCardVersion.objects.create(rate_card=card, version=2, effective_from=datetime.date(2026, 7, 1))

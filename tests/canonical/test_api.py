@@ -156,6 +156,7 @@ def test_the_reason_defaults_to_naming_the_user(api_as, steward):
     assert row.history_user == steward
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_approving_a_version_through_the_api(api_as, steward):
     card = factories.rate_card(versions=[(JAN_1, None, "draft", {"Consultant": 150})])
     version = card.versions.get()
@@ -167,6 +168,7 @@ def test_approving_a_version_through_the_api(api_as, steward):
     assert version.history.latest().history_change_reason == "Signed off by CFO"
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_approving_an_overlapping_version_is_a_400_that_explains_the_overlap(api_as, steward):
     card = factories.rate_card(
         versions=[

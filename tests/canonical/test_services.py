@@ -75,6 +75,7 @@ def test_an_unknown_card_is_a_readable_error():
         rate_for(card="NOPE", role="Analyst", on=datetime.date(2026, 1, 1))
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_approving_an_overlapping_version_is_refused_and_nothing_changes(card, steward):
     draft = rate_card_version_create(
         rate_card=card,
@@ -93,6 +94,7 @@ def test_approving_an_overlapping_version_is_refused_and_nothing_changes(card, s
     assert rate_for(card=card, role="Senior Consultant", on=datetime.date(2026, 8, 1)).bill_rate == Decimal("250")
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_a_new_version_takes_over_once_the_old_one_is_ended(card, steward):
     current = card.versions.get(version=2)
     current.effective_to = datetime.date(2026, 6, 30)

@@ -8,7 +8,9 @@ from decimal import Decimal
 import pytest
 
 from apps.canonical.models import RateCardLine, RateCardVersion
+from apps.core.approvals import approval_approve
 from apps.core.context import audit_context
+from apps.core.models import ChangeRequest
 from apps.mapping.models import ValueMap, ValueMapEntry
 from tests import factories
 
@@ -165,6 +167,7 @@ def test_an_approved_rate_card_version_cannot_be_reverted(client, steward):
     assert version.status == "approved"
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_an_unapproved_rate_card_version_and_an_ownership_rule_can_be_reverted(client, steward, systems):
     card = factories.rate_card(versions=[(JAN_1, None, "draft", {"Consultant": 150})])
     version = RateCardVersion.objects.get(rate_card=card)
@@ -214,3 +217,22 @@ def test_a_steward_reverts_a_source_profile_version_to_its_earlier_description(c
     profile.refresh_from_db()
     assert profile.description == before.description
     assert profile.history.order_by("-history_id").first().history_user == steward
+
+
+@pytest.mark.usefixtures("four_eyes_on")
+def test_reverting_an_ownership_rule_waits_for_a_second_person(client, steward, make_user, systems):
+    rule = factories.ownership_rule("customer", systems["crm"])
+    before = rule.history.order_by("-history_id").first()
+    with audit_context(actor=steward, reason="Let NetSuite update customers"):
+        rule.may_update.add(systems["erp"])
+        rule.save()
+    client.force_login(steward)
+    answer = client.post(
+        f"/audit/systems.ownershiprule/{before.history_id}/", {"reason": "NetSuite must not"}, follow=True
+    )
+    assert "waits for a second person" in answer.content.decode()
+    assert list(rule.may_update.all()) == [systems["erp"]]
+    request = ChangeRequest.objects.get(status=ChangeRequest.Status.PENDING)
+    checker = make_user("checker", "mapping_steward")
+    approval_approve(change_request=request, actor=checker, reason="Agreed")
+    assert list(rule.may_update.all()) == []

@@ -74,6 +74,7 @@ def rule_form(owner, **overrides):
     return form
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_a_new_rule_is_saved_with_its_grants_and_the_stewards_reason(admin_client_for, steward, systems):
     client = admin_client_for(steward)
     response = client.post(
@@ -99,6 +100,7 @@ def test_an_overlapping_rule_shows_the_model_message_on_the_form(admin_client_fo
     assert OwnershipRule.objects.count() == 1
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_changing_a_rule_needs_a_reason(admin_client_for, steward, systems):
     rule = factories.ownership_rule("customer", systems["crm"])
     url = reverse("admin:systems_ownershiprule_change", args=[rule.pk])

@@ -60,6 +60,7 @@ def test_connected_systems_are_read_only_over_the_api(api_as, integration_admin,
     assert "DELETE" in body["detail"]
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_a_steward_creates_an_ownership_rule_and_history_says_who_and_why(api_as, steward, systems):
     response = api_as(steward).post(
         "/api/v1/ownership-rules/",
@@ -117,6 +118,7 @@ def test_an_unknown_system_slug_is_a_400(api_as, steward, systems):
     assert body["detail"] == "owner: Object with slug=sap does not exist."
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_ending_a_rule_and_changing_grants_through_patch(api_as, steward, systems):
     rule = factories.ownership_rule("project", systems["psa"], may_update=[systems["erp"]])
     client = api_as(steward)

@@ -131,6 +131,7 @@ def test_a_rule_cannot_end_before_it_starts(systems):
     assert "before the start date" in " ".join(caught.value.messages)
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_saving_a_rule_through_the_service_records_who_and_why(systems, steward):
     rule = OwnershipRule(object_type="project", owner=systems["psa"], effective_from=JAN_1)
     ownership_rule_save(rule=rule, may_create=[systems["crm"]], actor=steward, reason="PSA-centric model, ADR-7")

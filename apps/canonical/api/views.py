@@ -5,6 +5,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import ReadOnlyViewSet, TrackedModelViewSet, change_reason
+from apps.core.api.approvals import pending_response
+from apps.core.models import ChangeRequest
 
 from .. import filters, selectors
 from ..services import rate_card_version_approve
@@ -192,6 +194,8 @@ class RateCardVersionViewSet(TrackedModelViewSet):
         if not request.user.has_perm("canonical.change_ratecardversion"):
             raise exceptions.PermissionDenied("Only a mapping steward may approve rate card versions.")
         version = rate_card_version_approve(version=version, actor=request.user, reason=change_reason(request))
+        if isinstance(version, ChangeRequest):
+            return pending_response(version, request)
         return Response(self.get_serializer(version).data)
 
 

@@ -7,9 +7,12 @@ from apps.canonical.models import RateCardVersion
 from apps.core.context import audit_context
 from apps.core.errors import BusinessError
 from apps.core.history_diff import m2m_members
+from apps.systems.models import ConnectedSystem, OwnershipRule
+from apps.systems.services import ownership_rule_save
 
 # Configuration a steward may put back as it was. Approved rate card versions are excluded below: their
 # rates were billed, so a change is a new version, never an edit of history.
+GRANTS = ("may_create", "may_update")
 REVERTIBLE = ("mapping.valuemapentry", "mapping.sourceprofile", "systems.ownershiprule", "canonical.ratecardversion")
 
 
@@ -83,6 +86,18 @@ def audit_revert(*, row, actor, reason: str):
                     f"{'; '.join(exc.messages)}",
                     fix="Change what conflicts with it first, or revert to another version.",
                 ) from None
+            if isinstance(current, OwnershipRule):
+                # Ownership rules change under four-eyes: a revert is a change like any other.
+                grants = {
+                    name: m2m.get(name, list(getattr(current, name).values_list("pk", flat=True))) for name in GRANTS
+                }
+                return ownership_rule_save(
+                    rule=current,
+                    may_create=ConnectedSystem.objects.filter(pk__in=grants["may_create"]),
+                    may_update=ConnectedSystem.objects.filter(pk__in=grants["may_update"]),
+                    actor=actor,
+                    reason=f"Revert to history #{row.history_id}: {reason.strip()}",
+                )
             current.save()
             for name, ids in m2m.items():
                 getattr(current, name).set(ids)

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from apps.console.selectors.audit_log import AuditFilter, audit_entry, audit_page, audit_rows, history_models, snapshot
 from apps.console.services.audit_revert import RevertRefused, audit_revert, is_revertible, revert_refusal
 from apps.core.masking import MASK
+from apps.core.models import ChangeRequest
 
 
 class AuditFilterForm(forms.Form):
@@ -127,10 +128,17 @@ def audit_detail(request, label: str, history_id: int):
     may_change = request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
     if request.method == "POST":
         try:
-            audit_revert(row=entry.row, actor=request.user, reason=request.POST.get("reason", ""))
+            result = audit_revert(row=entry.row, actor=request.user, reason=request.POST.get("reason", ""))
         except RevertRefused as exc:
             messages.error(request, f"{exc.message} {exc.fix}".strip())
         else:
+            if isinstance(result, ChangeRequest):
+                messages.success(
+                    request,
+                    f"The revert of {entry.object_label} waits for a second person's approval (four-eyes, request "
+                    f"#{result.pk}); it applies when they approve it.",
+                )
+                return redirect(request.path)
             messages.success(
                 request, f"{entry.object_label} is back to the version of {entry.row.history_date:%Y-%m-%d %H:%M}."
             )

@@ -14,8 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.core.admin import ChangeReasonForm, HistoryAdmin
+from apps.core.admin import ChangeReasonForm, HistoryAdmin, pending_message
 from apps.core.errors import BusinessError
+from apps.core.models import ChangeRequest
 from apps.inbound.preview import profile_preview
 
 from ..filters import SourceProfileFilter
@@ -412,10 +413,13 @@ class SourceProfileAdmin(HistoryAdmin):
         if form.is_bound and form.is_valid() and not problems:
             previous = SourceProfile.objects.filter(name=profile.name, status=SourceProfile.Status.ACTIVE).first()
             try:
-                source_profile_publish(profile=profile, actor=request.user, reason=form.cleaned_data["reason"])
+                result = source_profile_publish(profile=profile, actor=request.user, reason=form.cleaned_data["reason"])
             except BusinessError as exc:
                 form.add_error(None, exc.message)
             else:
+                if isinstance(result, ChangeRequest):
+                    self.message_user(request, pending_message([f"{result.summary} (request #{result.pk})"]))
+                    return HttpResponseRedirect(change_url)
                 retired = f"; version {previous.version} was retired" if previous else ""
                 self.message_user(
                     request, f"Version {profile.version} of {profile.name} is now active{retired}.", messages.SUCCESS

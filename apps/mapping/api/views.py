@@ -8,6 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import ReadOnlyViewSet, TrackedModelViewSet, change_reason
+from apps.core.api.approvals import pending_response
+from apps.core.models import ChangeRequest
 from apps.inbound.preview import profile_preview
 
 from .. import selectors
@@ -184,7 +186,11 @@ class SourceProfileViewSet(ReadOnlyViewSet):
         description="Makes this version the active one of its name and retires the previous active version. "
         "A reason is required. Publishing the active version again changes nothing.",
         request=PublishSerializer,
-        responses={200: SourceProfileSerializer, 422: OpenApiResponse(description="The spec has problems")},
+        responses={
+            200: SourceProfileSerializer,
+            202: OpenApiResponse(description="Four-eyes: stored for a second person's approval"),
+            422: OpenApiResponse(description="The spec has problems"),
+        },
     )
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):
@@ -192,7 +198,9 @@ class SourceProfileViewSet(ReadOnlyViewSet):
         params = PublishSerializer(data=request.data, context={"request": request})
         params.is_valid(raise_exception=True)
         if profile.status != SourceProfile.Status.ACTIVE:
-            source_profile_publish(profile=profile, actor=request.user, reason=params.validated_data["reason"])
+            result = source_profile_publish(profile=profile, actor=request.user, reason=params.validated_data["reason"])
+            if isinstance(result, ChangeRequest):
+                return pending_response(result, request)
             profile.refresh_from_db()
         return Response(self.get_serializer(profile).data)
 

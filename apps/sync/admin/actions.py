@@ -12,9 +12,11 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from apps.core.admin import pending_message
 from apps.core.errors import BusinessError
 from apps.core.limits import BULK_ACTION_LIMIT
 from apps.core.masking import can_see_sensitive
+from apps.core.models import ChangeRequest
 
 from .. import selectors
 from ..filters import OWNER_ME
@@ -139,7 +141,7 @@ class TransactionActionsMixin:
             data = form.cleaned_data
             whole = data["scope"] == "transaction"
             try:
-                transaction_replay(
+                result = transaction_replay(
                     txn=txn,
                     actor=request.user,
                     reason=data["reason"],
@@ -150,6 +152,9 @@ class TransactionActionsMixin:
             except BusinessError as exc:
                 form.add_error(None, exc.message)
             else:
+                if isinstance(result, ChangeRequest):
+                    self.message_user(request, pending_message([f"{result.summary} (request #{result.pk})"]))
+                    return self._trace_redirect(txn)
                 self.message_user(request, f"Your edit was saved. {self._queued_message(txn)}", messages.SUCCESS)
                 return self._trace_redirect(txn)
         return self._action_page(request, txn, form=form, **page)

@@ -194,9 +194,13 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+# The largest value a database integer column holds: a bigger id or step number is a 400, not a 500.
+MAX_DB_INTEGER = 2**63 - 1
+
+
 class ReplaySerializer(serializers.Serializer):
     reason = ReasonField()
-    from_sequence = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    from_sequence = serializers.IntegerField(required=False, min_value=1, max_value=MAX_DB_INTEGER, allow_null=True)
     input_override = JSONObjectField(required=False, allow_null=True)
     step_input_override = JSONObjectField(required=False, allow_null=True)
 
@@ -225,7 +229,9 @@ class AssignSerializer(serializers.Serializer):
 class BulkReplaySerializer(serializers.Serializer):
     reason = ReasonField()
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=BULK_ACTION_LIMIT
+        child=serializers.IntegerField(min_value=1, max_value=MAX_DB_INTEGER),
+        required=False,
+        max_length=BULK_ACTION_LIMIT,
     )
     filter = serializers.DictField(required=False, help_text="The same parameters as the list's filters.")
 

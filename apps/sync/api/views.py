@@ -7,8 +7,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import ReadOnlyViewSet
+from apps.core.api.approvals import pending_response
 from apps.core.limits import BULK_ACTION_LIMIT
 from apps.core.masking import can_see_sensitive
+from apps.core.models import ChangeRequest
 from apps.core.permissions import ModelPermissions
 
 from .. import selectors
@@ -97,7 +99,7 @@ class TransactionViewSet(ReadOnlyViewSet):
                     "This transaction's input holds bill or cost rates, which your role may not see, so you may not "
                     "edit it. Re-run it as it is, or ask finance ops or a mapping steward to edit it."
                 )
-        transaction_replay(
+        result = transaction_replay(
             txn=txn,
             actor=request.user,
             reason=data["reason"],
@@ -105,6 +107,8 @@ class TransactionViewSet(ReadOnlyViewSet):
             input_override=data.get("input_override"),
             step_input_override=data.get("step_input_override"),
         )
+        if isinstance(result, ChangeRequest):
+            return pending_response(result, request)
         return self._answer(txn)
 
     @extend_schema(request=ResolveSerializer, responses=TransactionDetailSerializer)

@@ -1,6 +1,11 @@
 """Read-only API for connected systems and their signing-secret references; read-write ownership rules."""
 
+from rest_framework import status
+from rest_framework.response import Response
+
 from apps.core.api import ReadOnlyViewSet, TrackedModelViewSet
+from apps.core.api.approvals import pending_response
+from apps.core.models import ChangeRequest
 
 from .. import selectors
 from ..filters import ConnectedSystemFilter, OwnershipRuleFilter, SigningSecretFilter
@@ -35,3 +40,21 @@ class OwnershipRuleViewSet(TrackedModelViewSet):
     filterset_class = OwnershipRuleFilter
     search_fields = ["object_type", "field", "rationale", "owner__slug"]
     ordering_fields = ["object_type", "field", "effective_from", "effective_to", "updated_at"]
+
+    # With four-eyes on for ownership rules, the serializer's save stores a change request instead (202).
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        if isinstance(serializer.instance, ChangeRequest):
+            return pending_response(serializer.instance, request)
+        return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        self.perform_update(serializer)
+        if isinstance(serializer.instance, ChangeRequest):
+            return pending_response(serializer.instance, request)
+        return Response(serializer.data)

@@ -12,11 +12,11 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
-from .context import audit_context
-from .errors import BusinessError
-from .history_diff import HISTORY_TYPES, field_changes, m2m_prefetches, previous_rows
-from .masking import masked_fields_for
-from .middleware import PROBLEM_CONTENT_TYPE
+from ..context import audit_context
+from ..errors import BusinessError
+from ..history_diff import HISTORY_TYPES, field_changes, m2m_prefetches, previous_rows
+from ..masking import masked_fields_for
+from ..middleware import PROBLEM_CONTENT_TYPE
 
 CHANGE_REASON_HEADER = "X-Change-Reason"
 _NO_FIELD_KEYS = {NON_FIELD_ERRORS, api_settings.NON_FIELD_ERRORS_KEY}
