@@ -15,6 +15,7 @@ from apps.mapping.models import ValueMap, ValueMapEntry
 from apps.mapping.services import builtin_profiles_install
 from apps.sandbox.services import sandbox_calls, sandbox_faults_set, sandbox_reset
 from apps.sync.engine import run_step
+from apps.sync.intake import pick_up_stored_events
 from apps.systems.models import SigningSecret
 
 from .. import factories
@@ -191,6 +192,7 @@ def test_a_closed_won_webhook_fetches_the_deal_from_the_sandbox(hubspot, won_dea
     )
     assert response.status_code == 202, response.content
     event = InboundEvent.objects.get(system=hubspot)
+    pick_up_stored_events()  # what the pick-up task does once the delivery is committed
     for txn in event.transactions.all():
         for step in txn.steps.order_by("id"):
             run_step(step.pk)
