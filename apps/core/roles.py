@@ -78,6 +78,7 @@ ROLES: dict[str, dict] = {
             "view:*.*",
             "add,change,delete:systems.connectedsystem",
             "add,change,delete:systems.signingsecret",
+            "add,change,delete:systems.route",
             "add,change,delete:django_q.*",
             "change:sandbox.sandboxsystem",
             "change:sync.*",

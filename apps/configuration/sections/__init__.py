@@ -7,6 +7,7 @@ here after the sections it refers to. Nothing else changes.
 from .base import Section
 from .ownership_rules import OwnershipRulesSection
 from .rate_cards import RateCardsSection
+from .routes import RoutesSection
 from .source_profiles import SourceProfilesSection
 from .systems import SystemsSection
 from .value_maps import ValueMapsSection
@@ -30,3 +31,4 @@ register(OwnershipRulesSection())
 register(ValueMapsSection())
 register(RateCardsSection())
 register(SourceProfilesSection())
+register(RoutesSection())

@@ -17,6 +17,7 @@ from .base import (
     top_items,
     update_or_build,
 )
+from .routes import schedule_coverage_check
 
 
 def _default(attr):
@@ -151,6 +152,7 @@ class SystemsSection(Section):
         else:
             for slug, system in existing.items():
                 plan.rows.setdefault(slug, system)
+        schedule_coverage_check(ctx)  # a second system of a kind needs routes saying which one each workflow uses
         return plan
 
     @staticmethod

@@ -3,8 +3,8 @@
 from apps.core.api import ReadOnlyViewSet, TrackedModelViewSet
 
 from .. import selectors
-from ..filters import ConnectedSystemFilter, OwnershipRuleFilter, SigningSecretFilter
-from .serializers import ConnectedSystemSerializer, OwnershipRuleSerializer, SigningSecretSerializer
+from ..filters import ConnectedSystemFilter, OwnershipRuleFilter, RouteFilter, SigningSecretFilter
+from .serializers import ConnectedSystemSerializer, OwnershipRuleSerializer, RouteSerializer, SigningSecretSerializer
 
 
 class ConnectedSystemViewSet(ReadOnlyViewSet):
@@ -35,3 +35,13 @@ class OwnershipRuleViewSet(TrackedModelViewSet):
     filterset_class = OwnershipRuleFilter
     search_fields = ["object_type", "field", "rationale", "owner__slug"]
     ordering_fields = ["object_type", "field", "effective_from", "effective_to", "updated_at"]
+
+
+class RouteViewSet(TrackedModelViewSet):
+    """Which system each workflow writes to per kind (and legal entity) over which period; saved by route_save."""
+
+    queryset = selectors.route_list()
+    serializer_class = RouteSerializer
+    filterset_class = RouteFilter
+    search_fields = ["workflow", "legal_entity", "rationale", "system__slug"]
+    ordering_fields = ["target_kind", "workflow", "legal_entity", "effective_from", "effective_to", "updated_at"]
