@@ -229,8 +229,8 @@ class Route(EffectiveDated, Timestamped):
         errors = {}
         if self.system_id and self.target_kind and self.system.kind != self.target_kind:
             errors["system"] = (
-                f"{self.system.name} is a {self.system.get_kind_display()} system; a route for the "
-                f"{SystemKind(self.target_kind).label} must name a {SystemKind(self.target_kind).label} system."
+                f"{self.system.name} is a {self.system.get_kind_display()} system; this route chooses among "
+                f"{SystemKind(self.target_kind).label} systems."
             )
         workflows = workflow_targets()
         if self.workflow and workflows and self.workflow not in workflows:
@@ -239,7 +239,9 @@ class Route(EffectiveDated, Timestamped):
             )
         elif self.workflow in workflows and self.target_kind and self.target_kind not in workflows[self.workflow]:
             writes = ", ".join(sorted(workflows[self.workflow])) or "no system"
-            errors["target_kind"] = f"The workflow {self.workflow} writes to {writes}, never to a {self.target_kind}."
+            errors["target_kind"] = (
+                f"The workflow {self.workflow} writes to {writes} systems only, not to {self.target_kind}."
+            )
         if (
             self.legal_entity
             and not model_for(BusinessObject.LEGAL_ENTITY).objects.filter(code=self.legal_entity).exists()

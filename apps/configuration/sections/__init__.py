@@ -5,6 +5,7 @@ here after the sections it refers to. Nothing else changes.
 """
 
 from .base import Section
+from .legal_entities import LegalEntitiesSection
 from .ownership_rules import OwnershipRulesSection
 from .rate_cards import RateCardsSection
 from .routes import RoutesSection
@@ -31,4 +32,5 @@ register(OwnershipRulesSection())
 register(ValueMapsSection())
 register(RateCardsSection())
 register(SourceProfilesSection())
+register(LegalEntitiesSection())
 register(RoutesSection())

@@ -8,7 +8,6 @@ import warns about each workflow left open, and its steps fail with the same mes
 
 from functools import partial
 
-from apps.canonical.models import LegalEntity
 from apps.systems.models import Route, SystemKind
 from apps.systems.routing import missing_route_message, route_in_force, workflow_targets
 
@@ -59,23 +58,19 @@ def _label(kind: str, workflow: str, legal_entity: str, start) -> str:
 
 
 def legal_entity_codes(ctx: PlanContext) -> set[str]:
-    """Codes of the legal entities there will be after the import (the document's, if it has that section)."""
-    if "legal_entities" in ctx.sections:
-        return set(ctx.rows("legal_entities"))
-    return set(LegalEntity.objects.values_list("code", flat=True))
+    """Codes of the legal entities there will be after the import (the document's and the database's)."""
+    return set(ctx.rows("legal_entities"))
 
 
 def active_legal_entity_codes(ctx: PlanContext) -> list[str]:
-    if "legal_entities" in ctx.sections:
-        return sorted(code for code, entity in ctx.rows("legal_entities").items() if entity.active)
-    return sorted(LegalEntity.objects.filter(active=True).values_list("code", flat=True))
+    return sorted(code for code, entity in ctx.rows("legal_entities").items() if entity.active)
 
 
 class RoutesSection(Section):
     """Routes; identity is (kind, workflow, legal_entity, effective_from); routes of one scope never overlap."""
 
     key = "routes"
-    depends_on = ("systems",)
+    depends_on = ("systems", "legal_entities")
 
     def export(self) -> list[dict]:
         rows = []
@@ -115,10 +110,13 @@ class RoutesSection(Section):
                     )
                 elif kind is not r.INVALID and kind not in workflows[workflow]:
                     writes = ", ".join(sorted(workflows[workflow])) or "no system"
-                    item.fail(item.at("kind"), f"the workflow {workflow} writes to {writes}, never to a {kind} system")
+                    item.fail(
+                        item.at("kind"), f"the workflow {workflow} writes to {writes} systems only, not to {kind}"
+                    )
             if entity not in ("", r.INVALID) and entity not in entities:
                 item.fail(
-                    item.at("legal_entity"), f"unknown legal entity {r.show(entity)}: there is none in the database"
+                    item.at("legal_entity"),
+                    f"unknown legal entity {r.show(entity)}: there is none in this document or in the database",
                 )
             check_period(item, values["effective_from"], values["effective_to"])
             if values["system"] is not r.INVALID:
@@ -127,7 +125,7 @@ class RoutesSection(Section):
                 if system is not None and kind is not r.INVALID and system.kind != kind:
                     item.fail(
                         item.at("system"),
-                        f"{system.slug} is a {system.kind} system; a {kind} route must name a {kind} system",
+                        f"{system.slug} is a {system.kind} system; this route chooses among {kind} systems",
                     )
             if len(ctx.problems) != before:
                 continue
