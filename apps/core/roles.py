@@ -56,7 +56,7 @@ ROLES: dict[str, dict] = {
         "sensitive": False,
     },
     "mapping_steward": {
-        "description": "Edits cross-references, value maps, source profiles, rate cards and ownership rules.",
+        "description": "Edits cross-references, value maps, source profiles, rate cards, ownership and legal entities.",
         "grants": [
             "view:*.*",
             "add,change,delete:mapping.*",
@@ -64,6 +64,7 @@ ROLES: dict[str, dict] = {
             "add,change,delete:canonical.ratecardversion",
             "add,change,delete:canonical.ratecardline",
             "add,change,delete:systems.ownershiprule",
+            "add,change:canonical.legalentity",
         ],
         "sensitive": True,
     },
