@@ -33,6 +33,7 @@ class ConnectedSystemAdmin(HistoryAdmin):
     readonly_fields = ["credentials_description", "secret_references", *TIMESTAMPS]
     fieldsets = [
         (None, {"fields": ["slug", "name", "kind", "vendor", "base_url", "enabled", "notes"]}),
+        ("Existing records", {"fields": ["match_customers_by"]}),
         (
             "Outbound calls",
             {

@@ -45,6 +45,30 @@ class OutboundAuth(models.TextChoices):
     OAUTH2_CLIENT_CREDENTIALS = "oauth2-client-credentials", "OAuth 2 client credentials"
 
 
+class CustomerMatchRule(models.TextChoices):
+    """How an existing customer in a target is recognised before a new one is created there."""
+
+    EXTERNAL_ID = "external_id", "Our customer number in the target's external ID field"
+    TAX_ID = "tax_id", "Same tax / VAT ID"
+    EMAIL = "email", "Same billing e-mail address"
+    EMAIL_DOMAIN = "email_domain", "Same billing e-mail domain (not free-mail)"
+    NAME = "name", "Exact name within the legal entity"
+
+
+def validate_match_rules(value) -> None:
+    """A list of distinct match rule names."""
+    if not isinstance(value, list) or not all(isinstance(rule, str) for rule in value):
+        raise ValidationError('Give a list of match rules, e.g. ["tax_id", "name"].')
+    unknown = [rule for rule in value if rule not in CustomerMatchRule.values]
+    if unknown:
+        raise ValidationError(
+            f"Unknown match rule {', '.join(repr(rule) for rule in unknown)}; "
+            f"the rules are {', '.join(CustomerMatchRule.values)}."
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Each match rule may be listed once.")
+
+
 class ConnectedSystem(Timestamped):
     """A CRM, PSA, ERP, billing or HR system the console talks to; credentials are references only."""
 
@@ -79,6 +103,14 @@ class ConnectedSystem(Timestamped):
         blank=True,
         help_text="Names of the source profiles this system's events are read with. "
         "Empty: every active profile for the system's vendor (the built-ins and the firm's own).",
+    )
+    match_customers_by = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_match_rules],
+        help_text="Before creating a customer here, look for an existing one by these rules, in order "
+        '(e.g. ["external_id", "tax_id", "name"]): one match is linked, several are an exception. '
+        "Empty: always create.",
     )
     notes = models.TextField(blank=True)
 

@@ -32,6 +32,7 @@ SYSTEM_KEYS = [
     r.Key("base_url", "base_url", r.TEXT, default=_default("base_url")),
     r.Key("enabled", "enabled", r.BOOL, default=_default("enabled")),
     r.Key("notes", "notes", r.TEXT, default=_default("notes")),
+    r.Key("match_customers_by", "match_customers_by", r.NAMES, default=_default("match_customers_by")),
 ]
 OUTBOUND_KEYS = [
     r.Key("auth", "outbound_auth", r.CHOICE, default=_default("outbound_auth"), choices=tuple(OutboundAuth.values)),
