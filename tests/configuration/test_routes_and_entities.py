@@ -138,3 +138,46 @@ def test_an_entity_left_without_a_route_is_named_in_the_warning(firm):
     assert all(str(warning).endswith("system: one of netsuite, netsuite-uk).") for warning in report.warnings)
     assert all("for legal entity NW-US." in str(warning) for warning in report.warnings)
     assert Route.objects.get(legal_entity="NW-UK").effective_from == datetime.date(2026, 1, 1)
+
+
+def test_each_value_map_the_workflows_need_is_named_when_missing(firm):
+    report = imported(config_export(sections=["value_maps"]))
+    warnings = [str(warning) for warning in report.warnings]
+    assert warnings == [
+        f"value_maps: there is no value map '{name}' ({purpose}); the workflows that need it stop with a mapping "
+        f"error until it exists: add it under 'value_maps'"
+        for name, purpose in [
+            ("legal-entity-subsidiary", "legal entity code → ERP subsidiary id (ERP customers, financial projects)"),
+            (
+                "currency-erp",
+                "ISO currency code → ERP currency id (ERP customers; refreshed by the reference data pull)",
+            ),
+            ("tax-region-tax-code", "customer tax region → ERP tax code id (invoices posted to ERP)"),
+            ("service-item-erp-item", "service item → ERP item id (invoice lines posted to ERP)"),
+        ]
+    ]
+
+
+def test_a_value_map_present_is_not_named(firm):
+    document = config_export(sections=["value_maps"])
+    document["value_maps"].append({"name": "currency-erp", "source_label": "currency", "target_label": "id"})
+    report = imported(document)
+    assert not any("'currency-erp'" in str(warning) for warning in report.warnings)
+
+
+def test_a_systems_customer_match_rules_round_trip_and_an_unknown_rule_is_located(firm):
+    document = config_export(sections=["systems"])
+    chargebee = next(index for index, row in enumerate(document["systems"]) if row["slug"] == "chargebee")
+    document["systems"][chargebee]["match_customers_by"] = ["external_id", "tax_id", "name"]
+    imported(document)
+    assert config_export(sections=["systems"])["systems"][chargebee]["match_customers_by"] == [
+        "external_id",
+        "tax_id",
+        "name",
+    ]
+    document["systems"][chargebee]["match_customers_by"] = ["vat"]
+    problems = refused(document)
+    assert problems == [
+        f"systems[{chargebee}].match_customers_by: Unknown match rule 'vat'; the rules are external_id, tax_id, "
+        "email, email_domain, name."
+    ]

@@ -18,6 +18,7 @@ from .base import (
     update_or_build,
 )
 from .routes import schedule_coverage_check
+from .value_maps import schedule_required_maps_check
 
 
 def _default(attr):
@@ -154,6 +155,7 @@ class SystemsSection(Section):
             for slug, system in existing.items():
                 plan.rows.setdefault(slug, system)
         schedule_coverage_check(ctx)  # a second system of a kind needs routes saying which one each workflow uses
+        schedule_required_maps_check(ctx)
         return plan
 
     @staticmethod
