@@ -65,6 +65,10 @@ class ERP(Protocol):
         """Customers in the ERP that the rules could match to ours (apps.connectors.matching)."""
         ...
 
+    def adopt_customer(self, record_id: str, *, customer, idempotency_key: str) -> None:
+        """Make an existing ERP customer the one our upserts of `customer` write to."""
+        ...
+
     def upsert_customer(
         self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str
     ) -> ExternalRecord: ...

@@ -141,3 +141,33 @@ def test_the_202s_correlation_id_finds_the_whole_chain_and_is_on_every_outbound_
     assert all(
         call.headers.get("X-Root-Correlation-Id", call.headers.get("X-Root-Correlation-ID")) == root for call in calls
     )
+
+
+def seed_erp_customer(record_id, company, *, subsidiary="1", external_id=None, **fields):
+    sandbox_store.create(
+        "erp",
+        "customer",
+        {"companyName": company, "subsidiary": {"id": subsidiary}, "currency": {"id": "1"}, **fields},
+        internal_id=record_id,
+        external_id=external_id,
+    )
+
+
+def test_a_customer_already_in_the_erp_is_adopted_and_updated_not_duplicated(world):
+    set_match_rules("netsuite", ["external_id", "tax_id", "name"])
+    seed_erp_customer("900", "Globex Corporation", email="ap@globex.example")
+    seed_erp_customer("901", "Globex Corporation", subsidiary="2")  # the same name in another entity is not ours
+
+    _, txn = won(world, GLOBEX)
+
+    assert txn.status == "completed", (txn.error_message, txn.error_technical)
+    customers = SandboxRecord.objects.filter(kind="erp", object_type="customer")
+    assert sorted(customers.values_list("internal_id", flat=True)) == ["900", "901"]
+    adopted = customers.get(internal_id="900")
+    customer = project_for(world, GLOBEX).customer
+    assert adopted.external_id == customer.number
+    assert external_id_for(system=system("netsuite"), obj=customer) == "900"
+    step = txn.steps.get(name="upsert_customer_erp")
+    assert step.output["erp_customer_matched"] == {"rule": "name", "candidates": ["900"]}
+    job = SandboxRecord.objects.get(kind="erp", object_type="job")
+    assert job.data["parent"]["id"] == "900"

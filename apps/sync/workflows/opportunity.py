@@ -198,11 +198,21 @@ class OpportunityToProject(WorkflowDefinition):
         entity = customer.legal_entity
         subsidiary = value_map_lookup(maps.LEGAL_ENTITY_SUBSIDIARY, entity.code if entity else "", on=today)
         currency = value_map_lookup(maps.CURRENCY_ERP, customer.currency, on=today)
-        record = ctx.connector().upsert_customer(
+        connector = ctx.connector()
+        output = {}
+        if not external_id_for(system=erp, obj=customer):
+            match = existing_customer(erp, connector, customer, subsidiary_id=subsidiary)
+            if match is not None and match.unique.external_id != customer.number:
+                # Already in the ERP under another key: make it ours, so the upsert updates it (no twin).
+                connector.adopt_customer(
+                    match.unique.id, customer=customer, idempotency_key=f"{ctx.idempotency_key}.adopt"
+                )
+                output["erp_customer_matched"] = match.as_output()
+        record = connector.upsert_customer(
             customer=customer, subsidiary_id=subsidiary, currency_id=currency, idempotency_key=ctx.idempotency_key
         )
         return StepResult(
-            output={"erp_customer_id": record.id},
+            output={"erp_customer_id": record.id, **output},
             apply=lambda: _link(erp, customer, record.id),
         )
 
