@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.urls import reverse
 
 from apps.sync.engine import run_due_steps
 from apps.sync.registry import StepSpec, WorkflowDefinition, register
@@ -97,3 +98,14 @@ def test_with_one_erp_no_route_is_needed_and_the_trace_says_so(systems):
     txn = run_for(factories.customer(legal_entity=entity))
     post = txn.steps.get(name="post")
     assert post.output["route"]["rule"] == "NetSuite is the only enabled ERP system (no route applies)"
+
+
+def test_the_trace_page_shows_which_rule_chose_the_system(admin_client, firm):
+    add_route(firm["erp"])
+    Route.objects.create(
+        target_kind="erp", legal_entity="NW-UK", system=firm["erp_uk"], effective_from=datetime.date(2020, 1, 1)
+    )
+    txn = run_for(firm["uk_customer"])
+    page = admin_client.get(reverse("admin:sync_transaction_change", args=[txn.pk])).content.decode()
+    assert "→ NetSuite UK (ERP)" in page
+    assert "chosen by route #" in page and "ERP of every workflow, legal entity NW-UK → NetSuite UK" in page
