@@ -4,7 +4,7 @@ The choice itself (routes in force, else the single enabled system) is `apps.sys
 finds the legal entity from what the transaction recorded so far, so a step routes per entity.
 """
 
-from apps.canonical.models import Contract, Customer, Invoice, Payment, Project
+from apps.canonical.models import BillingEvent, Contract, Customer, Invoice, Milestone, Payment, Project
 from apps.systems.models import ConnectedSystem
 from apps.systems.routing import RouteChoice, RouteMissing, choose_system
 
@@ -14,6 +14,8 @@ from .models import Transaction
 _ENTITY_SOURCES = (
     ("invoice_id", Invoice, "legal_entity__code"),
     ("project_id", Project, "legal_entity__code"),
+    ("milestone_id", Milestone, "project__legal_entity__code"),
+    ("billing_event_ids", BillingEvent, "project__legal_entity__code"),
     ("contract_id", Contract, "legal_entity__code"),
     ("payment_id", Payment, "invoice__legal_entity__code"),
     ("customer_id", Customer, "legal_entity__code"),
@@ -25,6 +27,8 @@ def legal_entity_code(txn: Transaction) -> str:
     state = txn.state or {}
     for key, model, path in _ENTITY_SOURCES:
         pk = state.get(key)
+        if isinstance(pk, list):  # e.g. the billing events a time-to-bill run recorded: the first one decides
+            pk = pk[0] if pk else None
         if pk:
             code = model.objects.filter(pk=pk).values_list(path, flat=True).first()
             if code:
