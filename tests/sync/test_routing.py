@@ -109,3 +109,16 @@ def test_the_trace_page_shows_which_rule_chose_the_system(admin_client, firm):
     page = admin_client.get(reverse("admin:sync_transaction_change", args=[txn.pk])).content.decode()
     assert "→ NetSuite UK (ERP)" in page
     assert "chosen by route #" in page and "ERP of every workflow, legal entity NW-UK → NetSuite UK" in page
+
+
+def test_the_trace_page_links_to_every_transaction_of_its_chain(admin_client, firm):
+    add_route(firm["erp"])
+    txn = transaction_start(
+        workflow="routing_test", data={"customer_id": firm["us_customer"].pk}, root_correlation_id="delivery-42"
+    )
+    other = transaction_start(workflow="routing_test", data={"customer_id": firm["us_customer"].pk})
+    page = admin_client.get(reverse("admin:sync_transaction_change", args=[txn.pk])).content.decode()
+    assert "delivery-42" in page and "the whole chain" in page
+    chain = admin_client.get(reverse("admin:sync_transaction_changelist"), {"queue": "all", "q": "delivery-42"})
+    assert [row.pk for row in chain.context["cl"].result_list] == [txn.pk]  # not `other`, started by no delivery
+    assert other.root_correlation_id != "delivery-42"
