@@ -1,7 +1,5 @@
 """Routes and legal entities in the configuration document: exported, imported, and checked with their locations."""
 
-import datetime
-
 import pytest
 
 from apps.canonical.models import LegalEntity
@@ -82,17 +80,24 @@ def test_a_bad_legal_entity_is_refused_at_its_location(firm):
 def test_an_entity_route_may_name_an_entity_created_by_the_same_document(firm):
     document = config_export(sections=["legal_entities", "routes"])
     document["legal_entities"].append({"code": "NW-DE", "name": "Northwind GmbH", "country": "DE", "currency": "EUR"})
-    document["routes"].append(uk_route(legal_entity="NW-DE", system="netsuite"))
+    document["routes"] += [
+        uk_route(legal_entity="NW-DE", system="netsuite-uk"),
+        uk_route(legal_entity="", system="netsuite"),
+    ]
     imported(document)
-    assert Route.objects.get(legal_entity="NW-DE").system.slug == "netsuite"
+    assert Route.objects.get(legal_entity="NW-DE").system.slug == "netsuite-uk"
 
 
 def test_overlapping_routes_for_one_scope_are_refused_as_ambiguous(firm):
     document = config_export(sections=["routes"])
-    document["routes"] += [uk_route(), uk_route(system="netsuite", effective_from="2026-06-01")]
+    document["routes"] += [
+        uk_route(legal_entity="", system="netsuite"),
+        uk_route(),
+        uk_route(system="netsuite", effective_from="2026-06-01"),
+    ]
     assert refused(document) == [
-        "routes[2]: the erp route of every workflow for legal entity NW-UK already has a route for 2026-01-01 to "
-        "open-ended (to netsuite-uk, in routes[1]); two routes for one scope would make the choice ambiguous: "
+        "routes[3]: the erp route of every workflow for legal entity NW-UK already has a route for 2026-01-01 to "
+        "open-ended (to netsuite-uk, in routes[2]); two routes for one scope would make the choice ambiguous: "
         "end one the day before the next starts"
     ]
 
@@ -131,13 +136,25 @@ def test_routes_covering_every_entity_leave_no_warning(firm):
     assert Route.objects.filter(target_kind="erp").count() == 2
 
 
-def test_an_entity_left_without_a_route_is_named_in_the_warning(firm):
+def test_routes_that_leave_an_entity_open_are_refused_naming_each_workflow_and_the_entity(firm):
     document = config_export(sections=["routes"])
     document["routes"].append(uk_route())
-    report = imported(document)
-    assert all(str(warning).endswith("system: one of netsuite, netsuite-uk).") for warning in report.warnings)
-    assert all("for legal entity NW-US." in str(warning) for warning in report.warnings)
-    assert Route.objects.get(legal_entity="NW-UK").effective_from == datetime.date(2026, 1, 1)
+    problems = refused(document)
+    assert problems
+    assert all(
+        problem.startswith("routes: 2 ERP systems are enabled (NetSuite and NetSuite UK)") for problem in problems
+    )
+    assert all("for legal entity NW-US." in problem for problem in problems)
+    assert any("'invoice_to_erp'" in problem for problem in problems)
+    assert not Route.objects.filter(legal_entity="NW-UK").exists()
+
+
+def test_a_workflow_specific_route_for_every_entity_closes_the_gap_for_that_workflow_only(firm):
+    document = config_export(sections=["routes"])
+    document["routes"] += [uk_route(), uk_route(legal_entity="", workflow="invoice_to_erp", system="netsuite")]
+    problems = refused(document)
+    assert not any("'invoice_to_erp'" in problem for problem in problems)
+    assert any("'customer_update' writes to for legal entity NW-US." in problem for problem in problems)
 
 
 def test_each_value_map_the_workflows_need_is_named_when_missing(firm):

@@ -2,8 +2,9 @@
 
 Each route is checked (workflow, kind, legal entity, system of that kind) and routes of one scope may not
 overlap, or the import is refused. When two or more systems of a kind are enabled, every workflow that writes
-to that kind needs a route for every active legal entity (a route without an entity covers them all); the
-import warns about each workflow left open, and its steps fail with the same message until a route exists.
+to that kind needs a route for every active legal entity (a route without an entity covers them all): once
+the firm routes that kind, a workflow or entity left open is refused; with no route for the kind yet, the
+import warns about each open workflow, and its steps fail with the same message until a route exists.
 """
 
 from functools import partial
@@ -200,7 +201,11 @@ def schedule_coverage_check(ctx: PlanContext) -> None:
 
 
 def check_route_coverage(ctx: PlanContext) -> None:
-    """Warn where two or more systems of a kind are enabled and a workflow writing to it has no route for an entity."""
+    """Where two or more systems of a kind are enabled, every workflow writing to it needs a route for every entity.
+
+    A gap is refused once the firm routes that kind at all (a route it wrote leaves a workflow or an entity
+    open); a document with no route for the kind yet is imported with a warning per open workflow.
+    """
     enabled: dict[str, list] = {}
     for system in ctx.rows("systems").values():
         if system.enabled:
@@ -208,7 +213,9 @@ def check_route_coverage(ctx: PlanContext) -> None:
     routes = list(ctx.rows("routes").values())
     entities = active_legal_entity_codes(ctx)
     location = "routes" if "routes" in ctx.plans else "systems"
+    routed_kinds = {route.target_kind for route in routes}
     for kind, systems in sorted(enabled.items()):
+        report = ctx.problems.add if kind in routed_kinds else ctx.warn
         if len(systems) < 2:
             continue
         systems = sorted(systems, key=lambda system: system.slug)
@@ -222,7 +229,7 @@ def check_route_coverage(ctx: PlanContext) -> None:
             ]
             if not entities or uncovered:
                 entity = ", ".join(uncovered)
-                ctx.warn(
+                report(
                     location,
                     missing_route_message(workflow=workflow, kind=kind, legal_entity=entity, systems=systems)
                     + f" Add a route under 'routes' (kind: {kind}, workflow: {workflow} or empty for every workflow, "
