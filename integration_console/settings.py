@@ -254,6 +254,7 @@ RECONCILIATION_BATCH_SIZE = env_int("RECONCILIATION_BATCH_SIZE", 2000)
 INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)
 INBOUND_BULK_MAX_BODY_BYTES = env_int("INBOUND_BULK_MAX_BODY_BYTES", 64 * 1024 * 1024)
 INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
+INBOUND_BULK_CHUNK = env_int("INBOUND_BULK_CHUNK", 1000)  # records per chunk transaction of a bulk upload
 
 # --- Business metrics and alerts ----------------------------------------------------------------
 # How many months before the running one the scheduled computation refreshes (late invoices change them).
@@ -288,6 +289,13 @@ Q_CLUSTER = {
     "poll": float(os.environ.get("Q_POLL", "0.5")),
     "label": "Task queue",
 }
+
+# --- Ledger (apps/sync/engine.py) ----------------------------------------------------------------
+# A claimed step's lease: longer than a task may run, so a step inside its time limit never loses it.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", Q_TIMEOUT + 60)
+SYNC_BACKOFF_BASE_SECONDS = float(os.environ.get("SYNC_BACKOFF_BASE_SECONDS") or 5)  # first retry waits ~this
+SYNC_BACKOFF_CAP_SECONDS = float(os.environ.get("SYNC_BACKOFF_CAP_SECONDS") or 900)  # longest wait between retries
+SYNC_REQUEUE_AFTER_SECONDS = env_int("SYNC_REQUEUE_AFTER_SECONDS", 120)  # a queued step not started is re-sent
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {

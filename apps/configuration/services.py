@@ -54,6 +54,7 @@ class ImportReport:
     dry_run: bool
     prune: bool
     sections: list[SectionReport] = field(default_factory=list)
+    warnings: list[LocatedError] = field(default_factory=list)
 
     @property
     def reason(self) -> str:
@@ -76,6 +77,7 @@ class ImportReport:
             actions = ACTIONS if self.prune else ACTIONS[:-1]
             lines.append(f"{report.section}: " + ", ".join(f"{report.count(a)} {a}" for a in actions))
             lines.extend(f"  {change.describe()}" for change in report.changes if change.action != UNCHANGED)
+        lines.extend(f"warning: {warning}" for warning in self.warnings)
         return lines
 
 
@@ -117,17 +119,17 @@ def config_import(
     digest = digest or document_digest(document)
     report = ImportReport(source_name=source_name, digest=digest, dry_run=dry_run, prune=prune)
     if dry_run:
-        plans = _plan(document, prune=prune, source_name=source_name, lock=False)
+        plans, report.warnings = _plan(document, prune=prune, source_name=source_name, lock=False)
     else:
         with transaction.atomic():
-            plans = _plan(document, prune=prune, source_name=source_name, lock=True)
+            plans, report.warnings = _plan(document, prune=prune, source_name=source_name, lock=True)
             with system_context(report.reason):
                 _apply(plans, source_name=source_name)
     report.sections = [SectionReport(plan.key, plan.changes) for plan in plans]
     return report
 
 
-def _plan(document, *, prune: bool, source_name: str, lock: bool) -> list[SectionPlan]:
+def _plan(document, *, prune: bool, source_name: str, lock: bool) -> tuple[list[SectionPlan], list[LocatedError]]:
     problems = Problems()
     if not isinstance(document, dict):
         problems.add("", "the document must be a mapping with 'version' and the sections to import")
@@ -152,7 +154,7 @@ def _plan(document, *, prune: bool, source_name: str, lock: bool) -> list[Sectio
     _check_deletions(ctx)
     if problems:
         raise ConfigError(problems, source_name=source_name)
-    return list(ctx.plans.values())
+    return list(ctx.plans.values()), ctx.warnings
 
 
 def _check_deletions(ctx: PlanContext) -> None:

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "IntegrationConsole/1.0 (+https://github.com/integration-console; connectors)"
 CORRELATION_HEADER = "X-Correlation-ID"
+# The correlation ID of what started the chain (e.g. the inbound delivery answered with 202), on every call.
+ROOT_CORRELATION_HEADER = "X-Root-Correlation-ID"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VALIDATION_STATUSES = frozenset({400, 409, 422})
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
@@ -143,9 +145,11 @@ class HttpClient:
         error_parser: Callable[[object], tuple[str, str]] | None = None,
         max_rate_wait: float | None = None,
         body_limit: int = capture.BODY_LIMIT,
+        root_correlation_id: str = "",
     ):
         self.system = system
         self.correlation_id = correlation_id
+        self.root_correlation_id = root_correlation_id or correlation_id
         self.recorder = recorder
         self.session = session or requests.Session()
         self.idempotency_header = idempotency_header
@@ -213,6 +217,7 @@ class HttpClient:
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
             CORRELATION_HEADER: self.correlation_id,
+            ROOT_CORRELATION_HEADER: self.root_correlation_id,
         }
         if idempotency_key:
             call_headers[self.idempotency_header] = idempotency_key

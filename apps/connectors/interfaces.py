@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from .matching import CustomerCandidate
+
 
 @dataclass(frozen=True)
 class ExternalRecord:
@@ -59,6 +61,14 @@ class PSA(Protocol):
 
 class ERP(Protocol):
     def fetch(self, record_type: str, record_id: str) -> dict: ...
+    def find_customers(self, *, customer, rules: list[str]) -> list[CustomerCandidate]:
+        """Customers in the ERP that the rules could match to ours (apps.connectors.matching)."""
+        ...
+
+    def adopt_customer(self, record_id: str, *, customer, idempotency_key: str) -> None:
+        """Make an existing ERP customer the one our upserts of `customer` write to."""
+        ...
+
     def upsert_customer(
         self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str
     ) -> ExternalRecord: ...
@@ -82,6 +92,10 @@ class ERP(Protocol):
 
 
 class Billing(Protocol):
+    def find_customers(self, *, customer, rules: list[str]) -> list[CustomerCandidate]:
+        """Customers in the billing platform that the rules could match to ours (apps.connectors.matching)."""
+        ...
+
     def upsert_customer(self, *, customer, erp_customer_id: str | None, idempotency_key: str) -> ExternalRecord: ...
     def create_billing_schedule(
         self, *, schedule, customer_billing_id: str, project_ref: str, idempotency_key: str

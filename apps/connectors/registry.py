@@ -21,7 +21,7 @@ ADAPTERS: dict[tuple[str, str], type[Adapter]] = {
 }
 
 
-def adapter_for(system, *, correlation_id: str, recorder=None, session=None) -> Adapter:
+def adapter_for(system, *, correlation_id: str, recorder=None, session=None, root_correlation_id: str = "") -> Adapter:
     """The adapter for a system (implementing the CRM, PSA, ERP or Billing protocol of its kind)."""
     vendor = (system.vendor or "").strip().lower().replace("_", "-").replace(" ", "-")
     adapter_class = ADAPTERS.get((system.kind, vendor))
@@ -33,4 +33,10 @@ def adapter_for(system, *, correlation_id: str, recorder=None, session=None) -> 
             fix=f"Set the vendor and kind of {system.name} to a supported pair, or route this step to another system.",
             system=system.slug,
         )
-    return adapter_class(system, correlation_id=correlation_id, recorder=recorder, session=session)
+    return adapter_class(
+        system,
+        correlation_id=correlation_id,
+        recorder=recorder,
+        session=session,
+        root_correlation_id=root_correlation_id,
+    )

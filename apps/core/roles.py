@@ -64,7 +64,7 @@ ROLES: dict[str, dict] = {
         "sensitive": False,
     },
     "mapping_steward": {
-        "description": "Edits cross-references, value maps, source profiles, rate cards and ownership rules.",
+        "description": "Edits cross-references, value maps, source profiles, rate cards, ownership and legal entities.",
         "grants": [
             "view:*.*",
             "add,change,delete:mapping.*",
@@ -72,6 +72,7 @@ ROLES: dict[str, dict] = {
             "add,change,delete:canonical.ratecardversion",
             "add,change,delete:canonical.ratecardline",
             "add,change,delete:systems.ownershiprule",
+            "add,change:canonical.legalentity",
         ],
         "sensitive": True,
     },
@@ -86,6 +87,7 @@ ROLES: dict[str, dict] = {
             "view:*.*",
             "add,change,delete:systems.connectedsystem",
             "add,change,delete:systems.signingsecret",
+            "add,change,delete:systems.route",
             "add,change,delete:django_q.*",
             "change:sandbox.sandboxsystem",
             "change:sync.*",

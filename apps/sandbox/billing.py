@@ -457,8 +457,10 @@ def invoice_list(ctx: Context) -> Answer:
 
 
 def customer_list(ctx: Context) -> Answer:
-    """GET customers?limit=&offset=&id[is]=."""
-    return _listing(ctx, "customer", "customer", {"id": "internal_id"})
+    """GET customers?limit=&offset=&id[is]=&email[is]=&company[is]= (Chargebee's string filters, exact)."""
+    return _listing(
+        ctx, "customer", "customer", {"id": "internal_id", "email": "data__email", "company": "data__company"}
+    )
 
 
 def schedule_list(ctx: Context) -> Answer:

@@ -33,6 +33,8 @@ COMPUTED = {"id", "links", "externalId", "lastModifiedDate", "dateCreated", "sub
 COMPUTED |= {"amountRemaining", "amountPaid", "status", "applied", "unapplied"}
 MAX_LIMIT = 1000
 Q_FILTER = re.compile(r'^\s*lastModifiedDate\s+(ON_OR_AFTER|AFTER)\s+"(\d{4}-\d{2}-\d{2})[^"]*"\s*$')
+# q=<field> IS "<value>" (a quote inside the value escaped as \"), on the fields a customer is looked up by.
+Q_IS = re.compile(r'^\s*(companyName|email|vatRegNumber|externalId)\s+IS\s+"((?:[^"\\]|\\.)*)"\s*$')
 ZERO = Decimal("0")
 
 
@@ -348,7 +350,7 @@ def _save(ctx: Context, record_type: str, fields: dict, *, existing: SandboxReco
         record = records.create(KIND, record_type, data, internal_id=internal_id, external_id=external_id)
     else:
         data = CLEANERS[record_type]({**existing.data, **fields}, existing=existing, internal_id=existing.internal_id)
-        records.update(existing, data)
+        records.update(existing, data, external_id=external_id)
         record = existing
     return Answer(204, headers={"Location": ctx.url(f"{BASE_PATH}/{record_type}/{record.internal_id}")})
 
@@ -384,10 +386,20 @@ def upsert(ctx: Context, record_type: str, ref: str) -> Answer:
 
 
 def patch(ctx: Context, record_type: str, ref: str) -> Answer:
-    """PATCH {record}/{id} or {record}/eid:{externalId}: update the fields sent."""
+    """PATCH {record}/{id} or {record}/eid:{externalId}: update the fields sent (an externalId sent is set, if free)."""
     _record_type(record_type, write=True)
     existing = _load(record_type, ref)
-    return _save(ctx, record_type, _fields(ctx.json()), existing=existing, external_id=existing.external_id)
+    body = ctx.json()
+    external_id = existing.external_id
+    if body.get("externalId") not in (None, "", existing.external_id):
+        external_id = str(body["externalId"])
+        holder = records.find_external(KIND, record_type, external_id)
+        if holder is not None and holder.pk != existing.pk:
+            raise user_error(
+                f"A {record_type} with externalId {external_id} already exists.", "externalId", "DUP_ENTITY"
+            )
+    fields = {name: value for name, value in _fields(body).items() if name != "externalId"}
+    return _save(ctx, record_type, fields, existing=existing, external_id=external_id)
 
 
 def read(ctx: Context, record_type: str, ref: str) -> Answer:
@@ -411,11 +423,20 @@ def listing(ctx: Context, record_type: str) -> Answer:
     offset = _query_param(ctx, "offset", 0, minimum=0)
     queryset = SandboxRecord.objects.filter(kind=KIND, object_type=record_type)
     q = ctx.request.GET.get("q")
-    if q:
+    if q and Q_IS.match(q):
+        field, value = Q_IS.match(q).groups()
+        value = re.sub(r"\\(.)", r"\1", value)
+        if field == "externalId":
+            queryset = queryset.filter(external_id=value)
+        else:
+            queryset = queryset.filter(**{f"data__{field}__iexact": value})
+    elif q:
         match = Q_FILTER.match(q)
         if match is None:
             raise user_error(
-                'The sandbox understands q=lastModifiedDate ON_OR_AFTER "YYYY-MM-DD" (or AFTER) only.', "q"
+                'The sandbox understands q=lastModifiedDate ON_OR_AFTER "YYYY-MM-DD" (or AFTER), and '
+                '<companyName|email|vatRegNumber|externalId> IS "<value>", only.',
+                "q",
             )
         day = datetime.date.fromisoformat(match.group(2))
         if match.group(1) == "AFTER":

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from apps.core.errors import BusinessError
 from apps.systems.models import ConnectedSystem
+from apps.systems.routing import RouteChoice, RouteMissing, choose_system, declare_workflow
 
+from . import targets
 from .models import Transaction
-from .steps import StepContext
+from .steps import StepContext, StepResult
 
 WORKFLOWS_PACKAGE = "apps.sync.workflows"
 
@@ -54,6 +56,10 @@ class WorkflowDefinition(ABC):
     def subject(self, data: dict) -> Subject:
         return Subject()
 
+    def target_kinds(self) -> set[str]:
+        """The kinds of system this workflow writes to (what routes must cover)."""
+        return {spec.target for spec in self.plan({}) if spec.target}
+
     def run(self, step_name: str, ctx: StepContext):
         handler = getattr(self, f"step_{step_name}", None)
         if handler is None:
@@ -61,7 +67,25 @@ class WorkflowDefinition(ABC):
                 f"The workflow {self.name} has no step '{step_name}'.",
                 technical=f"{type(self).__name__}.step_{step_name} is missing",
             )
-        return handler(ctx)
+        choice = self.route(step_name, ctx)
+        result = handler(ctx)
+        if choice is not None and isinstance(result, StepResult):
+            result.output = {**result.output, "route": choice.as_output()}
+        return result
+
+    def route(self, step_name: str, ctx: StepContext) -> RouteChoice | None:
+        """Choose the step's target by the routes in force for what the transaction is about (its legal entity).
+
+        The step's target system is updated when the choice differs from the one planned at the start.
+        """
+        spec = next((s for s in self.plan(ctx.transaction.effective_input) if s.name == step_name), None)
+        if spec is None or spec.target is None:
+            return None
+        choice = targets.route_step(ctx.transaction, spec.target)
+        if choice is not None and ctx.step.target_system_id != choice.system.pk:
+            ctx.step.target_system = choice.system
+            ctx.step.save(update_fields=["target_system", "updated_at"])
+        return choice
 
     def on_complete(self, txn: Transaction) -> None:  # noqa: B027  (optional hook)
         """Runs inside the transaction that completes the workflow."""
@@ -75,7 +99,8 @@ _REGISTRY: dict[str, WorkflowDefinition] = {}
 
 def register(cls):
     """Class decorator: make a workflow available by its name."""
-    _REGISTRY[cls.name] = cls()
+    _REGISTRY[cls.name] = definition = cls()
+    declare_workflow(cls.name, definition.target_kinds())
     return cls
 
 
@@ -95,8 +120,12 @@ def workflow_for(name: str) -> WorkflowDefinition:
         raise BusinessError(f"There is no workflow called '{name}'.") from None
 
 
-def target_system(kind: str | None) -> ConnectedSystem | None:
-    """The enabled system of a kind that workflows write to (one per kind in this product's model)."""
+def target_system(kind: str | None, *, workflow: str = "", legal_entity: str = "") -> ConnectedSystem | None:
+    """The system a workflow writes to for a kind (routes, else the one enabled system); None if none or ambiguous."""
     if kind is None:
         return None
-    return ConnectedSystem.objects.filter(kind=kind, enabled=True).order_by("pk").first()
+    try:
+        choice = choose_system(workflow=workflow, kind=kind, legal_entity=legal_entity)
+    except RouteMissing:
+        return None
+    return choice.system if choice else None

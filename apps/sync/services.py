@@ -13,7 +13,8 @@ from apps.core.models import ChangeRequest
 
 from .models import Step, Transaction
 from .queue import enqueue_step, send_with_commit
-from .registry import target_system, workflow_for
+from .registry import workflow_for
+from .targets import planned_system
 
 REPLAY_ATTEMPTS = 6  # a re-run gets a fresh budget of automatic retries
 
@@ -72,7 +73,7 @@ def transaction_start(
                 sequence=sequence,
                 name=spec.name,
                 title=spec.title,
-                target_system=target_system(spec.target),
+                target_system=planned_system(workflow=workflow, kind=spec.target, data=data),
                 max_attempts=spec.max_attempts,
                 idempotency_key=f"{txn.correlation_id}.{sequence}",
                 next_attempt_at=now if sequence == 1 else None,

@@ -78,4 +78,9 @@ class StepContext:
 
     def connector(self, system: ConnectedSystem | None = None):
         """The adapter for the step's target (or another system), recording every call on this attempt."""
-        return adapter_for(system or self.target, correlation_id=self.correlation_id, recorder=self.calls.append)
+        return adapter_for(
+            system or self.target,
+            correlation_id=self.correlation_id,
+            root_correlation_id=self.transaction.root_correlation_id,
+            recorder=self.calls.append,
+        )

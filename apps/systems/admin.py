@@ -9,10 +9,10 @@ from apps.core.admin import HistoryAdmin, HistoryInline, pending_message
 from apps.core.models import ChangeRequest
 
 from . import secrets
-from .filters import ConnectedSystemFilter, OwnershipRuleFilter, SigningSecretFilter
-from .models import ConnectedSystem, OwnershipRule, SigningSecret
+from .filters import ConnectedSystemFilter, OwnershipRuleFilter, RouteFilter, SigningSecretFilter
+from .models import ConnectedSystem, OwnershipRule, Route, SigningSecret
 from .selectors import describe_credentials
-from .services import ownership_rule_save
+from .services import ownership_rule_save, route_save
 
 TIMESTAMPS = ("created_at", "updated_at")
 
@@ -36,6 +36,7 @@ class ConnectedSystemAdmin(HistoryAdmin):
     readonly_fields = ["credentials_description", "secret_references", *TIMESTAMPS]
     fieldsets = [
         (None, {"fields": ["slug", "name", "kind", "vendor", "base_url", "enabled", "notes"]}),
+        ("Existing records", {"fields": ["match_customers_by"]}),
         (
             "Outbound calls",
             {
@@ -156,3 +157,30 @@ class OwnershipRuleAdmin(HistoryAdmin):
         # The grants were saved by ownership_rule_save; only inline formsets (none today) remain.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(Route)
+class RouteAdmin(HistoryAdmin):
+    list_display = ["target_kind", "workflow_label", "entity_label", "system", "effective_from", "effective_to"]
+    filterset_class = RouteFilter
+    list_filter = ["target_kind", "system"]  # ?workflow=…, ?legal_entity=…, ?in_force_on=…
+    list_select_related = ["system"]
+    search_fields = ["workflow", "legal_entity", "rationale", "system__slug", "system__name"]
+    autocomplete_fields = ["system"]
+    date_hierarchy = "effective_from"
+    readonly_fields = list(TIMESTAMPS)
+    fields = ["target_kind", "workflow", "legal_entity", "system", "effective_from", "effective_to", "rationale"]
+
+    @admin.display(description="Workflow", ordering="workflow")
+    def workflow_label(self, obj):
+        return obj.workflow or "every workflow"
+
+    @admin.display(description="Legal entity", ordering="legal_entity")
+    def entity_label(self, obj):
+        return obj.legal_entity or "every legal entity"
+
+    def save_model(self, request, obj, form, change):
+        if change and not [name for name in form.changed_data if name != "change_reason"]:
+            return
+        # The service takes the per-kind lock, so two people cannot save overlapping routes at once.
+        route_save(route=obj, actor=request.user, reason=self._reason(request, form, change))

@@ -5,7 +5,7 @@ import django_filters
 from apps.core.filters import FilterSet
 from apps.core.objects import BusinessObject
 
-from .models import ConnectedSystem, OwnershipRule, SigningSecret, SystemKind
+from .models import ConnectedSystem, OwnershipRule, Route, SigningSecret, SystemKind
 
 
 class ConnectedSystemFilter(FilterSet):
@@ -38,6 +38,19 @@ class OwnershipRuleFilter(FilterSet):
     class Meta:
         model = OwnershipRule
         fields = {"field": ["exact"], "effective_from": ["exact", "gte", "lte"], "effective_to": ["isnull"]}
+
+    def filter_in_force_on(self, queryset, name, value):
+        return queryset.in_force(value)
+
+
+class RouteFilter(django_filters.FilterSet):
+    target_kind = django_filters.MultipleChoiceFilter(choices=SystemKind.choices)
+    system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
+    in_force_on = django_filters.DateFilter(method="filter_in_force_on", label="In force on (date)")
+
+    class Meta:
+        model = Route
+        fields = {"workflow": ["exact"], "legal_entity": ["exact"], "effective_to": ["isnull"]}
 
     def filter_in_force_on(self, queryset, name, value):
         return queryset.in_force(value)

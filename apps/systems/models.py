@@ -7,9 +7,10 @@ from django.utils import timezone
 
 from apps.core.history import history
 from apps.core.models import EffectiveDated, EffectiveQuerySet, Timestamped
-from apps.core.objects import BusinessObject, field_names
+from apps.core.objects import BusinessObject, field_names, model_for
 
 from . import secrets
+from .workflow_targets import workflow_targets
 
 
 class SystemKind(models.TextChoices):
@@ -42,6 +43,30 @@ class OutboundAuth(models.TextChoices):
     BASIC = "basic", "HTTP Basic"
     API_KEY = "api-key", "API key header"
     OAUTH2_CLIENT_CREDENTIALS = "oauth2-client-credentials", "OAuth 2 client credentials"
+
+
+class CustomerMatchRule(models.TextChoices):
+    """How an existing customer in a target is recognised before a new one is created there."""
+
+    EXTERNAL_ID = "external_id", "Our customer number in the target's external ID field"
+    TAX_ID = "tax_id", "Same tax / VAT ID"
+    EMAIL = "email", "Same billing e-mail address"
+    EMAIL_DOMAIN = "email_domain", "Same billing e-mail domain (not free-mail)"
+    NAME = "name", "Exact name within the legal entity"
+
+
+def validate_match_rules(value) -> None:
+    """A list of distinct match rule names."""
+    if not isinstance(value, list) or not all(isinstance(rule, str) for rule in value):
+        raise ValidationError('Give a list of match rules, e.g. ["tax_id", "name"].')
+    unknown = [rule for rule in value if rule not in CustomerMatchRule.values]
+    if unknown:
+        raise ValidationError(
+            f"Unknown match rule {', '.join(repr(rule) for rule in unknown)}; "
+            f"the rules are {', '.join(CustomerMatchRule.values)}."
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Each match rule may be listed once.")
 
 
 class ConnectedSystem(Timestamped):
@@ -78,6 +103,14 @@ class ConnectedSystem(Timestamped):
         blank=True,
         help_text="Names of the source profiles this system's events are read with. "
         "Empty: every active profile for the system's vendor (the built-ins and the firm's own).",
+    )
+    match_customers_by = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_match_rules],
+        help_text="Before creating a customer here, look for an existing one by these rules, in order "
+        '(e.g. ["external_id", "tax_id", "name"]): one match is linked, several are an exception. '
+        "Empty: always create.",
     )
     notes = models.TextField(blank=True)
 
@@ -186,4 +219,81 @@ class OwnershipRule(EffectiveDated, Timestamped):
                     f"The {self.scope_label} already has an ownership rule for {clash.period_label()} "
                     f"(owner {clash.owner.name}). Rules for the same object and field may not overlap: "
                     f"end the existing rule the day before this one starts, or change this rule's dates."
+                )
+
+
+class Route(EffectiveDated, Timestamped):
+    """Which system a workflow's steps of one kind write to, optionally for one legal entity, over a period.
+
+    Empty `workflow` means every workflow; empty `legal_entity` means every legal entity. The most specific
+    route in force wins: workflow and entity, then entity, then workflow, then neither (`apps.systems.routing`).
+    """
+
+    workflow = models.CharField(
+        max_length=40, blank=True, default="", help_text="Workflow name, e.g. invoice_to_erp; empty: every workflow."
+    )
+    target_kind = models.CharField(max_length=16, choices=SystemKind.choices, help_text="The kind of system written.")
+    legal_entity = models.CharField(
+        max_length=20, blank=True, default="", help_text="Legal entity code, e.g. NW-UK; empty: every legal entity."
+    )
+    system = models.ForeignKey(ConnectedSystem, on_delete=models.PROTECT, related_name="routes")
+    rationale = models.TextField(blank=True, help_text="Why (e.g. 'the UK entity invoices from its own ERP').")
+
+    objects = EffectiveQuerySet.as_manager()
+    history = history()
+
+    class Meta:
+        ordering = ["target_kind", "workflow", "legal_entity", "effective_from"]
+        indexes = [models.Index(fields=["target_kind", "workflow", "legal_entity", "effective_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label} → {self.system.slug if self.system_id else '?'} ({self.period_label()})"
+
+    @property
+    def scope_label(self) -> str:
+        workflow = self.workflow or "every workflow"
+        entity = f", legal entity {self.legal_entity}" if self.legal_entity else ""
+        kind = SystemKind(self.target_kind).label if self.target_kind in SystemKind.values else self.target_kind
+        return f"{kind} of {workflow}{entity}"
+
+    def clean(self):
+        self.clean_period()
+        errors = {}
+        if self.system_id and self.target_kind and self.system.kind != self.target_kind:
+            errors["system"] = (
+                f"{self.system.name} is a {self.system.get_kind_display()} system; this route chooses among "
+                f"{SystemKind(self.target_kind).label} systems."
+            )
+        workflows = workflow_targets()
+        if self.workflow and workflows and self.workflow not in workflows:
+            errors["workflow"] = (
+                f"There is no workflow called '{self.workflow}'. The workflows are {', '.join(sorted(workflows))}."
+            )
+        elif self.workflow in workflows and self.target_kind and self.target_kind not in workflows[self.workflow]:
+            writes = ", ".join(sorted(workflows[self.workflow])) or "no system"
+            errors["target_kind"] = (
+                f"The workflow {self.workflow} writes to {writes} systems only, not to {self.target_kind}."
+            )
+        if (
+            self.legal_entity
+            and not model_for(BusinessObject.LEGAL_ENTITY).objects.filter(code=self.legal_entity).exists()
+        ):
+            errors["legal_entity"] = f"There is no legal entity with the code '{self.legal_entity}'."
+        if errors:
+            raise ValidationError(errors)
+        if self.target_kind and self.effective_from:
+            clash = (
+                Route.objects.filter(
+                    target_kind=self.target_kind, workflow=self.workflow, legal_entity=self.legal_entity
+                )
+                .overlapping(self.effective_from, self.effective_to)
+                .exclude(pk=self.pk)
+                .select_related("system")
+                .first()
+            )
+            if clash is not None:
+                raise ValidationError(
+                    f"The {self.scope_label} already has a route for {clash.period_label()} (to {clash.system.name}). "
+                    f"Two routes for the same scope may not overlap: end the existing one the day before this "
+                    f"one starts, or change this route's dates."
                 )

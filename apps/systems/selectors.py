@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from . import secrets
-from .models import ConnectedSystem, OwnershipRule, SigningSecret
+from .models import ConnectedSystem, OwnershipRule, Route, SigningSecret
 
 
 def connected_system_list() -> QuerySet[ConnectedSystem]:
@@ -19,6 +19,11 @@ def signing_secret_list() -> QuerySet[SigningSecret]:
 def ownership_rule_list() -> QuerySet[OwnershipRule]:
     """Ownership rules with the owner and the systems granted create/update."""
     return OwnershipRule.objects.select_related("owner").prefetch_related("may_create", "may_update")
+
+
+def route_list() -> QuerySet[Route]:
+    """Routes with the system they choose."""
+    return Route.objects.select_related("system")
 
 
 def describe_credentials(credentials) -> str:

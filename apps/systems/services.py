@@ -14,7 +14,7 @@ from apps.core.errors import OwnershipConflict
 from apps.core.models import ChangeRequest
 from apps.core.objects import BusinessObject
 
-from .models import ConnectedSystem, OwnershipRule
+from .models import ConnectedSystem, OwnershipRule, Route
 
 CREATE = "create"
 UPDATE = "update"
@@ -208,3 +208,14 @@ def ownership_rule_save_now(
         rule.may_create.set(list(may_create))
         rule.may_update.set(list(may_update))
     return rule
+
+
+@transaction.atomic
+def route_save(*, route: Route, actor, reason: str) -> Route:
+    """Validate (including overlaps with routes of the same scope) and save a route."""
+    with audit_context(actor=actor, reason=reason):
+        # Serialise route edits for one kind so two people cannot save overlapping routes at once.
+        list(Route.objects.select_for_update().filter(target_kind=route.target_kind).values_list("pk"))
+        route.full_clean()
+        route.save()
+    return route

@@ -8,13 +8,14 @@ import pytest
 from apps.canonical.models import RateCard, RateCardLine, RateCardVersion
 from apps.configuration.services import config_export
 from apps.mapping.models import ValueMap, ValueMapEntry
-from apps.systems.models import ConnectedSystem, OwnershipRule, SigningSecret
+from apps.systems.models import ConnectedSystem, OwnershipRule, Route, SigningSecret
 from tests import factories
 
 TRACKED = [
     ConnectedSystem,
     SigningSecret,
     OwnershipRule,
+    Route,
     ValueMap,
     ValueMapEntry,
     RateCard,
@@ -36,6 +37,7 @@ def database_state() -> tuple:
 def wipe() -> None:
     """Remove every configuration row, as on a fresh database."""
     OwnershipRule.objects.all().delete()
+    Route.objects.all().delete()
     ValueMap.objects.all().delete()
     RateCard.objects.all().delete()
     ConnectedSystem.objects.all().delete()
@@ -91,5 +93,12 @@ def configured(systems):
             (datetime.date(2025, 1, 1), datetime.date(2025, 12, 31), "approved", {"Senior Consultant": "240.00"}),
             (datetime.date(2026, 1, 1), None, "approved", {"Senior Consultant": "250.10", "Analyst": "0.1"}),
         ],
+    )
+    # Two CRMs are enabled, so the import needs a route saying which one workflows write to.
+    Route.objects.create(
+        target_kind="crm",
+        system=systems["crm"],
+        effective_from=datetime.date(2026, 1, 1),
+        rationale="HubSpot only sends deals; Salesforce is the CRM of record",
     )
     return systems | {"hubspot": hubspot}

@@ -65,7 +65,7 @@ def test_an_unknown_top_level_key_is_named(configured):
 
     assert refused(document) == [
         "source_profile: unknown section 'source_profile'; the sections are systems, ownership_rules, value_maps, "
-        "rate_cards, source_profiles"
+        "rate_cards, source_profiles, legal_entities, routes"
     ]
 
 

@@ -28,7 +28,7 @@ from apps.canonical.models import (
 )
 from apps.core.context import audit_context
 from apps.mapping.models import CrossReference, ReferenceValue, SourceProfile, ValueMap, ValueMapEntry
-from apps.systems.models import SigningSecret
+from apps.systems.models import Route, SigningSecret
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +149,7 @@ def world(systems, steward):
         RevenueScheduleLine.objects.create(schedule=schedule, period_start=datetime.date(2026, 1, 1), amount=1000)
         SigningSecret.objects.create(system=systems["crm"], label="primary", reference={"env": "SF_SECRET"})
         factories.ownership_rule("customer", systems["crm"], may_update=[systems["erp"]])
+        Route.objects.create(target_kind="erp", system=systems["erp"], effective_from=datetime.date(2026, 1, 1))
         CrossReference.objects.create(
             system=systems["erp"], object_type="customer", object_id=contract.customer_id, external_id="NS-1"
         )

@@ -226,7 +226,32 @@ def test_a_last_modified_filter_is_understood_and_other_queries_are_refused(erp)
 
     assert erp.get("customer", {"q": 'lastModifiedDate ON_OR_AFTER "2000-01-01"'}).json()["totalResults"] == 1
     assert erp.get("customer", {"q": 'lastModifiedDate AFTER "2999-01-01"'}).json()["totalResults"] == 0
-    assert erp.get("customer", {"q": 'companyName IS "x"'}).status_code == 400
+    assert erp.get("customer", {"q": 'companyName CONTAIN "x"'}).status_code == 400
+    assert erp.get("customer", {"q": 'balance IS "x"'}).status_code == 400
+
+
+def test_customers_are_found_by_name_email_tax_id_or_external_id(erp):
+    customer(erp, "CUST-1", companyName='Globex "Intl" Corporation', email="ap@globex.example", vatRegNumber="GB1")
+    customer(erp, "CUST-2", companyName="Initech")
+
+    def found(q):
+        return [item["id"] for item in erp.get("customer", {"q": q}).json()["items"]]
+
+    first = found('externalId IS "CUST-1"')
+    assert len(first) == 1
+    assert found('companyName IS "globex \\"intl\\" corporation"') == first
+    assert found('email IS "AP@globex.example"') == first
+    assert found('vatRegNumber IS "GB1"') == first
+    assert found('companyName IS "Globex"') == []
+
+
+def test_a_patch_gives_a_record_an_external_id_unless_another_record_has_it(erp):
+    first = customer(erp, "CUST-1")
+    customer(erp, "CUST-2")
+    assert erp.patch(f"customer/{first}", {"externalId": "C-1001"}).status_code == 204
+    assert erp.get("customer/eid:C-1001").json()["id"] == first
+    refused = erp.patch(f"customer/{first}", {"externalId": "CUST-2"})
+    assert refused.status_code == 400 and "already exists" in refused.content.decode()
 
 
 def test_reference_data_is_seeded_and_listed_with_its_fields(erp):

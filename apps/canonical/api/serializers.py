@@ -38,7 +38,11 @@ class CanonicalSerializer(MaskedModelSerializer):
     display = serializers.CharField(source="__str__", read_only=True)
 
 
-class LegalEntitySerializer(CanonicalSerializer):
+class LegalEntitySerializer(TrackedModelSerializer):
+    """A legal entity; created and changed by stewards (validated by the model, saved only when a value changes)."""
+
+    display = serializers.CharField(source="__str__", read_only=True)
+
     class Meta:
         model = LegalEntity
         fields = "__all__"

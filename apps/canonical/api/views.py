@@ -1,4 +1,4 @@
-"""The canonical store over HTTP: read-only for every record, read-write for rate cards (the steward's tables)."""
+"""The canonical store over HTTP: read-only for most records; stewards edit rate cards and legal entities."""
 
 from rest_framework import exceptions
 from rest_framework.decorators import action
@@ -13,7 +13,10 @@ from ..services import rate_card_version_approve
 from . import serializers
 
 
-class LegalEntityViewSet(ReadOnlyViewSet):
+class LegalEntityViewSet(TrackedModelViewSet):
+    """Legal entities: read by everyone; created and updated by stewards. Never deleted here (records use them)."""
+
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
     queryset = selectors.legal_entity_list()
     serializer_class = serializers.LegalEntitySerializer
     filterset_class = filters.LegalEntityFilter

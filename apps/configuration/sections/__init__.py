@@ -5,8 +5,10 @@ here after the sections it refers to. Nothing else changes.
 """
 
 from .base import Section
+from .legal_entities import LegalEntitiesSection
 from .ownership_rules import OwnershipRulesSection
 from .rate_cards import RateCardsSection
+from .routes import RoutesSection
 from .source_profiles import SourceProfilesSection
 from .systems import SystemsSection
 from .value_maps import ValueMapsSection
@@ -30,3 +32,5 @@ register(OwnershipRulesSection())
 register(ValueMapsSection())
 register(RateCardsSection())
 register(SourceProfilesSection())
+register(LegalEntitiesSection())
+register(RoutesSection())

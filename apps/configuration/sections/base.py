@@ -68,6 +68,11 @@ class PlanContext:
     plans: dict[str, SectionPlan] = field(default_factory=dict)
     in_database: dict[str, dict] = field(default_factory=dict)
     checks: list[Callable[[], None]] = field(default_factory=list)
+    warnings: list[LocatedError] = field(default_factory=list)  # reported, but the import goes ahead
+
+    def warn(self, location: str, message: str) -> None:
+        """Something the import does not refuse but people must hear about (e.g. a workflow without a route)."""
+        self.warnings.append(LocatedError(location, message))
 
     def check_later(self, check: Callable[[], None]) -> None:
         """Run a check once every section is planned (e.g. a name that a section planned after this one defines)."""

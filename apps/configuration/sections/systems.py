@@ -17,6 +17,8 @@ from .base import (
     top_items,
     update_or_build,
 )
+from .routes import schedule_coverage_check
+from .value_maps import schedule_required_maps_check
 
 
 def _default(attr):
@@ -31,6 +33,7 @@ SYSTEM_KEYS = [
     r.Key("base_url", "base_url", r.TEXT, default=_default("base_url")),
     r.Key("enabled", "enabled", r.BOOL, default=_default("enabled")),
     r.Key("notes", "notes", r.TEXT, default=_default("notes")),
+    r.Key("match_customers_by", "match_customers_by", r.NAMES, default=_default("match_customers_by")),
 ]
 OUTBOUND_KEYS = [
     r.Key("auth", "outbound_auth", r.CHOICE, default=_default("outbound_auth"), choices=tuple(OutboundAuth.values)),
@@ -151,6 +154,8 @@ class SystemsSection(Section):
         else:
             for slug, system in existing.items():
                 plan.rows.setdefault(slug, system)
+        schedule_coverage_check(ctx)  # a second system of a kind needs routes saying which one each workflow uses
+        schedule_required_maps_check(ctx)
         return plan
 
     @staticmethod

@@ -1,6 +1,10 @@
 """`value_maps`: named translation tables (e.g. CRM region → ERP subsidiary) with effective-dated entries."""
 
+from functools import partial
+
 from apps.mapping.models import ValueMap, ValueMapEntry
+from apps.mapping.workflow_maps import REQUIRED as REQUIRED_MAPS
+from apps.systems.models import SystemKind
 
 from .. import reading as r
 from .base import (
@@ -132,6 +136,7 @@ class ValueMapsSection(Section):
         else:
             for name, value_map in existing.items():
                 plan.rows.setdefault(name, value_map)
+        schedule_required_maps_check(ctx)
         return plan
 
     def _plan_entries(self, plan, ctx, value_map: ValueMap, entries, *, existing_map: bool) -> None:
@@ -199,3 +204,24 @@ class ValueMapsSection(Section):
                     f"{other.row.target_value!r} for {period_label(other.start, other.end)} ({where_it_is(other)}); "
                     f"entries for the same value may not overlap: end one the day before the next starts",
                 )
+
+
+def schedule_required_maps_check(ctx: PlanContext) -> None:
+    """Once every section is planned, name each value map the workflows need that will not exist (once per import)."""
+    if not any(getattr(check, "func", None) is check_required_maps for check in ctx.checks):
+        ctx.check_later(partial(check_required_maps, ctx))
+
+
+def check_required_maps(ctx: PlanContext) -> None:
+    """With an enabled ERP, the workflows translate through the required maps; warn about each one missing."""
+    if not any(system.enabled and system.kind == SystemKind.ERP for system in ctx.rows("systems").values()):
+        return
+    maps = ctx.rows("value_maps")
+    location = "value_maps" if "value_maps" in ctx.plans else "systems"
+    for name, purpose in REQUIRED_MAPS.items():
+        if name not in maps:
+            ctx.warn(
+                location,
+                f"there is no value map '{name}' ({purpose}); the workflows that need it stop with a mapping "
+                f"error until it exists: add it under 'value_maps'",
+            )

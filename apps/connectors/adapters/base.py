@@ -15,11 +15,12 @@ class Adapter:
     api_key_header = "X-API-Key"
     oauth_token_path: str | None = None  # the vendor's token endpoint, relative to the API's service root
 
-    def __init__(self, system, *, correlation_id: str, recorder=None, session=None):
+    def __init__(self, system, *, correlation_id: str, recorder=None, session=None, root_correlation_id: str = ""):
         self.system = system
         self.http = HttpClient(
             system,
             correlation_id=correlation_id,
+            root_correlation_id=root_correlation_id,
             recorder=recorder,
             session=session,
             idempotency_header=self.idempotency_header,

@@ -12,10 +12,12 @@ from decimal import Decimal
 
 from apps.core.errors import BusinessError
 from apps.core.money import to_minor_units
+from apps.systems.models import CustomerMatchRule
 
 from ..errors import TargetRejected
 from ..http import PAGING_NEXT_OFFSET, path_segment
 from ..interfaces import Charge, ExternalRecord
+from ..matching import CustomerCandidate
 from .base import Adapter, replayed, unix_seconds
 
 CHARGES_PER_CALL = 100  # Chargebee's limit on repeated parameters in one request
@@ -214,6 +216,37 @@ class ChargebeeBilling(Adapter):
         body, again = self._post(f"invoices/{path_segment(invoice_id)}/record_payment", params, idempotency_key, action)
         transaction = body.get("transaction") or {}
         return ExternalRecord(id=str(transaction.get("id") or invoice_id), data=body, created=not again)
+
+    def find_customers(self, *, customer, rules: list[str]) -> list[CustomerCandidate]:
+        """Customers that may be ours: Chargebee filters its customer list by id, e-mail and company only, so a
+        tax ID or an e-mail domain is compared on the customers those searches find."""
+        searches = {"id[is]": customer.number, "company[is]": customer.name}
+        if customer.billing_email:
+            searches["email[is]"] = customer.billing_email
+        found = {}
+        for param, value in searches.items():
+            if param == "id[is]" and CustomerMatchRule.EXTERNAL_ID not in rules:
+                continue
+            entries = self.http.paginate(
+                "customers",
+                style=PAGING_NEXT_OFFSET,
+                params={param: value},
+                page_size=PAGE_LIMIT,
+                action=f"look for customer {customer.number} by {param[:-4]}",
+            )
+            for entry in entries:
+                data = entry.get("customer", entry)
+                found.setdefault(str(data.get("id")), data)
+        return [
+            CustomerCandidate(
+                id=record_id,
+                name=str(data.get("company") or ""),
+                email=str(data.get("email") or ""),
+                tax_id=str(data.get("vat_number") or ""),
+                data=data,
+            )
+            for record_id, data in found.items()
+        ]
 
     def list_invoices(self, *, page_size: int = 100) -> Iterator[dict]:
         """Every invoice, oldest pages first as Chargebee lists them."""

@@ -11,9 +11,12 @@ returned as is, since AR documents must not be rewritten by a retry.
 
 from collections.abc import Iterator
 
+from apps.systems.models import CustomerMatchRule
+
 from ..errors import PermanentError
 from ..http import PAGING_LINKS, path_segment
 from ..interfaces import ExternalRecord, InvoiceLineSpec
+from ..matching import CustomerCandidate
 from .base import Adapter, drop_empty, replayed
 
 REFERENCE_RECORDS = {
@@ -63,6 +66,58 @@ class NetSuiteERP(Adapter):
             }
         )
         return self._upsert("customer", customer.number, fields, idempotency_key, f"upsert customer {customer.number}")
+
+    def find_customers(self, *, customer, rules: list[str]) -> list[CustomerCandidate]:
+        """Customers that may be ours, by `q=<field> IS "<value>"` on the record list, read in full.
+
+        A customer whose external ID is already something other than our number belongs to another
+        integration and is never offered; an e-mail domain is compared on what the other searches find.
+        """
+        searches = {CustomerMatchRule.EXTERNAL_ID: ("externalId", customer.number)}
+        searches[CustomerMatchRule.NAME] = ("companyName", customer.name)
+        searches[CustomerMatchRule.EMAIL] = ("email", customer.billing_email)
+        searches[CustomerMatchRule.TAX_ID] = ("vatRegNumber", customer.tax_id)
+        ids: list[str] = []
+        for rule, (field, value) in searches.items():
+            if rule not in rules or not value:
+                continue
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            items = self.http.paginate(
+                "customer",
+                style=PAGING_LINKS,
+                params={"q": f'{field} IS "{escaped}"'},
+                action=f"look for customer {customer.number} by {field}",
+            )
+            ids += [str(item["id"]) for item in items if str(item["id"]) not in ids]
+        candidates = []
+        for record_id in ids:
+            data = self.fetch("customer", record_id)
+            external_id = str(data.get("externalId") or "")
+            if external_id and external_id != customer.number:
+                continue
+            candidates.append(
+                CustomerCandidate(
+                    id=record_id,
+                    name=str(data.get("companyName") or ""),
+                    email=str(data.get("email") or ""),
+                    tax_id=str(data.get("vatRegNumber") or ""),
+                    external_id=external_id,
+                    subsidiary_id=str((data.get("subsidiary") or {}).get("id") or ""),
+                    data=data,
+                )
+            )
+        return candidates
+
+    def adopt_customer(self, record_id: str, *, customer, idempotency_key: str) -> None:
+        """Give an existing NetSuite customer our customer number as its external ID, so every later upsert
+        (`PUT customer/eid:<number>`) updates it instead of creating a second one."""
+        self.http.request(
+            "PATCH",
+            f"customer/{path_segment(record_id)}",
+            json={"externalId": customer.number},
+            idempotency_key=idempotency_key,
+            action=f"link customer {record_id} to {customer.number}",
+        )
 
     def upsert_financial_project(
         self, *, project, customer_erp_id: str, subsidiary_id: str, idempotency_key: str

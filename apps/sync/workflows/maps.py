@@ -1,8 +1,5 @@
-"""The value maps the workflows translate through (names as stewards configure them)."""
+"""The value maps the workflows translate through (names as stewards configure them; see apps.mapping.workflow_maps)."""
 
-LEGAL_ENTITY_SUBSIDIARY = "legal-entity-subsidiary"  # canonical legal entity code → ERP subsidiary id
-CURRENCY_ERP = "currency-erp"  # ISO currency → ERP currency id
-SERVICE_ITEM_ERP = "service-item-erp-item"  # service item / charge type → ERP item id
-TAX_REGION_TAX_CODE = "tax-region-tax-code"  # customer tax region → ERP tax code id
+from apps.mapping.workflow_maps import CURRENCY_ERP, LEGAL_ENTITY_SUBSIDIARY, SERVICE_ITEM_ERP, TAX_REGION_TAX_CODE
 
 ALL = [LEGAL_ENTITY_SUBSIDIARY, CURRENCY_ERP, SERVICE_ITEM_ERP, TAX_REGION_TAX_CODE]

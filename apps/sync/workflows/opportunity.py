@@ -27,6 +27,7 @@ from ..registry import StepSpec, Subject, WorkflowDefinition, register
 from ..steps import StepResult
 from . import maps
 from .common import InvalidCommand, by_xref, day, decimal, require, source_system
+from .existing import existing_customer
 
 # Where VAT law makes a business customer's tax ID mandatory on the invoice.
 VAT_COUNTRIES = {"GB", "DE", "FR", "NL", "IE", "ES", "IT", "BE", "AT", "SE", "DK", "PL"}
@@ -197,11 +198,21 @@ class OpportunityToProject(WorkflowDefinition):
         entity = customer.legal_entity
         subsidiary = value_map_lookup(maps.LEGAL_ENTITY_SUBSIDIARY, entity.code if entity else "", on=today)
         currency = value_map_lookup(maps.CURRENCY_ERP, customer.currency, on=today)
-        record = ctx.connector().upsert_customer(
+        connector = ctx.connector()
+        output = {}
+        if not external_id_for(system=erp, obj=customer):
+            match = existing_customer(erp, connector, customer, subsidiary_id=subsidiary)
+            if match is not None and match.unique.external_id != customer.number:
+                # Already in the ERP under another key: make it ours, so the upsert updates it (no twin).
+                connector.adopt_customer(
+                    match.unique.id, customer=customer, idempotency_key=f"{ctx.idempotency_key}.adopt"
+                )
+                output["erp_customer_matched"] = match.as_output()
+        record = connector.upsert_customer(
             customer=customer, subsidiary_id=subsidiary, currency_id=currency, idempotency_key=ctx.idempotency_key
         )
         return StepResult(
-            output={"erp_customer_id": record.id},
+            output={"erp_customer_id": record.id, **output},
             apply=lambda: _link(erp, customer, record.id),
         )
 
@@ -239,14 +250,18 @@ class OpportunityToProject(WorkflowDefinition):
         connector = ctx.connector()
         customer = project.contract.invoice_recipient() if project.contract else project.customer
         customer_billing_id = external_id_for(system=billing, obj=customer)
-        links = []
+        links, matched = [], None
         if not customer_billing_id:
-            erp_id = ctx.state.get("erp_customer_id")
-            record = connector.upsert_customer(
-                customer=customer, erp_customer_id=erp_id, idempotency_key=f"{ctx.idempotency_key}.customer"
-            )
-            customer_billing_id = record.id
-            links.append((customer, record.id))
+            match = existing_customer(billing, connector, customer)
+            if match is not None:  # already in the billing platform: link it rather than create a twin
+                customer_billing_id, matched = match.unique.id, match.as_output()
+            else:
+                erp_id = ctx.state.get("erp_customer_id")
+                record = connector.upsert_customer(
+                    customer=customer, erp_customer_id=erp_id, idempotency_key=f"{ctx.idempotency_key}.customer"
+                )
+                customer_billing_id = record.id
+            links.append((customer, customer_billing_id))
         schedule = BillingSchedule.objects.filter(project=project).order_by("-revision").first()
         schedule_billing_id = external_id_for(system=billing, obj=schedule) if schedule else None
         if schedule is None:
@@ -278,10 +293,10 @@ class OpportunityToProject(WorkflowDefinition):
             _link(billing, schedule, schedule_billing_id)
             return {"billing_schedule_id": schedule.pk}
 
-        return StepResult(
-            output={"billing_customer_id": customer_billing_id, "billing_schedule_ref": schedule_billing_id},
-            apply=apply,
-        )
+        output = {"billing_customer_id": customer_billing_id, "billing_schedule_ref": schedule_billing_id}
+        if matched is not None:
+            output["billing_customer_matched"] = matched
+        return StepResult(output=output, apply=apply)
 
     # --- 6. status to CRM --------------------------------------------------------------------
     def step_report_status_crm(self, ctx):

@@ -22,7 +22,7 @@ KINDS = ["subsidiary", "currency", "tax_code", "item", "department", "class"]
 
 def start_scheduled_pull() -> str | None:
     """Entry point of the hourly schedule: start a pull unless one is still open."""
-    if target_system(SystemKind.ERP) is None:
+    if target_system(SystemKind.ERP, workflow=Workflow.REFERENCE_DATA) is None:
         return None
     if Transaction.objects.filter(workflow=Workflow.REFERENCE_DATA, status__in=Transaction.OPEN_STATUSES).exists():
         return None

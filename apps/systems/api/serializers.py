@@ -5,9 +5,9 @@ from rest_framework import serializers
 from apps.core.api import MaskedModelSerializer, change_reason
 
 from .. import secrets
-from ..models import ConnectedSystem, OwnershipRule, SigningSecret
+from ..models import ConnectedSystem, OwnershipRule, Route, SigningSecret
 from ..selectors import describe_credentials
-from ..services import ownership_rule_save
+from ..services import ownership_rule_save, route_save
 
 
 class SigningSecretSerializer(MaskedModelSerializer):
@@ -104,3 +104,39 @@ class OwnershipRuleSerializer(MaskedModelSerializer):
             list(instance.may_create.all()) if may_create is None else may_create,
             list(instance.may_update.all()) if may_update is None else may_update,
         )
+
+
+class RouteSerializer(MaskedModelSerializer):
+    """The system a workflow's steps of one kind write to, optionally per legal entity. Saved by `route_save`."""
+
+    system = serializers.SlugRelatedField(slug_field="slug", queryset=ConnectedSystem.objects.all())
+    display = serializers.CharField(source="__str__", read_only=True)
+
+    class Meta:
+        model = Route
+        fields = [
+            "id",
+            "target_kind",
+            "workflow",
+            "legal_entity",
+            "system",
+            "effective_from",
+            "effective_to",
+            "rationale",
+            "display",
+            "created_at",
+            "updated_at",
+        ]
+
+    def create(self, validated_data):
+        request = self.context["request"]
+        return route_save(route=Route(**validated_data), actor=request.user, reason=change_reason(request))
+
+    def update(self, instance, validated_data):
+        changed = [name for name, value in validated_data.items() if getattr(instance, name) != value]
+        if not changed:
+            return instance  # every save writes a history row; save only a real change
+        for name in changed:
+            setattr(instance, name, validated_data[name])
+        request = self.context["request"]
+        return route_save(route=instance, actor=request.user, reason=change_reason(request))

@@ -8,8 +8,8 @@ from apps.core.api.approvals import pending_response
 from apps.core.models import ChangeRequest
 
 from .. import selectors
-from ..filters import ConnectedSystemFilter, OwnershipRuleFilter, SigningSecretFilter
-from .serializers import ConnectedSystemSerializer, OwnershipRuleSerializer, SigningSecretSerializer
+from ..filters import ConnectedSystemFilter, OwnershipRuleFilter, RouteFilter, SigningSecretFilter
+from .serializers import ConnectedSystemSerializer, OwnershipRuleSerializer, RouteSerializer, SigningSecretSerializer
 
 
 class ConnectedSystemViewSet(ReadOnlyViewSet):
@@ -58,3 +58,13 @@ class OwnershipRuleViewSet(TrackedModelViewSet):
         if isinstance(serializer.instance, ChangeRequest):
             return pending_response(serializer.instance, request)
         return Response(serializer.data)
+
+
+class RouteViewSet(TrackedModelViewSet):
+    """Which system each workflow writes to per kind (and legal entity) over which period; saved by route_save."""
+
+    queryset = selectors.route_list()
+    serializer_class = RouteSerializer
+    filterset_class = RouteFilter
+    search_fields = ["workflow", "legal_entity", "rationale", "system__slug"]
+    ordering_fields = ["target_kind", "workflow", "legal_entity", "effective_from", "effective_to", "updated_at"]
