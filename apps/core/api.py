@@ -111,10 +111,27 @@ def _in_use_detail(exc) -> str:
     return f"It cannot be deleted: it is still used by {', '.join(names)}{more}."
 
 
+class ChangeReasonMissing(exceptions.ValidationError):
+    """A write without a reason: auditors read why every change was made, so the API never makes one up."""
+
+    def __init__(self):
+        super().__init__(
+            {
+                CHANGE_REASON_HEADER: (
+                    f"Say why you make this change in the {CHANGE_REASON_HEADER} header "
+                    f"(for example '{CHANGE_REASON_HEADER}: Price list 2027 per PRICE-7'); it is kept in the "
+                    "history with your name."
+                )
+            }
+        )
+
+
 def change_reason(request) -> str:
-    """The reason a caller gave in X-Change-Reason, or a default naming the user."""
+    """The reason a caller gave in X-Change-Reason; a write without one is refused (400)."""
     given = (request.headers.get(CHANGE_REASON_HEADER) or "").strip()
-    return given[:500] or f"Changed through the API by {request.user.get_username()}"
+    if not given:
+        raise ChangeReasonMissing()
+    return given[:500]
 
 
 def _label(name: str) -> str:
@@ -291,6 +308,16 @@ class TrackedModelViewSet(ReadableNotFoundMixin, HistoryActionMixin, viewsets.Mo
     """Read-write viewset whose writes are atomic and recorded with actor=request.user and the caller's reason."""
 
     filter_backends = [DjangoFilterBackend, MaskedOrderingFilter, filters.SearchFilter]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and self.action in (
+            "create",
+            "update",
+            "partial_update",
+            "destroy",
+        ):
+            change_reason(request)
 
     def audit(self):
         return audit_context(actor=self.request.user, reason=change_reason(self.request))

@@ -17,6 +17,7 @@ EXEMPT = {
     "sync.stepattempt": "the engine's append-only attempt log is itself the audit record",
     "sandbox.sandboxcall": "the simulators' high-volume call log (vendor-side data, not ours)",
     "connectors.ratelimitstate": "a token-bucket counter updated on every outbound call",
+    "inbound.rejectiontally": "a counter of refused requests; history per refusal is what it exists to avoid",
 }
 QUERYSET_METHODS = {"update", "bulk_create", "bulk_update"}
 QUERYSET_SOURCES = {"objects", "filter", "exclude", "all", "select_for_update", "select_related", "history"}

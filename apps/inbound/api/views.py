@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import ReadOnlyViewSet, problem
+from apps.core.throttles import InboundThrottle, RejectedDeliveryThrottle
 from apps.systems.models import ConnectedSystem, SigningScheme
 
 from .. import bulk, signatures
@@ -124,13 +125,30 @@ class _SignedEndpoint(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [InboundThrottle]
     parser_classes: list = []
     accepted_types: tuple = JSON_TYPES
     max_body_setting = "INBOUND_MAX_BODY_BYTES"
     max_body_default = 1024 * 1024
 
+    def refused(self, request) -> None:
+        """Count a refused delivery against its sender (see RejectedDeliveryThrottle)."""
+        RejectedDeliveryThrottle().record_rejection(request, self)
+
     def _prepare(self, request, system_slug):
         """(system, body, verification, meta) or a problem Response."""
+        rejected = RejectedDeliveryThrottle()
+        if not rejected.allow_request(request, self):
+            wait = int(rejected.wait() or 60) + 1
+            response = problem(
+                429,
+                "Too many refused deliveries",
+                f"Too many deliveries from your address to '{system_slug}' were refused (bad signature or "
+                f"unreadable body). Fix the signing secret, then retry in {wait} seconds.",
+                request,
+            )
+            response["Retry-After"] = str(wait)
+            return response
         system = ConnectedSystem.objects.filter(slug=system_slug).prefetch_related("signing_secrets").first()
         if system is None:
             return problem(404, "Unknown system", f"No connected system is called '{system_slug}'.", request)
@@ -171,7 +189,8 @@ class _SignedEndpoint(APIView):
                 replay_window=system.inbound_replay_window_seconds,
             )
         except signatures.SignatureRejected as exc:
-            record_rejection(system=system, request_meta=meta, reason=exc.detail)
+            self.refused(request)
+            record_rejection(system=system, request_meta=meta, reason=exc.detail, code=exc.code)
             return problem(exc.status, "Signature rejected", exc.detail, request, code=exc.code)
         return system, body, verification, meta
 
@@ -221,6 +240,7 @@ class WebhookView(_SignedEndpoint):
                 system=connected, request_meta=meta, verification=verification, body=body, headers=request.headers
             )
         except UnreadableDelivery as exc:
+            self.refused(request)
             return problem(400, "Unreadable delivery", exc.message, request)
         first = received.events[0] if received.events else {}
         payload = {
@@ -291,7 +311,10 @@ class BulkView(_SignedEndpoint):
                 record_type=request.query_params.get("record_type"),
             )
         except bulk.BulkRefused as exc:
-            record_rejection(system=connected, request_meta=meta, reason=exc.detail, body=body, kind="bulk")
+            self.refused(request)
+            record_rejection(
+                system=connected, request_meta=meta, reason=exc.detail, body=body, kind="bulk", code="bulk_refused"
+            )
             return problem(exc.status, "Upload refused", exc.detail, request)
         except UnicodeDecodeError:
             return problem(400, "Upload refused", "The body is not UTF-8 text.", request)
