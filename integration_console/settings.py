@@ -209,6 +209,12 @@ SPECTACULAR_SETTINGS = {
 # On for development and the demo (the test settings turn it on); production leaves it off unless SANDBOX_ENABLED=1.
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG)
 
+# --- Secrets ----------------------------------------------------------------------------------
+# Connected systems name their credentials and signing secrets by reference (apps/systems/secrets.py), and a
+# reference may only point here: environment variables with this prefix, or files in this directory.
+SECRET_ENV_PREFIX = os.environ.get("SECRET_ENV_PREFIX", "IC_SECRET_")
+SECRETS_DIR = Path(os.environ.get("SECRETS_DIR") or "/run/secrets")  # Docker and systemd mount secrets here
+
 # --- Outbound ---------------------------------------------------------------------------------
 # A call that would wait longer than this for its rate-limit token is retried later instead of sleeping.
 CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS = float(os.environ.get("CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS", "2"))

@@ -50,12 +50,12 @@ def configured(systems):
         vendor="hubspot",
         base_url="https://api.hubapi.com",
         outbound_auth="bearer",
-        outbound_credentials={"env": "HUBSPOT_PRIVATE_APP_TOKEN"},
+        outbound_credentials={"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"},
         rate_limit_per_minute=100,
         read_timeout_seconds=Decimal("7.5"),
         inbound_scheme="hubspot-v3",
     )
-    SigningSecret.objects.create(system=hubspot, label="primary", reference={"env": "HUBSPOT_CLIENT_SECRET"})
+    SigningSecret.objects.create(system=hubspot, label="primary", reference={"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"})
     SigningSecret.objects.create(
         system=hubspot,
         label="rotation 2026-11",
@@ -64,7 +64,10 @@ def configured(systems):
     )
     netsuite = systems["erp"]
     netsuite.outbound_auth = "basic"
-    netsuite.outbound_credentials = {"username": {"env": "NETSUITE_USER"}, "password": {"file": "/run/secrets/ns"}}
+    netsuite.outbound_credentials = {
+        "username": {"env": "IC_SECRET_NETSUITE_USER"},
+        "password": {"file": "/run/secrets/ns"},
+    }
     netsuite.save()
     factories.ownership_rule("customer", systems["crm"], may_create=[hubspot], may_update=[systems["erp"]])
     factories.ownership_rule("customer", netsuite, field="tax_id", start=datetime.date(2026, 1, 1))

@@ -71,13 +71,13 @@ def test_an_export_holds_secret_references_only(configured):
     hubspot = next(s for s in config_export()["systems"] if s["slug"] == "hubspot")
     netsuite = next(s for s in config_export()["systems"] if s["slug"] == "netsuite")
 
-    assert hubspot["outbound"]["credentials"] == {"env": "HUBSPOT_PRIVATE_APP_TOKEN"}
+    assert hubspot["outbound"]["credentials"] == {"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"}
     assert netsuite["outbound"]["credentials"] == {
         "password": {"file": "/run/secrets/ns"},
-        "username": {"env": "NETSUITE_USER"},
+        "username": {"env": "IC_SECRET_NETSUITE_USER"},
     }
     assert hubspot["inbound"]["secrets"] == [
-        {"label": "primary", "ref": {"env": "HUBSPOT_CLIENT_SECRET"}, "active": True, "not_after": None},
+        {"label": "primary", "ref": {"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"}, "active": True, "not_after": None},
         {
             "label": "rotation 2026-11",
             "ref": {"file": "/run/secrets/hubspot"},
@@ -380,6 +380,6 @@ def test_the_example_in_the_documentation_imports(db, tmp_path):
         "250.10"
     )
     assert ConnectedSystem.objects.get(slug="netsuite").outbound_credentials == {
-        "username": {"env": "NETSUITE_USER"},
+        "username": {"env": "IC_SECRET_NETSUITE_USER"},
         "password": {"file": "/run/secrets/netsuite"},
     }

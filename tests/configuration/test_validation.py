@@ -150,10 +150,10 @@ def test_a_reference_to_a_system_defined_only_in_the_document_is_accepted(config
 @pytest.mark.parametrize(
     ("credentials", "ref"),
     [
-        ("tok_live_abc123", {"env": "HUBSPOT_CLIENT_SECRET"}),
-        ({"env": "HUBSPOT_PRIVATE_APP_TOKEN"}, "abc123"),
-        ({"env": "HUBSPOT_PRIVATE_APP_TOKEN"}, {"value": "abc123"}),
-        ({"username": "api", "password": {"env": "PASS"}}, {"env": "HUBSPOT_CLIENT_SECRET"}),
+        ("tok_live_abc123", {"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"}),
+        ({"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"}, "abc123"),
+        ({"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"}, {"value": "abc123"}),
+        ({"username": "api", "password": {"env": "IC_SECRET_PASS"}}, {"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"}),
     ],
 )
 def test_a_plain_text_secret_is_refused_without_being_repeated(configured, credentials, ref):

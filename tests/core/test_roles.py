@@ -147,7 +147,7 @@ def world(systems, steward):
             contract=contract, project=project, method="straight_line", total_amount=Decimal("12000"), currency="USD"
         )
         RevenueScheduleLine.objects.create(schedule=schedule, period_start=datetime.date(2026, 1, 1), amount=1000)
-        SigningSecret.objects.create(system=systems["crm"], label="primary", reference={"env": "SF_SECRET"})
+        SigningSecret.objects.create(system=systems["crm"], label="primary", reference={"env": "IC_SECRET_SF_SECRET"})
         factories.ownership_rule("customer", systems["crm"], may_update=[systems["erp"]])
         CrossReference.objects.create(
             system=systems["erp"], object_type="customer", object_id=contract.customer_id, external_id="NS-1"

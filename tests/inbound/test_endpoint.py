@@ -108,9 +108,9 @@ def test_either_secret_verifies_during_a_rotation(client, inbound_systems, monke
     from .conftest import SF_SECRET
 
     new_secret = "whsec_" + __import__("base64").b64encode(b"rotated-salesforce-signing-key-02").decode()
-    monkeypatch.setenv("TEST_SF_SECRET_NEW", new_secret)
+    monkeypatch.setenv("IC_SECRET_TEST_SF_SECRET_NEW", new_secret)
     SigningSecret.objects.create(
-        system=inbound_systems["salesforce"], label="rotation", reference={"env": "TEST_SF_SECRET_NEW"}
+        system=inbound_systems["salesforce"], label="rotation", reference={"env": "IC_SECRET_TEST_SF_SECRET_NEW"}
     )
     body = sample("salesforce", "Opportunity_Won__e.json")
     old = post(client, "salesforce", body, standard_webhook_headers(body, secret=SF_SECRET, msg_id="m1"))

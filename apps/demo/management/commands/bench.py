@@ -64,13 +64,13 @@ class Command(BaseCommand):
     def _system(self):
         from apps.systems.models import ConnectedSystem, SigningSecret
 
-        os.environ.setdefault("BENCH_TOKEN", "bench-token-0123456789")
+        os.environ.setdefault("IC_SECRET_BENCH_TOKEN", "bench-token-0123456789")
         system, created = ConnectedSystem.objects.get_or_create(
             slug="bench-psa",
             defaults={"name": "Bench PSA", "kind": "psa", "vendor": "generic", "inbound_scheme": "bearer"},
         )
         if created:
-            SigningSecret.objects.create(system=system, label="bench", reference={"env": "BENCH_TOKEN"})
+            SigningSecret.objects.create(system=system, label="bench", reference={"env": "IC_SECRET_BENCH_TOKEN"})
         return system
 
     # --- 1. webhook intake ------------------------------------------------------------------------
@@ -78,7 +78,7 @@ class Command(BaseCommand):
         """A signed delivery stored with its event and its ledger transaction, vs. the health check."""
         self._system()
         client = Client()
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {os.environ['BENCH_TOKEN']}"}
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {os.environ['IC_SECRET_BENCH_TOKEN']}"}
         sequence = iter(range(10**9))
 
         def deliveries():
