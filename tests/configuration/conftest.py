@@ -4,8 +4,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db.models.signals import pre_delete
 
 from apps.canonical.models import RateCard, RateCardLine, RateCardVersion
+from apps.canonical.models.commercial import refuse_deleting_frozen_rates
 from apps.configuration.services import config_export
 from apps.mapping.models import ValueMap, ValueMapEntry
 from apps.systems.models import ConnectedSystem, OwnershipRule, SigningSecret
@@ -34,10 +36,17 @@ def database_state() -> tuple:
 
 
 def wipe() -> None:
-    """Remove every configuration row, as on a fresh database."""
+    """Remove every configuration row, as on a fresh database (approved rate cards included, which no user may)."""
     OwnershipRule.objects.all().delete()
     ValueMap.objects.all().delete()
-    RateCard.objects.all().delete()
+    guards = [(refuse_deleting_frozen_rates, model) for model in (RateCardVersion, RateCardLine)]
+    for guard, model in guards:
+        pre_delete.disconnect(guard, sender=model)
+    try:
+        RateCard.objects.all().delete()
+    finally:
+        for guard, model in guards:
+            pre_delete.connect(guard, sender=model)
     ConnectedSystem.objects.all().delete()
 
 
