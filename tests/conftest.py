@@ -5,6 +5,8 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from apps.mapping.masking import forget_profile_keys
+
 from . import factories
 
 
@@ -16,8 +18,10 @@ def fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def fresh_throttles():
-    """Throttles count requests in the cache; each test starts with none counted."""
+    """Throttles count requests in the cache; each test starts with none counted (and payload masking re-reads the
+    source profiles of this test's database)."""
     cache.clear()
+    forget_profile_keys()
     yield
     cache.clear()
 

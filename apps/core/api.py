@@ -14,7 +14,7 @@ from rest_framework.views import exception_handler
 
 from .context import audit_context
 from .errors import BusinessError
-from .masking import masked_fields_for
+from .masking import can_see_sensitive, mask_json, masked_fields_for, sensitive_payload_keys
 from .middleware import PROBLEM_CONTENT_TYPE
 
 CHANGE_REASON_HEADER = "X-Change-Reason"
@@ -160,12 +160,30 @@ class MaskedModelSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         request = self.context.get("request")
-        hidden = masked_fields_for(getattr(request, "user", None), self.Meta.model) & set(data)
+        user = getattr(request, "user", None)
+        hidden = masked_fields_for(user, self.Meta.model) & set(data)
         if hidden:
             for name in hidden:
                 data[name] = None
             data["masked_fields"] = sorted(hidden)
+        json_fields = _json_fields(self.Meta.model) & set(data)
+        if json_fields and not can_see_sensitive(user):
+            # Payloads, captured calls, ledger input/output: rates inside them are hidden by key.
+            keys = _payload_keys(self.root)
+            for name in json_fields:
+                data[name] = mask_json(data[name], keys)
         return data
+
+
+def _json_fields(model) -> set[str]:
+    return {field.name for field in model._meta.concrete_fields if isinstance(field, models.JSONField)}
+
+
+def _payload_keys(root) -> frozenset[str]:
+    """The sensitive payload keys, read once per response (a list serializer shares them)."""
+    if not hasattr(root, "_sensitive_payload_keys"):
+        root._sensitive_payload_keys = sensitive_payload_keys()
+    return root._sensitive_payload_keys
 
 
 def history_serializer_for(model):
@@ -202,11 +220,15 @@ def history_rows(obj, rows, user) -> list[dict]:
         if previous is not None:
             for change in row.diff_against(previous).changes:
                 masked = change.field in hidden
+                old, new = change.old, change.new
+                if not can_see_sensitive(user):  # rates inside JSON values (payloads, calls, output)
+                    old = mask_json(old, sensitive_payload_keys()) if isinstance(old, dict | list) else old
+                    new = mask_json(new, sensitive_payload_keys()) if isinstance(new, dict | list) else new
                 item["changes"].append(
                     {
                         "field": change.field,
-                        "old": None if masked else change.old,
-                        "new": None if masked else change.new,
+                        "old": None if masked else old,
+                        "new": None if masked else new,
                         "masked": masked,
                     }
                 )

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import ReadOnlyViewSet, problem
+from apps.core.masking import visible_body
 from apps.core.throttles import InboundThrottle, RejectedDeliveryThrottle
 from apps.systems.models import ConnectedSystem, SigningScheme
 
@@ -355,9 +356,17 @@ class DeliveryViewSet(ReadOnlyViewSet):
     def body(self, request, pk=None):
         delivery = self.get_object()
         media_type = delivery.content_type.split(";")[0].strip().lower()
+        body = visible_body(bytes(delivery.body or b""), request.user)  # rates masked for roles without them
+        if body is None:
+            return problem(
+                403,
+                "Body not shown",
+                "This body is not JSON, so it cannot be shown with its rates and costs masked for your role.",
+                request,
+            )
         # Served as a download: a sender controls these bytes, so no browser may render them as a page.
         response = HttpResponse(
-            bytes(delivery.body or b""),
+            body,
             content_type=media_type if media_type in RAW_BODY_TYPES else "application/octet-stream",
         )
         extension = "json" if "json" in media_type else "bin"
