@@ -21,7 +21,7 @@ from apps.core.masking import can_see_sensitive, visible_body, visible_json
 from apps.mapping.stewarding import command_rows
 
 from .api.serializers import ledger_transactions
-from .models import Delivery, InboundEvent
+from .models import Delivery, InboundEvent, RejectionTally
 
 BODY_PREVIEW_BYTES = 64 * 1024
 EVENTS_SHOWN = 100
@@ -406,3 +406,23 @@ class InboundEventAdmin(InboundLogAdmin):
         if event is not None:
             event.viewer = request.user  # payload and commands are shown masked to users who may not see rates
         return event
+
+
+@admin.register(RejectionTally)
+class RejectionTallyAdmin(admin.ModelAdmin):
+    """Refused deliveries counted per system, reason and hour (the first ones of each hour are also deliveries)."""
+
+    list_display = ["hour", "system", "reason", "count", "last_at", "last_remote_addr"]
+    list_filter = ["reason", "system"]
+    list_select_related = ["system"]
+    date_hierarchy = "hour"
+    readonly_fields = [field.name for field in RejectionTally._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -74,3 +74,16 @@ def test_good_deliveries_are_accepted_while_under_the_limit(client, inbound_syst
     body = sample("salesforce", "Opportunity_Won__e.json")
     assert post(client, "salesforce", body, standard_webhook_headers(body)).status_code == 202
     assert InboundEvent.objects.count() == 1
+
+
+def test_an_integration_admin_reads_the_refusal_counts_in_the_admin(
+    client, inbound_systems, integration_admin, settings
+):
+    settings.INBOUND_REJECTED_KEEP_PER_HOUR = 1
+    body, headers = _bad_headers()
+    for _ in range(4):
+        post(client, "salesforce", body, headers)
+    client.force_login(integration_admin)
+    page = client.get("/admin/inbound/rejectiontally/").content.decode()
+    assert "signature_mismatch" in page
+    assert ">4<" in page

@@ -47,6 +47,9 @@ class Command(BaseCommand):
 
         self.sizes = {"records": records, "webhooks": webhooks, "transactions": transactions}
         settings.DEBUG = False  # DEBUG keeps every query in memory: not what production does
+        # Throughput, not the per-sender throttle (apps/core/throttles.py), is what is measured here.
+        rates = {**settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}), "inbound": None}
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
         setup_test_environment(debug=False)
         runner = DiscoverRunner(verbosity=0, interactive=False)
         databases = runner.setup_databases()
