@@ -6,7 +6,6 @@ Everything that differs between a laptop, CI and production comes from the envir
 """
 
 import os
-import sys
 from pathlib import Path
 
 import dj_database_url
@@ -38,12 +37,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and "pytest" not in sys.modules:
+    if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY must be set when DEBUG is off. Set DEBUG=1 for local work or give a SECRET_KEY "
             "(see .env.example)."
         )
-    # Local development and tests only: stable across processes so django-q2's signed payloads verify.
+    # Local development only: stable across processes so django-q2's signed payloads verify.
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
@@ -112,10 +111,8 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'integration_console.sqlite3'}"
-# Persistent connections carry worker throughput (PITFALLS.md); under pytest they would outlive the live
-# server's threads and keep the test database from being dropped.
-_conn_max_age = 0 if "pytest" in sys.modules else env_int("CONN_MAX_AGE", 60)
-_db = dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age, conn_health_checks=True)
+# Persistent connections carry worker throughput (PITFALLS.md); the test settings turn them off.
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + IMMEDIATE transactions + a 20 s busy timeout: the combination that kept the web process and
     # the django-q2 cluster from "database is locked" errors (PITFALLS.md). Keep transactions short.
@@ -160,7 +157,7 @@ USE_TZ = True
 
 # --- Static ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STATIC_ROOT = VAR_DIR / "static"
 
 # --- Cache (shared by web and workers: django-q2 cluster stats) -------------------------------------
@@ -195,6 +192,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # apps/core/throttles.py: sign-in attempts per address; deliveries and refused deliveries per system and address.
+    "DEFAULT_THROTTLE_RATES": {
+        "login": os.environ.get("THROTTLE_LOGIN", "10/min"),
+        "inbound": os.environ.get("THROTTLE_INBOUND", "1200/min"),
+        "inbound_rejected": os.environ.get("THROTTLE_INBOUND_REJECTED", "20/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
@@ -220,8 +223,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Built-in sandbox systems (vendor simulators under /sandbox/) ----------------------------------
-# On for development, the demo and tests; production leaves it off unless SANDBOX_ENABLED=1.
-SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG or "pytest" in sys.modules)
+# On for development and the demo (the test settings turn it on); production leaves it off unless SANDBOX_ENABLED=1.
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", DEBUG)
+
+# --- Secrets ----------------------------------------------------------------------------------
+# Connected systems name their credentials and signing secrets by reference (apps/systems/secrets.py), and a
+# reference may only point here: environment variables with this prefix, or files in this directory.
+SECRET_ENV_PREFIX = os.environ.get("SECRET_ENV_PREFIX", "IC_SECRET_")
+SECRETS_DIR = Path(os.environ.get("SECRETS_DIR") or "/run/secrets")  # Docker and systemd mount secrets here
 
 # --- Four-eyes control (docs/four-eyes.md) --------------------------------------------------------
 # Which changes need a second person's approval. FOUR_EYES_ON / FOUR_EYES_OFF (comma-separated kinds)
@@ -270,6 +279,9 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "integration-console@localhost"
 
+# Refused deliveries kept as rows per system, reason and hour; beyond that they are only counted (RejectionTally).
+INBOUND_REJECTED_KEEP_PER_HOUR = env_int("INBOUND_REJECTED_KEEP_PER_HOUR", 50)
+
 # --- django-q2 -------------------------------------------------------------------------------
 # ORM broker on the main database: a crash never loses an in-flight task. retry > 3 x timeout and
 # queue_limit = workers keep a task from being leased twice while it waits (PITFALLS.md).
@@ -316,6 +328,14 @@ LOGGING = {
 }
 
 # --- Security for production ----------------------------------------------------------------
+# HTTPS only unless DEBUG: `manage.py check --deploy --fail-level WARNING` is clean with these defaults
+# (tests/core/test_deploy_settings.py). Behind a TLS-terminating proxy set BEHIND_TLS_PROXY=1, or the
+# redirect never sees https.
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]  # load-balancer probes speak plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)

@@ -4,10 +4,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
+
+from apps.core.throttles import login_throttled
 
 admin.site.site_header = "Integration Console"
 admin.site.site_title = "Integration Console"
 admin.site.index_title = "Systems, canonical records, mappings and history"
+admin.site.login = login_throttled(admin.site.login)
 
 api_v1 = [
     path("", include("apps.systems.api.urls")),
@@ -18,8 +22,13 @@ api_v1 = [
     path("", include("apps.reconciliation.api.urls")),
     path("", include("apps.metrics.api.urls")),
     path("", include("apps.core.api.approvals")),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The schema maps every endpoint and field: for signed-in people only.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated]),
+        name="api-docs",
+    ),
 ]
 
 urlpatterns = [

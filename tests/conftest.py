@@ -2,9 +2,11 @@
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.core import approvals
+from apps.mapping.masking import forget_profile_keys
 
 from . import factories
 
@@ -13,6 +15,28 @@ from . import factories
 def fast_password_hashing(settings):
     """Real hashing costs ~0.3 s per user; tests create many users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Throttles count requests in the cache; each test starts with none counted (and payload masking re-reads the
+    source profiles of this test's database)."""
+    cache.clear()
+    forget_profile_keys()
+    yield
+    cache.clear()
+
+
+# API writes must say why (X-Change-Reason); the shared clients send this unless a test gives its own.
+TEST_CHANGE_REASON = "Test change (tests/conftest.py)"
+
+
+class ReasonedAPIClient(APIClient):
+    """An API client that says why it writes, as every real caller must."""
+
+    def request(self, **kwargs):
+        kwargs.setdefault("HTTP_X_CHANGE_REASON", TEST_CHANGE_REASON)
+        return super().request(**kwargs)
 
 
 ROLES = ["finance_ops", "delivery_ops", "mapping_steward", "auditor", "integration_admin"]
@@ -62,13 +86,13 @@ def outsider(make_user):
 @pytest.fixture
 def api():
     """An API client; call api.force_authenticate(user) or use `api_as`."""
-    return APIClient()
+    return ReasonedAPIClient()
 
 
 @pytest.fixture
 def api_as():
     def client_for(user):
-        client = APIClient()
+        client = ReasonedAPIClient()
         client.force_authenticate(user)
         return client
 

@@ -46,8 +46,9 @@ def rate_card(code: str = "STD-US", currency: str = "USD", versions=(), **fields
     """A rate card; versions are (from, to, status, {role: bill_rate}) tuples."""
     card = RateCard.objects.create(code=code, name=fields.pop("name", code), currency=currency, **fields)
     for number, (start, end, status, rates) in enumerate(versions, start=1):
+        # Rates are added while the version is a draft: an approved version's rates are frozen.
         version = RateCardVersion.objects.create(
-            rate_card=card, version=number, effective_from=start, effective_to=end, status=status
+            rate_card=card, version=number, effective_from=start, effective_to=end, status="draft"
         )
         for role, bill in rates.items():
             RateCardLine.objects.create(
@@ -57,6 +58,9 @@ def rate_card(code: str = "STD-US", currency: str = "USD", versions=(), **fields
                 cost_rate=Decimal(str(bill)) / 2,
                 currency=currency,
             )
+        if status != "draft":
+            version.status = status
+            version.save()
     return card
 
 

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
-from apps.core.admin import HistoryAdmin, HistoryInline, pending_message
+from apps.core.admin import ChangeReasonForm, HistoryAdmin, HistoryInline, pending_message
 from apps.core.errors import BusinessError
 from apps.core.models import ChangeRequest
 
@@ -76,10 +76,35 @@ class ResourceAdmin(HistoryAdmin):
 # --- rate cards -------------------------------------------------------------------------------
 
 
+class FrozenRatesForm(ChangeReasonForm):
+    """Refuses, as a form error, a change the model would refuse because the version is approved or retired."""
+
+    def _post_clean(self):
+        super()._post_clean()
+        refusal = self.instance.frozen_refusal() if getattr(self.instance, "version_id", True) else ""
+        if refusal:
+            self.add_error(None, f"{refusal} A price change is a new version: create one with the new rates.")
+
+
+def _frozen(version) -> bool:
+    return version is not None and version.status in RateCardVersion.FROZEN
+
+
 class RateCardVersionInline(HistoryInline):
     model = RateCardVersion
     fields = ["version", "status", "effective_from", "effective_to", "approved_at", "notes"]
     readonly_fields = ["status", "approved_at"]
+
+    def has_change_permission(self, request, obj=None):
+        # Approved versions are frozen (a price change is a new version); their own page shows what may change.
+        return (
+            False
+            if obj is not None and obj.versions.filter(status__in=RateCardVersion.FROZEN).exists()
+            else (super().has_change_permission(request, obj))
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
 
 
 @admin.register(RateCard)
@@ -96,6 +121,16 @@ class RateCardLineInline(HistoryInline):
     model = RateCardLine
     fields = ["role", "bill_rate", "cost_rate", "currency", "unit"]
 
+    # The rates of an approved or retired version are frozen: shown, never added, changed or deleted here.
+    def has_add_permission(self, request, obj=None):
+        return not _frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not _frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _frozen(obj) and super().has_delete_permission(request, obj)
+
 
 @admin.register(RateCardVersion)
 class RateCardVersionAdmin(HistoryAdmin):
@@ -111,9 +146,23 @@ class RateCardVersionAdmin(HistoryAdmin):
     fields = ["rate_card", "version", "status", "effective_from", "effective_to", "notes", "approved_at", *TIMESTAMPS]
     inlines = [RateCardLineInline]
     actions = ["approve_versions"]
+    form = FrozenRatesForm
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(line_total=Count("lines"))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if _frozen(obj):
+            # Frozen: only the notes, and the end of an open-ended approved version, may still change.
+            keep = {"notes"} | ({"effective_to"} if obj.effective_to is None and obj.status == "approved" else set())
+            readonly += [
+                name for name in ("rate_card", "version", "effective_from", "effective_to") if name not in keep
+            ]
+        return readonly
+
+    def has_delete_permission(self, request, obj=None):
+        return not _frozen(obj) and super().has_delete_permission(request, obj)
 
     @admin.display(description="Rates", ordering="line_total")
     def line_count(self, obj):
@@ -154,6 +203,13 @@ class RateCardLineAdmin(HistoryAdmin):
     search_fields = ["role", "version__rate_card__code", "version__rate_card__name"]
     autocomplete_fields = ["version"]
     readonly_fields = list(TIMESTAMPS)
+    form = FrozenRatesForm
+
+    def has_change_permission(self, request, obj=None):
+        return not (obj is not None and _frozen(obj.version)) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not (obj is not None and _frozen(obj.version)) and super().has_delete_permission(request, obj)
 
 
 # --- commercial -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ JSON = "json"  # any JSON value stored as JSON (a profile's spec, a sample paylo
 
 INVALID = object()  # returned for a value that was reported as a problem
 SECRET_BY_REFERENCE = (
-    "secrets are given by reference, e.g. {env: HUBSPOT_CLIENT_SECRET} or {file: /run/secrets/hubspot}; "
+    "secrets are given by reference, e.g. {env: IC_SECRET_HUBSPOT_CLIENT_SECRET} or {file: /run/secrets/hubspot}; "
     "a secret value is never accepted in this document"
 )
 

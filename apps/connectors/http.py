@@ -33,7 +33,7 @@ import requests
 from django.utils import timezone
 
 from apps.systems import secrets
-from apps.systems.models import OutboundAuth
+from apps.systems.models import OutboundAuth, url_host
 
 from . import capture, ratelimit
 from .errors import ConnectorError, PermanentError, TargetRejected, TransientError
@@ -315,6 +315,7 @@ class HttpClient:
     # --- sending -----------------------------------------------------------------------------
 
     def _send_with_auth(self, method, url, headers, params, body, idempotency_key, action):
+        self._check_credentials_host(url, action)
         wait = ratelimit.rate_limit_acquire(system=self.system, max_wait=self.max_rate_wait)
         if wait > 0:
             time.sleep(wait)
@@ -383,6 +384,21 @@ class HttpClient:
             logger.exception("The recorder failed to keep a captured call to %s", self.system.slug)
 
     # --- auth --------------------------------------------------------------------------------
+
+    def _check_credentials_host(self, url: str, action: str) -> None:
+        """Credentials go only to the host the system pointed at when they were attached."""
+        if self.system.outbound_auth == OutboundAuth.NONE or not self.system.outbound_credentials:
+            return
+        bound, target = self.system.credentials_host, url_host(url)
+        if bound != target:
+            raise PermanentError(
+                f"The credentials of {self.name} were attached for {bound or 'no address'}, but {self.name} now "
+                f"points at {target}; they were not sent there, so nothing was done to {action}.",
+                fix=f"If {target} is really {self.name}'s new address, attach the credentials again (save them "
+                f"with the new base URL, or import the configuration) so they are bound to it.",
+                technical=f"credentials bound to {bound!r}, request to {target!r}",
+                system=self.system.slug,
+            )
 
     def _remember_secret(self, *values: str) -> None:
         self._secrets.update(value for value in values if value)

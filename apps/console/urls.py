@@ -3,13 +3,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from apps.core.throttles import login_throttled
+
 from .views import audit, exceptions, home, steward, timeline
 
 app_name = "console"
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
+    path("login/", login_throttled(auth_views.LoginView.as_view(template_name="console/login.html")), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("exceptions/", exceptions.group_list, name="exceptions"),
     path("exceptions/<int:pk>/", exceptions.group_detail, name="exception-group"),

@@ -21,7 +21,7 @@ from .context import audit_context, current_actor
 from .errors import BusinessError
 from .filters import ChangeRequestFilter
 from .limits import ADMIN_PAGE_SIZE
-from .masking import MASK, masked_fields_for
+from .masking import MASK, can_see_sensitive, mask_json, masked_fields_for, sensitive_payload_keys
 from .models import ChangeRequest
 
 MASK_PREFIX = "masked_"
@@ -87,13 +87,16 @@ def lookup_touches(model, lookup: str, user) -> bool:
 class MaskedHistoryContextHelper(HistoricalRecordContextHelper):
     """History diffs with sensitive values hidden for users who may not see them."""
 
-    def __init__(self, model, historical_record, *, hidden=frozenset()):
+    def __init__(self, model, historical_record, *, hidden=frozenset(), mask_payloads=False):
         super().__init__(model, historical_record)
         self.hidden = hidden
+        self.mask_payloads = mask_payloads
 
     def prepare_delta_change_value(self, change, value):
         if change.field in self.hidden:
             return MASK
+        if self.mask_payloads and isinstance(value, dict | list):
+            value = mask_json(value, sensitive_payload_keys())  # rates inside JSON (payloads, calls, output)
         return super().prepare_delta_change_value(change, value)
 
 
@@ -147,7 +150,12 @@ class HistoryAdmin(FilterSetAdminMixin, SimpleHistoryAdmin):
         return fieldsets
 
     def get_historical_record_context_helper(self, request, historical_record):
-        return MaskedHistoryContextHelper(self.model, historical_record, hidden=self._hidden(request))
+        return MaskedHistoryContextHelper(
+            self.model,
+            historical_record,
+            hidden=self._hidden(request),
+            mask_payloads=not can_see_sensitive(request.user),
+        )
 
     # --- read-only paths stay read-only -------------------------------------------------------
     def changelist_view(self, request, extra_context=None):

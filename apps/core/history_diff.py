@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from django.db.models import OuterRef, Subquery
 
+from .masking import visible_json
+
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 _NOT_COMPARED = {"id", "m2m_history_id", "history"}
 
@@ -69,8 +71,9 @@ def previous_rows(history_model, rows) -> dict[int, object]:
     return {hid: found[pid] for hid, pid in links.items() if pid in found}
 
 
-def field_changes(row, previous, hidden=frozenset()) -> list[FieldChange]:
-    """What changed from `previous` to `row` (both history rows of one object), sorted by field name.
+def field_changes(row, previous, hidden=frozenset(), *, user) -> list[FieldChange]:
+    """What changed from `previous` to `row` (both history rows of one object), sorted by field name, as `user`
+    may see it: `hidden` fields masked whole, rates inside JSON values (payloads, calls) masked by key.
 
     Many-to-many fields compare the prefetched membership rows (prefetch `m2m_prefetches(...)` on both).
     """
@@ -82,7 +85,7 @@ def field_changes(row, previous, hidden=frozenset()) -> list[FieldChange]:
             continue
         old, new = getattr(previous, field.attname), getattr(row, field.attname)
         if old != new:
-            changes.append(_change(field.name, old, new, hidden))
+            changes.append(_change(field.name, visible_value(old, user), visible_value(new, user), hidden))
     for name in m2m_names(type(row)):
         old, new = m2m_members(previous, name), m2m_members(row, name)
         if old != new:
@@ -105,3 +108,8 @@ def m2m_members(row, name) -> list:
             if field.is_relation and field.related_model is target and field.name not in _NOT_COMPARED:
                 members.append(getattr(through, field.attname))
     return sorted(members)
+
+
+def visible_value(value, user):
+    """A changed value as `user` may see it: rates inside JSON values (payloads, calls, outputs) masked."""
+    return visible_json(value, user) if isinstance(value, dict | list) else value

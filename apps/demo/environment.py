@@ -1,4 +1,4 @@
-"""The demo's secrets: the DEMO_* variables its configuration refers to, generated once and kept on disk.
+"""The demo's secrets: the IC_SECRET_DEMO_* variables its configuration refers to, generated once and kept on disk.
 
 The demo configuration names its credentials and webhook secrets by environment variable only. The
 values are made up on the first `manage.py demo`, written to `var/demo/secrets.env` (readable by the

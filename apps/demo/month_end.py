@@ -97,7 +97,7 @@ def upload_late_time(world: World, project, *, day: datetime.date, hours: str = 
         )
         for user_id, resource in people
     ]
-    token = secrets.resolve({"env": "DEMO_KANTATA_WEBHOOK_TOKEN"})
+    token = secrets.resolve({"env": "IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"})
     response = requests.post(
         world.url("/api/v1/inbound/kantata/bulk?record_type=time_entry"),
         data="\n".join(lines).encode(),

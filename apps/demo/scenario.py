@@ -34,7 +34,7 @@ from apps.sandbox.services import sandbox_faults_set, sandbox_reset, sandbox_sys
 from apps.sync.engine import run_due_steps, sweep
 from apps.sync.models import Transaction
 from apps.systems import secrets
-from apps.systems.models import ConnectedSystem, OutboundAuth
+from apps.systems.models import ConnectedSystem, OutboundAuth, url_host
 
 # The demo systems and the sandbox path that plays each of them.
 SANDBOX_PATHS = {
@@ -45,10 +45,10 @@ SANDBOX_PATHS = {
 }
 # Outbound credentials the sandbox accepts (any non-empty token; Chargebee: the API key as Basic user name).
 SANDBOX_AUTH = {
-    "salesforce": (OutboundAuth.BEARER, {"env": "DEMO_SALESFORCE_CLIENT_SECRET"}),
-    "kantata": (OutboundAuth.BEARER, {"env": "DEMO_KANTATA_API_TOKEN"}),
-    "netsuite": (OutboundAuth.BEARER, {"env": "DEMO_NETSUITE_CLIENT_SECRET"}),
-    "chargebee": (OutboundAuth.BASIC, {"username": {"env": "DEMO_CHARGEBEE_API_KEY"}}),
+    "salesforce": (OutboundAuth.BEARER, {"env": "IC_SECRET_DEMO_SALESFORCE_CLIENT_SECRET"}),
+    "kantata": (OutboundAuth.BEARER, {"env": "IC_SECRET_DEMO_KANTATA_API_TOKEN"}),
+    "netsuite": (OutboundAuth.BEARER, {"env": "IC_SECRET_DEMO_NETSUITE_CLIENT_SECRET"}),
+    "chargebee": (OutboundAuth.BASIC, {"username": {"env": "IC_SECRET_DEMO_CHARGEBEE_API_KEY"}}),
 }
 SANDBOX_READ_TIMEOUT = 5  # seconds: short, so a "lost answer" fault is noticed quickly in the demo
 
@@ -139,10 +139,12 @@ def sandbox_wire(base_url: str, *, actor=None) -> list[ConnectedSystem]:
             if system is None:
                 continue
             auth, credentials = SANDBOX_AUTH[slug]
+            address = f"{base_url.rstrip('/')}/sandbox/{kind}/{path}"
             values = {
-                "base_url": f"{base_url.rstrip('/')}/sandbox/{kind}/{path}",
+                "base_url": address,
                 "outbound_auth": auth,
                 "outbound_credentials": credentials,
+                "credentials_host": url_host(address),  # wiring attaches the credentials to the sandbox on purpose
                 "read_timeout_seconds": Decimal(SANDBOX_READ_TIMEOUT),
                 "enabled": True,
             }
@@ -156,7 +158,7 @@ def sandbox_wire(base_url: str, *, actor=None) -> list[ConnectedSystem]:
         sandbox_system_configure(
             "billing",
             webhook_url=f"{base_url.rstrip('/')}/api/v1/inbound/chargebee/",
-            webhook_credentials={"env": "DEMO_CHARGEBEE_WEBHOOK_BASIC"},
+            webhook_credentials={"env": "IC_SECRET_DEMO_CHARGEBEE_WEBHOOK_BASIC"},
             reason="Demo: the billing sandbox reports invoices and payments to this console",
         )
     return wired
@@ -190,7 +192,7 @@ def _post(world: World, path: str, body: bytes, headers: dict, *, content_type="
 
 def signed_by_salesforce(body: bytes) -> dict:
     """Standard Webhooks headers, as the demo's Salesforce relay signs them."""
-    return _standard_webhooks_headers(body, "DEMO_SALESFORCE_WEBHOOK_SECRET")
+    return _standard_webhooks_headers(body, "IC_SECRET_DEMO_SALESFORCE_WEBHOOK_SECRET")
 
 
 def _standard_webhooks_headers(body: bytes, secret_env: str) -> dict:
@@ -340,7 +342,7 @@ def upload_month_of_time(world: World, project: Project, *, month: datetime.date
             }
         )
     body = "\n".join(json.dumps(record) for record in records).encode()
-    token = secrets.resolve({"env": "DEMO_KANTATA_WEBHOOK_TOKEN"})
+    token = secrets.resolve({"env": "IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"})
     return _post(
         world,
         "/api/v1/inbound/kantata/bulk?record_type=time_entry",
@@ -379,7 +381,7 @@ def complete_milestone(world: World, project: Project, *, title: str, amount: De
         "meta": {"count": 1, "page_count": 1, "page_number": 1, "page_size": 20},
     }
     body = json.dumps(page).encode()
-    token = secrets.resolve({"env": "DEMO_KANTATA_WEBHOOK_TOKEN"})
+    token = secrets.resolve({"env": "IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"})
     return _post(world, "/api/v1/inbound/kantata/", body, {"Authorization": f"Bearer {token}"})
 
 
@@ -423,7 +425,10 @@ def sign_change_order(
     }
     body = json.dumps(event).encode()
     return _post(
-        world, "/api/v1/inbound/pandadoc/", body, _standard_webhooks_headers(body, "DEMO_PANDADOC_WEBHOOK_SECRET")
+        world,
+        "/api/v1/inbound/pandadoc/",
+        body,
+        _standard_webhooks_headers(body, "IC_SECRET_DEMO_PANDADOC_WEBHOOK_SECRET"),
     )
 
 

@@ -17,11 +17,12 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.core.admin import HistoryAdmin
+from apps.core.masking import can_see_sensitive, visible_body, visible_json
 from apps.mapping.stewarding import command_rows
 
 from .api.serializers import ledger_transactions
 from .filters import DeliveryFilter, InboundEventFilter
-from .models import Delivery, InboundEvent
+from .models import Delivery, InboundEvent, RejectionTally
 
 BODY_PREVIEW_BYTES = 64 * 1024
 EVENTS_SHOWN = 100
@@ -124,6 +125,7 @@ class DeliveryAdmin(InboundLogAdmin):
                 .get()
             )
             delivery.body_head = bytes(head or b"")
+            delivery.viewer = request.user  # the body is shown masked to users who may not see rates
         return delivery
 
     def get_urls(self):
@@ -144,7 +146,10 @@ class DeliveryAdmin(InboundLogAdmin):
         if not self.has_view_permission(request, delivery):
             raise PermissionDenied
         extension = "json" if "json" in delivery.content_type else "bin"
-        response = HttpResponse(bytes(delivery.body or b""), content_type="application/octet-stream")
+        body = visible_body(bytes(delivery.body or b""), request.user)
+        if body is None:
+            raise PermissionDenied("This body is not JSON, so it cannot be shown with its rates masked.")
+        response = HttpResponse(body, content_type="application/octet-stream")
         response["Content-Disposition"] = f'attachment; filename="delivery-{delivery.pk}.{extension}"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
@@ -219,11 +224,19 @@ class DeliveryAdmin(InboundLogAdmin):
             reverse("admin:inbound_delivery_body", args=[obj.pk]),
             filesizeformat(obj.body_size),
         )
+        viewer = getattr(obj, "viewer", None)
         if len(head) <= BODY_PREVIEW_BYTES:
             try:
-                return format_html("{}<p>{}</p>", pretty(json.loads(head)), download)
+                return format_html("{}<p>{}</p>", pretty(visible_json(json.loads(head), viewer)), download)
             except (ValueError, UnicodeDecodeError):
                 pass
+        if not can_see_sensitive(viewer):
+            shown = visible_body(head, viewer) if len(head) <= BODY_PREVIEW_BYTES else None
+            if shown is None:
+                return format_html(
+                    "<p>The preview is hidden: this body cannot be shown with its rates masked. {}</p>", download
+                )
+            head = shown
         text = head[:BODY_PREVIEW_BYTES].decode("utf-8", errors="replace")
         note = (
             format_html(
@@ -353,7 +366,7 @@ class InboundEventAdmin(InboundLogAdmin):
         if not obj.commands:
             return "None."
         tables = []
-        for index, command in enumerate(obj.commands, start=1):
+        for index, command in enumerate(visible_json(obj.commands, getattr(obj, "viewer", None)), start=1):
             rows = format_html_join(
                 "",
                 '<tr><td style="font-family: monospace">{}</td><td><strong>{}</strong></td></tr>',
@@ -384,4 +397,30 @@ class InboundEventAdmin(InboundLogAdmin):
 
     @admin.display(description="Payload")
     def payload_display(self, obj):
-        return pretty(obj.payload)
+        return pretty(visible_json(obj.payload, getattr(obj, "viewer", None)))
+
+    def get_object(self, request, object_id, from_field=None):
+        event = super().get_object(request, object_id, from_field)
+        if event is not None:
+            event.viewer = request.user  # payload and commands are shown masked to users who may not see rates
+        return event
+
+
+@admin.register(RejectionTally)
+class RejectionTallyAdmin(admin.ModelAdmin):
+    """Refused deliveries counted per system, reason and hour (the first ones of each hour are also deliveries)."""
+
+    list_display = ["hour", "system", "reason", "count", "last_at", "last_remote_addr"]
+    list_filter = ["reason", "system"]
+    list_select_related = ["system"]
+    date_hierarchy = "hour"
+    readonly_fields = [field.name for field in RejectionTally._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -102,3 +102,33 @@ class InboundEvent(Timestamped):
 
     def __str__(self) -> str:
         return f"{self.system.slug} {self.event_type or 'event'} {self.vendor_event_id or self.idempotency_key[:16]}"
+
+
+class RejectionTally(models.Model):
+    """Refused deliveries counted per system, reason and hour, so a flood of bad requests costs one row.
+
+    The first `INBOUND_REJECTED_KEEP_PER_HOUR` refusals of an hour are also kept as deliveries (with their
+    headers, for diagnosis); beyond that only this count grows.
+    """
+
+    system = models.ForeignKey(ConnectedSystem, on_delete=models.CASCADE, related_name="rejection_tallies")
+    hour = models.DateTimeField(help_text="Start of the hour the refusals fall in.")
+    reason = models.CharField(max_length=64, help_text="What kind of refusal (signature_invalid, unreadable, …).")
+    count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    last_remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    last_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-hour", "system", "reason"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "hour", "reason"],
+                name="unique_rejection_tally_per_system_hour_reason",
+                violation_error_message="There is already a tally for this system, hour and reason.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system.slug} {self.reason} {self.hour:%Y-%m-%d %H:00}: {self.count}"

@@ -10,7 +10,10 @@ a read-then-write check, so fifty simultaneous copies still make one event.
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from apps.core.context import get_correlation_id, new_correlation_id, system_context
 from apps.mapping.services import profiles_for_system
@@ -19,7 +22,7 @@ from apps.systems.models import ConnectedSystem, SigningScheme
 
 from . import signatures
 from .envelopes import DeliveredEvent, UnreadableDelivery, split_delivery
-from .models import Delivery, InboundEvent
+from .models import Delivery, InboundEvent, RejectionTally
 from .signals import events_stored
 
 logger = logging.getLogger(__name__)
@@ -101,8 +104,38 @@ def active_secrets(system: ConnectedSystem) -> list[signatures.Secret]:
     return resolved
 
 
-def record_rejection(*, system, request_meta: dict, reason: str, body: bytes | None = None, kind=Delivery.Kind.WEBHOOK):
-    """Keep a trace of a refused delivery (the body only if it was authentic) for the integration admin."""
+def rejection_tally(*, system, code: str, request_meta: dict, reason: str) -> int:
+    """Count one refusal in its (system, reason, hour) row; the count so far this hour."""
+    now = request_meta.get("received_at") or timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    code = (code or "refused")[:64]
+    with transaction.atomic():
+        tally, created = RejectionTally.objects.get_or_create(
+            system=system, hour=hour, reason=code, defaults={"first_at": now, "last_at": now}
+        )
+        RejectionTally.objects.filter(pk=tally.pk).update(
+            count=F("count") + 1, last_at=now, last_remote_addr=request_meta.get("remote_addr"), last_detail=reason
+        )
+        return RejectionTally.objects.values_list("count", flat=True).get(pk=tally.pk)
+
+
+def record_rejection(
+    *,
+    system,
+    request_meta: dict,
+    reason: str,
+    body: bytes | None = None,
+    kind=Delivery.Kind.WEBHOOK,
+    code: str = "refused",
+):
+    """Keep a trace of a refused delivery (the body only if it was authentic) for the integration admin.
+
+    Every refusal is counted (`RejectionTally`); only the first INBOUND_REJECTED_KEEP_PER_HOUR of a system,
+    reason and hour are kept as delivery rows, so a flood of bad requests cannot fill the disk. None beyond that.
+    """
+    seen = rejection_tally(system=system, code=code, request_meta=request_meta, reason=reason)
+    if seen > getattr(settings, "INBOUND_REJECTED_KEEP_PER_HOUR", 50):
+        return None
     with system_context(f"Refused delivery from {system.slug}: {reason[:120]}"):
         return Delivery.objects.create(
             system=system,
@@ -153,7 +186,7 @@ def receive_webhook(
     try:
         events = split_delivery(delivery_scheme or delivery_scheme_for(system), body, headers=dict(headers))
     except UnreadableDelivery as exc:
-        record_rejection(system=system, request_meta=request_meta, reason=exc.message, body=body)
+        record_rejection(system=system, request_meta=request_meta, reason=exc.message, body=body, code="unreadable")
         raise
     correlation_id = get_correlation_id() or new_correlation_id()
     with system_context(f"Webhook from {system.name}", correlation_id=correlation_id), transaction.atomic():

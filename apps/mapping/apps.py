@@ -11,8 +11,12 @@ class MappingConfig(AppConfig):
         # Not an import loop: apps.py is read before any model exists, and services needs the models, so
         # Django's ready() hook is the one place the handler can be loaded (it lives with the other services).
         from apps.core import approvals
+        from apps.core.masking import register_sensitive_keys
 
+        from .masking import profile_sensitive_keys
         from .services import builtin_profiles_after_migrate, source_profile_apply_approval
+
+        register_sensitive_keys(profile_sensitive_keys)  # payload masking asks the profiles (apps/core/masking.py)
 
         post_migrate.connect(builtin_profiles_after_migrate, sender=self, dispatch_uid="mapping.builtin_profiles")
         approvals.register(

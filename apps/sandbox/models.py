@@ -58,15 +58,15 @@ class SandboxSystem(models.Model):
         blank=True,
         validators=[validate_optional_reference],
         help_text="Empty: any non-empty token or API key is accepted. Otherwise a reference such as "
-        '{"env": "DEMO_NETSUITE_TOKEN"} whose value callers must present (bearer token, or Basic username).',
+        '{"env": "IC_SECRET_DEMO_NETSUITE_TOKEN"} whose value callers must present (bearer token, or Basic username).',
     )
     webhook_url = models.URLField(blank=True, help_text="Where this sandbox posts its webhooks (billing only).")
     webhook_credentials = models.JSONField(
         default=dict,
         blank=True,
         validators=[validate_optional_reference],
-        help_text='A reference such as {"env": "DEMO_CHARGEBEE_WEBHOOK_BASIC"} whose value is "user:password", '
-        "sent as HTTP Basic with every webhook.",
+        help_text='A reference such as {"env": "IC_SECRET_DEMO_CHARGEBEE_WEBHOOK_BASIC"} '
+        'whose value is "user:password", sent as HTTP Basic with every webhook.',
     )
 
     latency_ms = models.PositiveIntegerField(default=0, help_text="Added to every answer.")

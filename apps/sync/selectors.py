@@ -1,15 +1,13 @@
 """Shared reads of the ledger: the queue, one transaction's trace, its history, and what a user may see of it."""
 
 import json
-from functools import lru_cache
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from apps.core.masking import MASK, can_see_sensitive
+from apps.core.masking import can_see_sensitive, json_holds, mask_json, sensitive_payload_keys
 
 from .models import Step, StepAttempt, Transaction, Workflow
 
@@ -99,30 +97,18 @@ def replay_candidates(queryset: QuerySet[Transaction]) -> tuple[list[Transaction
 # --- sensitive amounts inside JSON --------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
 def sensitive_keys() -> frozenset[str]:
-    """Every field name a model marks sensitive (bill_rate, cost_rate…): the same keys are hidden in JSON."""
-    names = set()
-    for model in apps.get_models():
-        names.update(getattr(model, "sensitive_fields", ()))
-    return frozenset(names)
+    """The JSON keys hidden from users without the rates permission (apps/core/masking.py decides)."""
+    return sensitive_payload_keys()
 
 
 def holds_sensitive(value) -> bool:
     """Whether a JSON value carries a sensitive amount anywhere."""
-    if isinstance(value, dict):
-        return any(key in sensitive_keys() or holds_sensitive(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(holds_sensitive(item) for item in value)
-    return False
+    return json_holds(value, sensitive_keys())
 
 
 def _mask(value):
-    if isinstance(value, dict):
-        return {key: MASK if key in sensitive_keys() else _mask(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_mask(item) for item in value]
-    return value
+    return mask_json(value, sensitive_keys())
 
 
 def visible_json(value, user):

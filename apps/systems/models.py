@@ -1,5 +1,7 @@
 """Connected systems, their inbound signing secrets (by reference), and system-of-record ownership rules."""
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -84,8 +86,15 @@ class ConnectedSystem(Timestamped):
         default=dict,
         blank=True,
         validators=[secrets.validate_credentials],
-        help_text='A reference such as {"env": "NETSUITE_TOKEN"}, or parts: '
-        '{"username": {"env": "X_USER"}, "password": {"env": "X_PASS"}}. Never the secret itself.',
+        help_text='A reference such as {"env": "IC_SECRET_NETSUITE_TOKEN"}, or parts: '
+        '{"username": {"env": "IC_SECRET_X_USER"}, "password": {"env": "IC_SECRET_X_PASS"}}. Never the secret itself.',
+    )
+    credentials_host = models.CharField(
+        max_length=255,
+        blank=True,
+        editable=False,
+        help_text="The host (and port) the base URL named when the credentials were attached; the credentials "
+        "are only ever sent there.",
     )
     rate_limit_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Calls per minute shared by all workers; empty = no limit."
@@ -122,6 +131,22 @@ class ConnectedSystem(Timestamped):
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
 
+    def save(self, *args, **kwargs):
+        self.bind_credentials_host()
+        super().save(*args, **kwargs)
+
+    def bind_credentials_host(self) -> None:
+        """Record where the credentials may go when they are attached (or changed); a later base URL change
+        alone does not move them: whoever changes only the address cannot have the credentials sent there."""
+        if not self.outbound_credentials:
+            self.credentials_host = ""
+            return
+        stored = None
+        if self.pk:
+            stored = type(self).objects.filter(pk=self.pk).values("outbound_credentials", "credentials_host").first()
+        if stored is None or stored["outbound_credentials"] != self.outbound_credentials or not self.credentials_host:
+            self.credentials_host = url_host(self.base_url)
+
     def active_signing_secrets(self, at=None):
         """Secrets that verify deliveries now: active and not past their retirement time."""
         at = at or timezone.now()
@@ -132,6 +157,12 @@ class ConnectedSystem(Timestamped):
         ]
 
 
+def url_host(url: str) -> str:
+    """The host and port of a URL, lower case ('' for none): what credentials are bound to."""
+    parts = urlsplit(url or "")
+    return parts.netloc.lower().rsplit("@", 1)[-1]
+
+
 class SigningSecret(Timestamped):
     """One secret a system may sign webhooks with; several may be active at once during a rotation."""
 
@@ -139,7 +170,8 @@ class SigningSecret(Timestamped):
     label = models.CharField(max_length=80, help_text="e.g. 'primary 2026' or 'rotation 2026-11'.")
     reference = models.JSONField(
         validators=[secrets.validate_reference],
-        help_text='Where the secret lives: {"env": "HUBSPOT_CLIENT_SECRET"} or {"file": "/run/secrets/hubspot"}.',
+        help_text='Where the secret lives: {"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"} '
+        'or {"file": "/run/secrets/hubspot"}.',
     )
     active = models.BooleanField(default=True)
     not_after = models.DateTimeField(

@@ -1,13 +1,19 @@
-"""Secrets are stored by reference only: {"env": "NAME"} or {"file": "/run/secrets/name"}.
+"""Secrets are stored by reference only: {"env": "IC_SECRET_NAME"} or {"file": "/run/secrets/name"}.
 
 The database, the history and exported configuration hold the reference, never the value; the value
 is read from the process environment or a mounted file at the moment it is needed.
+
+A reference may only point inside the namespace set aside for integration secrets: environment variables
+whose names start with `settings.SECRET_ENV_PREFIX` and files inside `settings.SECRETS_DIR`. Anything
+else (`SECRET_KEY`, `DATABASE_URL`, `/etc/passwd`, `../`) is refused when saved and again when resolved,
+so whoever may edit a connected system still cannot make the console read the server's own secrets.
 """
 
 import os
 import re
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.core.errors import BusinessError, ErrorClass
@@ -32,20 +38,53 @@ def describe(reference: dict) -> str:
     return "an invalid secret reference"
 
 
+def env_prefix() -> str:
+    return settings.SECRET_ENV_PREFIX
+
+
+def secrets_dir() -> Path:
+    return Path(settings.SECRETS_DIR)
+
+
 def validate_reference(reference, *, where: str = "secret") -> None:
-    """Refuse anything that is not exactly one env or file reference (and so refuse plain-text secrets)."""
+    """Refuse anything that is not exactly one env or file reference inside the secrets namespace.
+
+    That also refuses plain-text secrets.
+    """
+    prefix, directory = env_prefix(), secrets_dir()
     if not isinstance(reference, dict) or len(reference) != 1 or next(iter(reference)) not in REFERENCE_KINDS:
         raise ValidationError(
-            f'The {where} must be a reference such as {{"env": "HUBSPOT_CLIENT_SECRET"}} or '
-            f'{{"file": "/run/secrets/hubspot"}}; secrets themselves are never stored here.'
+            f'The {where} must be a reference such as {{"env": "{prefix}HUBSPOT_CLIENT_SECRET"}} or '
+            f'{{"file": "{directory / "hubspot"}"}}; secrets themselves are never stored here.'
         )
     kind, value = next(iter(reference.items()))
-    if kind == "env" and not (isinstance(value, str) and ENV_NAME.match(value)):
-        raise ValidationError(
-            f"The {where} names environment variable {value!r}; use capital letters, digits and underscores."
-        )
-    if kind == "file" and not (isinstance(value, str) and value.startswith("/")):
-        raise ValidationError(f"The {where} names file {value!r}; give an absolute path.")
+    if kind == "env":
+        if not (isinstance(value, str) and ENV_NAME.match(value)):
+            raise ValidationError(
+                f"The {where} names environment variable {value!r}; use capital letters, digits and underscores."
+            )
+        if not value.startswith(prefix) or value == prefix:
+            raise ValidationError(
+                f"The {where} names environment variable {value}, which is not an integration secret: only "
+                f"variables whose names start with {prefix} may be used (for example {prefix}{value}). "
+                "The server's own settings can never be referenced."
+            )
+    if kind == "file":
+        if not (isinstance(value, str) and value.startswith("/")):
+            raise ValidationError(f"The {where} names file {value!r}; give an absolute path inside {directory}.")
+        if ".." in Path(value).parts or not _inside(Path(value), directory):
+            raise ValidationError(
+                f"The {where} names file {value}, which is outside the secrets directory {directory}: only files "
+                f"in that directory may be used (for example {directory / Path(value).name})."
+            )
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    """True when `path`, with symbolic links followed, lies inside `directory`."""
+    try:
+        return path.resolve().is_relative_to(directory.resolve())
+    except (OSError, RuntimeError):
+        return False
 
 
 def validate_credentials(credentials) -> None:
@@ -62,8 +101,20 @@ def validate_credentials(credentials) -> None:
 
 
 def resolve(reference: dict) -> str:
-    """The secret's value, read now; raises SecretUnavailable naming the reference, never a value."""
-    validate_reference(reference)
+    """The secret's value, read now; raises SecretUnavailable naming the reference, never a value.
+
+    The reference is checked against the namespace again here: a row saved before the namespace existed,
+    or written around validation, still cannot reach outside it.
+    """
+    try:
+        validate_reference(reference)
+    except ValidationError as exc:
+        raise SecretUnavailable(
+            " ".join(exc.messages),
+            fix=f"Store the secret in an environment variable starting with {env_prefix()} or in a file in "
+            f"{secrets_dir()}, and point the reference there.",
+            technical="reference outside the secrets namespace",
+        ) from None
     kind, name = next(iter(reference.items()))
     if kind == "env":
         value = os.environ.get(name)

@@ -151,11 +151,26 @@ def test_a_steward_creates_a_draft_version_with_lines_and_the_history_says_who_a
     assert {line.history.get().history_change_reason for line in version.lines.all()} == {"2026 price list per PRICE-1"}
 
 
-def test_the_reason_defaults_to_naming_the_user(api_as, steward):
-    response = api_as(steward).post("/api/v1/rate-cards/", {"code": "STD-DE", "name": "Standard DE", "currency": "EUR"})
+def test_a_write_without_a_change_reason_is_refused_and_nothing_is_saved(steward):
+    # Issue 11 finding 7: the reason used to default to boilerplate ("Changed through the API by …").
+    client = APIClient()
+    client.force_authenticate(steward)
+    response = client.post("/api/v1/rate-cards/", {"code": "STD-DE", "name": "Standard DE", "currency": "EUR"})
+    body = problem(response, 400)
+    assert "X-Change-Reason" in body["detail"]
+    assert "why" in body["detail"]
+    assert not RateCard.objects.filter(code="STD-DE").exists()
+
+
+def test_the_change_reason_header_is_recorded_with_the_user(api_as, steward):
+    response = api_as(steward).post(
+        "/api/v1/rate-cards/",
+        {"code": "STD-DE", "name": "Standard DE", "currency": "EUR"},
+        HTTP_X_CHANGE_REASON="German price list (PRICE-9)",
+    )
     assert response.status_code == 201
     row = RateCard.objects.get(code="STD-DE").history.get()
-    assert row.history_change_reason == "Changed through the API by sam.steward"
+    assert row.history_change_reason == "German price list (PRICE-9)"
     assert row.history_user == steward
 
 

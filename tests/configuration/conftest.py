@@ -4,8 +4,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db.models.signals import pre_delete
 
 from apps.canonical.models import RateCard, RateCardLine, RateCardVersion
+from apps.canonical.models.commercial import refuse_deleting_frozen_rates
 from apps.configuration.services import config_export
 from apps.mapping.models import ValueMap, ValueMapEntry
 from apps.systems.models import ConnectedSystem, OwnershipRule, Route, SigningSecret
@@ -35,11 +37,18 @@ def database_state() -> tuple:
 
 
 def wipe() -> None:
-    """Remove every configuration row, as on a fresh database."""
+    """Remove every configuration row, as on a fresh database (approved rate cards included, which no user may)."""
     OwnershipRule.objects.all().delete()
     Route.objects.all().delete()
     ValueMap.objects.all().delete()
-    RateCard.objects.all().delete()
+    guards = [(refuse_deleting_frozen_rates, model) for model in (RateCardVersion, RateCardLine)]
+    for guard, model in guards:
+        pre_delete.disconnect(guard, sender=model)
+    try:
+        RateCard.objects.all().delete()
+    finally:
+        for guard, model in guards:
+            pre_delete.connect(guard, sender=model)
     ConnectedSystem.objects.all().delete()
 
 
@@ -52,12 +61,12 @@ def configured(systems):
         vendor="hubspot",
         base_url="https://api.hubapi.com",
         outbound_auth="bearer",
-        outbound_credentials={"env": "HUBSPOT_PRIVATE_APP_TOKEN"},
+        outbound_credentials={"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"},
         rate_limit_per_minute=100,
         read_timeout_seconds=Decimal("7.5"),
         inbound_scheme="hubspot-v3",
     )
-    SigningSecret.objects.create(system=hubspot, label="primary", reference={"env": "HUBSPOT_CLIENT_SECRET"})
+    SigningSecret.objects.create(system=hubspot, label="primary", reference={"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"})
     SigningSecret.objects.create(
         system=hubspot,
         label="rotation 2026-11",
@@ -66,7 +75,10 @@ def configured(systems):
     )
     netsuite = systems["erp"]
     netsuite.outbound_auth = "basic"
-    netsuite.outbound_credentials = {"username": {"env": "NETSUITE_USER"}, "password": {"file": "/run/secrets/ns"}}
+    netsuite.outbound_credentials = {
+        "username": {"env": "IC_SECRET_NETSUITE_USER"},
+        "password": {"file": "/run/secrets/ns"},
+    }
     netsuite.save()
     factories.ownership_rule("customer", systems["crm"], may_create=[hubspot], may_update=[systems["erp"]])
     factories.ownership_rule("customer", netsuite, field="tax_id", start=datetime.date(2026, 1, 1))

@@ -10,8 +10,8 @@ import yaml
 from django.conf import settings
 from django.core.management import call_command
 
-from apps.canonical.models import RateCardLine, RateCardVersion
-from apps.canonical.services import rate_for
+from apps.canonical.models import RateCard, RateCardLine, RateCardVersion
+from apps.canonical.services import rate_card_version_create, rate_for
 from apps.configuration.parser import dump_document, load_document
 from apps.configuration.services import config_export, config_import
 from apps.core.users import system_user
@@ -71,13 +71,13 @@ def test_an_export_holds_secret_references_only(configured):
     hubspot = next(s for s in config_export()["systems"] if s["slug"] == "hubspot")
     netsuite = next(s for s in config_export()["systems"] if s["slug"] == "netsuite")
 
-    assert hubspot["outbound"]["credentials"] == {"env": "HUBSPOT_PRIVATE_APP_TOKEN"}
+    assert hubspot["outbound"]["credentials"] == {"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"}
     assert netsuite["outbound"]["credentials"] == {
         "password": {"file": "/run/secrets/ns"},
-        "username": {"env": "NETSUITE_USER"},
+        "username": {"env": "IC_SECRET_NETSUITE_USER"},
     }
     assert hubspot["inbound"]["secrets"] == [
-        {"label": "primary", "ref": {"env": "HUBSPOT_CLIENT_SECRET"}, "active": True, "not_after": None},
+        {"label": "primary", "ref": {"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"}, "active": True, "not_after": None},
         {
             "label": "rotation 2026-11",
             "ref": {"file": "/run/secrets/hubspot"},
@@ -122,7 +122,15 @@ def test_importing_the_current_configuration_changes_nothing(configured):
 def test_a_dry_run_prints_the_plan_and_writes_nothing(configured, tmp_path):
     export_text(tmp_path, "yaml")
     document = yaml.safe_load((tmp_path / "export.yaml").read_text())
-    document["rate_cards"][0]["versions"][1]["lines"][1]["bill_rate"] = "260.00"
+    # Issue 11: approved rates are frozen, so the planned price change is a new draft version's rate.
+    document["rate_cards"][0]["versions"].append(
+        {
+            "version": 3,
+            "status": "draft",
+            "effective_from": "2027-01-01",
+            "lines": [{"role": "Senior Consultant", "bill_rate": "260.00"}],
+        }
+    )
     document["systems"].append({"slug": "kimble", "name": "Kimble", "kind": "psa", "vendor": "kimble"})
     (tmp_path / "changed.yaml").write_text(yaml.safe_dump(document))
     before = database_state()
@@ -132,8 +140,8 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(configured, tmp_path):
     assert database_state() == before
     assert "dry run, nothing was written" in output
     assert "created system kimble" in output
-    assert "updated rate card STD-US version 2 line 'Senior Consultant' (bill_rate)" in output
-    assert "rate_cards: 0 created, 1 updated, 5 unchanged" in output
+    assert "created rate card STD-US version 3 line 'Senior Consultant'" in output
+    assert "rate_cards: 2 created, 0 updated, 6 unchanged" in output
 
 
 def test_an_update_saves_only_the_rows_that_changed(configured):
@@ -150,7 +158,15 @@ def test_an_update_saves_only_the_rows_that_changed(configured):
 
 def test_every_write_is_recorded_with_the_system_user_and_the_documents_digest(configured, tmp_path):
     document = config_export()
-    document["rate_cards"][0]["versions"][1]["lines"][1]["bill_rate"] = "260.00"
+    # Issue 11: approved rates are frozen, so the price change is a new (draft) version rather than an edit.
+    document["rate_cards"][0]["versions"].append(
+        {
+            "version": 3,
+            "status": "draft",
+            "effective_from": "2027-01-01",
+            "lines": [{"role": "Senior Consultant", "bill_rate": "260.00"}],
+        }
+    )
     document["ownership_rules"][0]["may_update"] = []
     path = tmp_path / "promote.yaml"
     path.write_text(dump_document(document, format="yaml"))
@@ -158,7 +174,7 @@ def test_every_write_is_recorded_with_the_system_user_and_the_documents_digest(c
 
     import_file(path)
 
-    line = RateCardLine.objects.get(role="Senior Consultant", version__version=2)
+    line = RateCardLine.objects.get(role="Senior Consultant", version__version=3)
     row = line.history.latest("history_date")
     assert row.history_user == system_user()
     assert row.history_change_reason == f"import_config promote.yaml (sha256 {digest[:12]})"
@@ -179,13 +195,21 @@ def test_without_prune_rows_missing_from_the_document_are_kept(configured):
     assert ConnectedSystem.objects.filter(slug="bamboohr").exists()
 
 
-def test_prune_deletes_what_the_document_no_longer_lists_and_records_it(configured, tmp_path):
+def test_prune_deletes_what_the_document_no_longer_lists_and_records_it(configured, tmp_path, steward):
+    # Issue 11: approved versions are frozen (never deleted), so the version pruned here is a draft.
+    rate_card_version_create(
+        rate_card=RateCard.objects.get(code="STD-US"),
+        effective_from=datetime.date(2027, 1, 1),
+        lines=[{"role": "Senior Consultant", "bill_rate": "270.00"}],
+        actor=steward,
+        reason="Draft 2027 prices",
+    )
     document = config_export()
     del document["value_maps"][0]["entries"][0]  # the retired AMER entry
     document["systems"] = [s for s in document["systems"] if s["slug"] != "bamboohr"]
     hubspot = next(s for s in document["systems"] if s["slug"] == "hubspot")
     hubspot["inbound"]["secrets"] = hubspot["inbound"]["secrets"][:1]
-    del document["rate_cards"][0]["versions"][0]
+    del document["rate_cards"][0]["versions"][2]
     (tmp_path / "pruned.json").write_text(dump_document(document, format="json"))
 
     output = import_file(tmp_path / "pruned.json", "--prune")
@@ -196,7 +220,7 @@ def test_prune_deletes_what_the_document_no_longer_lists_and_records_it(configur
     assert not ValueMapEntry.objects.filter(source_value="AMER").exists()
     assert not ConnectedSystem.objects.filter(slug="bamboohr").exists()
     assert list(SigningSecret.objects.values_list("label", flat=True)) == ["primary"]
-    assert list(RateCardVersion.objects.values_list("version", flat=True)) == [2]
+    assert list(RateCardVersion.objects.values_list("version", flat=True)) == [1, 2]
     gone = ValueMapEntry.history.get(source_value="AMER", history_type="-")
     assert gone.history_user == system_user()
     assert gone.history_change_reason.startswith("import_config pruned.json (sha256 ")
@@ -380,6 +404,6 @@ def test_the_example_in_the_documentation_imports(db, tmp_path):
         "250.10"
     )
     assert ConnectedSystem.objects.get(slug="netsuite").outbound_credentials == {
-        "username": {"env": "NETSUITE_USER"},
+        "username": {"env": "IC_SECRET_NETSUITE_USER"},
         "password": {"file": "/run/secrets/netsuite"},
     }

@@ -150,10 +150,10 @@ def test_a_reference_to_a_system_defined_only_in_the_document_is_accepted(config
 @pytest.mark.parametrize(
     ("credentials", "ref"),
     [
-        ("tok_live_abc123", {"env": "HUBSPOT_CLIENT_SECRET"}),
-        ({"env": "HUBSPOT_PRIVATE_APP_TOKEN"}, "abc123"),
-        ({"env": "HUBSPOT_PRIVATE_APP_TOKEN"}, {"value": "abc123"}),
-        ({"username": "api", "password": {"env": "PASS"}}, {"env": "HUBSPOT_CLIENT_SECRET"}),
+        ("tok_live_abc123", {"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"}),
+        ({"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"}, "abc123"),
+        ({"env": "IC_SECRET_HUBSPOT_PRIVATE_APP_TOKEN"}, {"value": "abc123"}),
+        ({"username": "api", "password": {"env": "IC_SECRET_PASS"}}, {"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"}),
     ],
 )
 def test_a_plain_text_secret_is_refused_without_being_repeated(configured, credentials, ref):
@@ -181,12 +181,20 @@ def test_a_badly_named_secret_reference_is_refused(configured):
 
 
 def test_overlapping_rate_card_versions_are_refused(configured):
+    # Issue 11: approved versions are frozen, so the overlap comes from a new version, not from moving version 1.
     document = config_export()
-    document["rate_cards"][0]["versions"][0]["effective_to"] = "2026-03-31"
+    document["rate_cards"][0]["versions"].append(
+        {
+            "version": 3,
+            "status": "approved",
+            "effective_from": "2026-06-01",
+            "lines": [{"role": "Analyst", "bill_rate": "90"}],
+        }
+    )
 
     assert refused(document) == [
-        "rate_cards[0].versions[1]: rate card STD-US version 2 (2026-01-01 to open-ended) overlaps approved "
-        "version 1 (2025-01-01 to 2026-03-31, in rate_cards[0].versions[0]); approved versions of one rate card "
+        "rate_cards[0].versions[2]: rate card STD-US version 3 (2026-06-01 to open-ended) overlaps approved "
+        "version 2 (2026-01-01 to open-ended, in rate_cards[0].versions[1]); approved versions of one rate card "
         "may not overlap: end one the day before the next starts"
     ]
 
@@ -294,14 +302,24 @@ def test_model_validation_is_reported_at_the_key(configured):
     document = config_export()
     document["systems"][0]["base_url"] = "not a url"
     document["value_maps"][0]["name"] = "Region to subsidiary"
-    document["rate_cards"][0]["versions"][1]["lines"][0]["bill_rate"] = "-1"
-    document["rate_cards"][0]["versions"][1]["lines"][1]["cost_rate"] = "1.23456"
+    # Issue 11: approved rates are frozen, so the rates checked here are a new draft version's.
+    document["rate_cards"][0]["versions"].append(
+        {
+            "version": 3,
+            "status": "draft",
+            "effective_from": "2027-01-01",
+            "lines": [
+                {"role": "Analyst", "bill_rate": "-1"},
+                {"role": "Senior Consultant", "bill_rate": "250", "cost_rate": "1.23456"},
+            ],
+        }
+    )
 
     assert refused(document) == [
         "systems[0].base_url: Enter a valid URL.",
         "value_maps[0].name: Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.",
-        "rate_cards[0].versions[1].lines[0].bill_rate: A bill rate cannot be negative.",
-        "rate_cards[0].versions[1].lines[1].cost_rate: Ensure that there are no more than 4 decimal places.",
+        "rate_cards[0].versions[2].lines[0].bill_rate: A bill rate cannot be negative.",
+        "rate_cards[0].versions[2].lines[1].cost_rate: Ensure that there are no more than 4 decimal places.",
     ]
 
 
@@ -360,16 +378,22 @@ def test_the_command_exits_with_an_error_listing_every_problem(configured, tmp_p
 
 
 def test_two_approved_versions_swapping_periods_are_refused_before_anything_is_written(configured):
+    # Issue 11: this used to be refused only for the write order; approved versions are now frozen, so moving
+    # either one's dates is refused outright (a price change is a new version).
     document = config_export()
     first, second = document["rate_cards"][0]["versions"]
     first["effective_from"], second["effective_from"] = second["effective_from"], first["effective_from"]
     first["effective_to"], second["effective_to"] = second["effective_to"], first["effective_to"]
+    before = database_state()
 
     assert refused(document) == [
-        "rate_cards[0].versions[1]: version 2 takes over the period of approved version 1, which itself moves; one "
-        "import cannot change both without them overlapping in between: import in two steps (first end or retire "
-        "version 1, then the rest)"
+        "rate_cards[0].versions[0]: Rate card STD-US version 1 is approved: its start (2025-01-01) cannot move; "
+        "its end (2025-12-31) cannot move. A price change is a new version: add a version with the new rates "
+        "instead.",
+        "rate_cards[0].versions[1]: Rate card STD-US version 2 is approved: its start (2026-01-01) cannot move. "
+        "A price change is a new version: add a version with the new rates instead.",
     ]
+    assert database_state() == before
 
 
 def test_an_invalid_system_is_reported_once_not_again_where_it_is_used(systems):

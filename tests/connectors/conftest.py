@@ -114,7 +114,7 @@ def target():
 @pytest.fixture
 def target_system(db, target, monkeypatch):
     """A connected system pointing at the fake target, bearer auth from an environment variable."""
-    monkeypatch.setenv("FAKE_TARGET_TOKEN", "tok-Sup3rS3cretValue")
+    monkeypatch.setenv("IC_SECRET_FAKE_TARGET_TOKEN", "tok-Sup3rS3cretValue")
     return factories.system(
         "netsuite",
         "erp",
@@ -122,7 +122,7 @@ def target_system(db, target, monkeypatch):
         vendor="netsuite",
         base_url=f"{target.url}/services/rest/record/v1/",
         outbound_auth="bearer",
-        outbound_credentials={"env": "FAKE_TARGET_TOKEN"},
+        outbound_credentials={"env": "IC_SECRET_FAKE_TARGET_TOKEN"},
         connect_timeout_seconds=Decimal("5"),
         read_timeout_seconds=Decimal("10"),
         rate_limit_per_minute=None,

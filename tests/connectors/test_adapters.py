@@ -33,18 +33,18 @@ BASE_PATHS = {
 @pytest.fixture
 def sandbox(live_server, systems, monkeypatch):
     """The demo systems pointed at the sandbox: bearer tokens for CRM/PSA/ERP, an API key for billing."""
-    monkeypatch.setenv("SANDBOX_TOKEN", "sandbox-Token-0042")
-    monkeypatch.setenv("SANDBOX_BILLING_KEY", "test_SandboxKey0042")
+    monkeypatch.setenv("IC_SECRET_SANDBOX_TOKEN", "sandbox-Token-0042")
+    monkeypatch.setenv("IC_SECRET_SANDBOX_BILLING_KEY", "test_SandboxKey0042")
     for kind, path in BASE_PATHS.items():
         system = systems[kind]
         system.base_url = live_server.url + path
         system.read_timeout_seconds = Decimal("5")
         if kind == "billing":
             system.outbound_auth = "basic"
-            system.outbound_credentials = {"username": {"env": "SANDBOX_BILLING_KEY"}}
+            system.outbound_credentials = {"username": {"env": "IC_SECRET_SANDBOX_BILLING_KEY"}}
         else:
             system.outbound_auth = "bearer"
-            system.outbound_credentials = {"env": "SANDBOX_TOKEN"}
+            system.outbound_credentials = {"env": "IC_SECRET_SANDBOX_TOKEN"}
         system.save()
     return systems
 
@@ -152,15 +152,15 @@ def test_salesforce_reading_an_unknown_record_is_permanent(sandbox):
 
 
 def test_a_wrong_credential_is_refused_as_permanent_and_names_the_reference(sandbox, monkeypatch):
-    monkeypatch.setenv("SANDBOX_EXPECTED", "the-right-token")
-    sandbox_system_configure("crm", required_credential={"env": "SANDBOX_EXPECTED"})
+    monkeypatch.setenv("IC_SECRET_SANDBOX_EXPECTED", "the-right-token")
+    sandbox_system_configure("crm", required_credential={"env": "IC_SECRET_SANDBOX_EXPECTED"})
 
     with pytest.raises(PermanentError) as raised:
         adapter(sandbox, "crm").fetch("Account", "001000000000000AAA")
 
     assert raised.value.status == 401
     assert "Salesforce refused our credentials" in raised.value.message
-    assert "environment variable SANDBOX_TOKEN" in raised.value.fix
+    assert "environment variable IC_SECRET_SANDBOX_TOKEN" in raised.value.fix
 
 
 # --- Kantata --------------------------------------------------------------------------------------------

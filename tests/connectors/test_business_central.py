@@ -27,7 +27,7 @@ TOKEN = "bc-sandbox-token-0042"
 
 @pytest.fixture
 def bc(live_server, monkeypatch):
-    monkeypatch.setenv("BC_TOKEN", TOKEN)
+    monkeypatch.setenv("IC_SECRET_BC_TOKEN", TOKEN)
     sandbox_reset("business-central")
     system = factories.system(
         "business-central",
@@ -36,7 +36,7 @@ def bc(live_server, monkeypatch):
         vendor="business-central",
         base_url=f"{live_server.url}/sandbox/business-central/api/v2.0/companies({BC_COMPANY_ID})/",
         outbound_auth="bearer",
-        outbound_credentials={"env": "BC_TOKEN"},
+        outbound_credentials={"env": "IC_SECRET_BC_TOKEN"},
         read_timeout_seconds=Decimal("5"),
         rate_limit_per_minute=None,
     )
@@ -131,11 +131,11 @@ def test_a_posted_invoice_comes_back_through_the_webhook_subscription(bc, live_s
     """BC's notification (clientState checked) makes the console fetch the invoice and its lines, and record it."""
     with system_context("Install built-in source profiles"):
         builtin_profiles_install()  # a transactional test may run on a flushed database
-    monkeypatch.setenv("BC_CLIENT_STATE", "client-state-0042")
+    monkeypatch.setenv("IC_SECRET_BC_CLIENT_STATE", "client-state-0042")
     system = bc.system
     system.inbound_scheme = "client-state"
     system.save()
-    SigningSecret.objects.create(system=system, label="primary", reference={"env": "BC_CLIENT_STATE"})
+    SigningSecret.objects.create(system=system, label="primary", reference={"env": "IC_SECRET_BC_CLIENT_STATE"})
     customer = factories.customer(name="Initech Ltd", currency="USD")
     erp_customer = bc.upsert_customer(customer=customer, subsidiary_id="", currency_id="", idempotency_key="k")
     with system_context("Initech is a Business Central customer"):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.connectors.errors import PermanentError, TargetRejected, TransientError
 from apps.connectors.http import PAGING_LINKS, PAGING_NEXT_OFFSET, PAGING_OFFSET, HttpClient, encode_json
 from apps.core.errors import ErrorClass
+from apps.systems.models import url_host
 
 from .conftest import Reply
 
@@ -126,9 +127,9 @@ def test_large_bodies_are_truncated_in_the_capture(target, target_system):
 
 
 def test_basic_auth_sends_an_api_key_as_user_name_with_an_empty_password(target, target_system, monkeypatch):
-    monkeypatch.setenv("FAKE_BILLING_KEY", "live_Key9876543")
+    monkeypatch.setenv("IC_SECRET_FAKE_BILLING_KEY", "live_Key9876543")
     target_system.outbound_auth = "basic"
-    target_system.outbound_credentials = {"username": {"env": "FAKE_BILLING_KEY"}}
+    target_system.outbound_credentials = {"username": {"env": "IC_SECRET_FAKE_BILLING_KEY"}}
     calls = []
     client_for(target_system, calls).request("GET", "customers/C-1")
 
@@ -141,9 +142,9 @@ def test_basic_auth_sends_an_api_key_as_user_name_with_an_empty_password(target,
 
 
 def test_api_key_auth_uses_the_adapters_header(target, target_system, monkeypatch):
-    monkeypatch.setenv("FAKE_API_KEY", "key-ABCDEF123")
+    monkeypatch.setenv("IC_SECRET_FAKE_API_KEY", "key-ABCDEF123")
     target_system.outbound_auth = "api-key"
-    target_system.outbound_credentials = {"env": "FAKE_API_KEY"}
+    target_system.outbound_credentials = {"env": "IC_SECRET_FAKE_API_KEY"}
     calls = []
     client_for(target_system, calls, api_key_header="X-Vendor-Key").request("GET", "customers/C-1")
 
@@ -152,14 +153,14 @@ def test_api_key_auth_uses_the_adapters_header(target, target_system, monkeypatc
 
 
 def test_oauth2_client_credentials_fetches_one_token_and_reuses_it(target, target_system, monkeypatch):
-    monkeypatch.setenv("FAKE_CLIENT_ID", "client-IdValue1")
-    monkeypatch.setenv("FAKE_CLIENT_SECRET", "client-SecretValue1")
-    monkeypatch.setenv("FAKE_TOKEN_URL", f"{target.url}/oauth2/token")
+    monkeypatch.setenv("IC_SECRET_FAKE_CLIENT_ID", "client-IdValue1")
+    monkeypatch.setenv("IC_SECRET_FAKE_CLIENT_SECRET", "client-SecretValue1")
+    monkeypatch.setenv("IC_SECRET_FAKE_TOKEN_URL", f"{target.url}/oauth2/token")
     target_system.outbound_auth = "oauth2-client-credentials"
     target_system.outbound_credentials = {
-        "client_id": {"env": "FAKE_CLIENT_ID"},
-        "client_secret": {"env": "FAKE_CLIENT_SECRET"},
-        "token_url": {"env": "FAKE_TOKEN_URL"},
+        "client_id": {"env": "IC_SECRET_FAKE_CLIENT_ID"},
+        "client_secret": {"env": "IC_SECRET_FAKE_CLIENT_SECRET"},
+        "token_url": {"env": "IC_SECRET_FAKE_TOKEN_URL"},
     }
     target.queue(Reply(200, {"access_token": "access-TokenValue1", "expires_in": 3600, "token_type": "Bearer"}))
     calls = []
@@ -177,12 +178,12 @@ def test_oauth2_client_credentials_fetches_one_token_and_reuses_it(target, targe
 
 
 def test_oauth2_fetches_a_fresh_token_once_when_the_old_one_is_refused(target, target_system, monkeypatch):
-    monkeypatch.setenv("FAKE_CLIENT_ID", "client-IdValue2")
-    monkeypatch.setenv("FAKE_CLIENT_SECRET", "client-SecretValue2")
+    monkeypatch.setenv("IC_SECRET_FAKE_CLIENT_ID", "client-IdValue2")
+    monkeypatch.setenv("IC_SECRET_FAKE_CLIENT_SECRET", "client-SecretValue2")
     target_system.outbound_auth = "oauth2-client-credentials"
     target_system.outbound_credentials = {
-        "client_id": {"env": "FAKE_CLIENT_ID"},
-        "client_secret": {"env": "FAKE_CLIENT_SECRET"},
+        "client_id": {"env": "IC_SECRET_FAKE_CLIENT_ID"},
+        "client_secret": {"env": "IC_SECRET_FAKE_CLIENT_SECRET"},
     }
     target.queue(
         Reply(200, {"access_token": "first-Token111", "expires_in": 3600}),
@@ -234,7 +235,7 @@ def test_credential_refusals_name_the_reference_not_the_secret(target, target_sy
     with pytest.raises(PermanentError) as raised:
         client_for(target_system).request("GET", "customer/1")
 
-    assert "environment variable FAKE_TARGET_TOKEN" in raised.value.fix
+    assert "environment variable IC_SECRET_FAKE_TARGET_TOKEN" in raised.value.fix
     assert SECRET not in str(raised.value.as_dict())
 
 
@@ -322,6 +323,7 @@ def test_a_connection_dropped_after_a_write_was_sent_may_have_committed(target, 
 def test_a_connect_timeout_is_transient_and_nothing_was_sent(target_system, unanswering_port):
     target_system.connect_timeout_seconds = Decimal("0.5")
     target_system.base_url = f"http://127.0.0.1:{unanswering_port}/"
+    target_system.credentials_host = url_host(target_system.base_url)  # moved on purpose, credentials with it
     with pytest.raises(TransientError) as raised:
         client_for(target_system).request("POST", "customer", json={}, action="create Acme")
 
@@ -335,6 +337,7 @@ def test_a_connect_timeout_is_transient_and_nothing_was_sent(target_system, unan
 
 def test_a_refused_connection_is_transient_and_nothing_was_sent(target_system, closed_port):
     target_system.base_url = f"http://127.0.0.1:{closed_port}/"
+    target_system.credentials_host = url_host(target_system.base_url)  # moved on purpose, credentials with it
     with pytest.raises(TransientError) as raised:
         client_for(target_system).request("POST", "customer", json={})
 
@@ -383,11 +386,11 @@ def test_a_disabled_system_is_not_called(target, target_system):
 
 
 def test_a_missing_secret_is_permanent_and_names_the_variable(target, target_system, monkeypatch):
-    monkeypatch.delenv("FAKE_TARGET_TOKEN")
+    monkeypatch.delenv("IC_SECRET_FAKE_TARGET_TOKEN")
     with pytest.raises(PermanentError) as raised:
         client_for(target_system).request("GET", "customer/1")
 
-    assert "environment variable FAKE_TARGET_TOKEN" in raised.value.message
+    assert "environment variable IC_SECRET_FAKE_TARGET_TOKEN" in raised.value.message
     assert target.received == []
 
 

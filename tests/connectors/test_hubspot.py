@@ -28,7 +28,7 @@ JAN_1 = datetime.date(2026, 1, 1)
 
 @pytest.fixture
 def hubspot(live_server, monkeypatch):
-    monkeypatch.setenv("HUBSPOT_TOKEN", TOKEN)
+    monkeypatch.setenv("IC_SECRET_HUBSPOT_TOKEN", TOKEN)
     sandbox_reset("hubspot")
     return factories.system(
         "hubspot",
@@ -37,7 +37,7 @@ def hubspot(live_server, monkeypatch):
         vendor="hubspot",
         base_url=live_server.url + "/sandbox/hubspot/crm/v3/",
         outbound_auth="bearer",
-        outbound_credentials={"env": "HUBSPOT_TOKEN"},
+        outbound_credentials={"env": "IC_SECRET_HUBSPOT_TOKEN"},
         read_timeout_seconds=Decimal("5"),
         rate_limit_per_minute=None,
     )
@@ -179,10 +179,10 @@ def test_a_closed_won_webhook_fetches_the_deal_from_the_sandbox(hubspot, won_dea
         builtin_profiles_install()  # a transactional test may run on a flushed database
     regions = ValueMap.objects.create(name="region-subsidiary", source_label="region", target_label="subsidiary")
     ValueMapEntry.objects.create(value_map=regions, source_value="EMEA", target_value="ACME-DE", effective_from=JAN_1)
-    monkeypatch.setenv("TEST_HUBSPOT_SECRET", HUBSPOT_SECRET)
+    monkeypatch.setenv("IC_SECRET_TEST_HUBSPOT_SECRET", HUBSPOT_SECRET)
     hubspot.inbound_scheme = "hubspot-v3"
     hubspot.save()
-    SigningSecret.objects.create(system=hubspot, label="primary", reference={"env": "TEST_HUBSPOT_SECRET"})
+    SigningSecret.objects.create(system=hubspot, label="primary", reference={"env": "IC_SECRET_TEST_HUBSPOT_SECRET"})
     events = json.loads(sample("hubspot", "deal.propertyChange.json"))
     events[0]["objectId"] = int(deal["id"])
     body = json.dumps(events[:1]).encode()

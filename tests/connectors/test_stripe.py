@@ -19,7 +19,7 @@ JAN_1 = datetime.date(2026, 1, 1)
 
 @pytest.fixture
 def stripe(live_server, monkeypatch):
-    monkeypatch.setenv("STRIPE_KEY", "sk_test_sandbox0042")
+    monkeypatch.setenv("IC_SECRET_STRIPE_KEY", "sk_test_sandbox0042")
     sandbox_reset("stripe")
     system = factories.system(
         "stripe",
@@ -28,7 +28,7 @@ def stripe(live_server, monkeypatch):
         vendor="stripe",
         base_url=live_server.url + "/sandbox/stripe/v1/",
         outbound_auth="bearer",
-        outbound_credentials={"env": "STRIPE_KEY"},
+        outbound_credentials={"env": "IC_SECRET_STRIPE_KEY"},
         read_timeout_seconds=Decimal("5"),
         rate_limit_per_minute=None,
     )

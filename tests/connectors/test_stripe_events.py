@@ -25,11 +25,11 @@ JAN_1 = datetime.date(2026, 1, 1)
 
 @pytest.fixture
 def stripe(monkeypatch):
-    monkeypatch.setenv("TEST_STRIPE_SECRET", STRIPE_SECRET)
+    monkeypatch.setenv("IC_SECRET_TEST_STRIPE_SECRET", STRIPE_SECRET)
     with system_context("Install built-in source profiles"):
         builtin_profiles_install()  # a transactional test may run on a flushed database
     system = factories.system("stripe", "billing", name="Stripe", vendor="stripe", inbound_scheme="stripe")
-    SigningSecret.objects.create(system=system, label="primary", reference={"env": "TEST_STRIPE_SECRET"})
+    SigningSecret.objects.create(system=system, label="primary", reference={"env": "IC_SECRET_TEST_STRIPE_SECRET"})
     customer = factories.customer(name="Globex Corporation", currency="USD")
     with system_context("Globex is a Stripe customer"):
         cross_reference_record(system=system, obj=customer, external_id="cus_QRx7N2bL0aZk1m")
@@ -72,14 +72,14 @@ def test_stripe_invoices_and_payments_flow_both_ways(live_server, stripe, settin
     """Charges go to Stripe; Stripe's invoice.finalized and invoice.paid come back and settle the invoice."""
     stripe.base_url = live_server.url + "/sandbox/stripe/v1/"
     stripe.outbound_auth = "bearer"
-    stripe.outbound_credentials = {"env": "TEST_STRIPE_SECRET"}  # any key: the sandbox checks none by default
+    stripe.outbound_credentials = {"env": "IC_SECRET_TEST_STRIPE_SECRET"}  # any key: the sandbox checks none by default
     stripe.rate_limit_per_minute = None
     stripe.save()
     sandbox_reset("stripe")
     sandbox_system_configure(
         "stripe",
         webhook_url=live_server.url + "/api/v1/inbound/stripe/",
-        webhook_credentials={"env": "TEST_STRIPE_SECRET"},
+        webhook_credentials={"env": "IC_SECRET_TEST_STRIPE_SECRET"},
     )
     billing = adapter_for(stripe, correlation_id="corr-stripe-loop")
     customer = factories.customer(name="Initech Ltd", billing_email="ap@initech.example", currency="USD")

@@ -21,6 +21,7 @@ EXEMPT = {
     "reconciliation.snapshotinvoiceline": "a run's copy of another system's invoice lines (vendor-side data)",
     "reconciliation.snapshotpayment": "a run's copy of another system's payment applications (vendor-side data)",
     "reconciliation.snapshotbillingschedule": "a run's copy of the billing platform's schedules (vendor-side data)",
+    "inbound.rejectiontally": "a counter of refused requests; history per refusal is what it exists to avoid",
 }
 QUERYSET_METHODS = {"update", "bulk_create", "bulk_update"}
 QUERYSET_SOURCES = {"objects", "filter", "exclude", "all", "select_for_update", "select_related", "history"}

@@ -20,6 +20,7 @@ from apps.canonical.models import (
     Milestone,
     Opportunity,
     Payment,
+    RateCardLine,
     RateCardVersion,
     RevenueSchedule,
     RevenueScheduleLine,
@@ -147,7 +148,7 @@ def world(systems, steward):
             contract=contract, project=project, method="straight_line", total_amount=Decimal("12000"), currency="USD"
         )
         RevenueScheduleLine.objects.create(schedule=schedule, period_start=datetime.date(2026, 1, 1), amount=1000)
-        SigningSecret.objects.create(system=systems["crm"], label="primary", reference={"env": "SF_SECRET"})
+        SigningSecret.objects.create(system=systems["crm"], label="primary", reference={"env": "IC_SECRET_SF_SECRET"})
         factories.ownership_rule("customer", systems["crm"], may_update=[systems["erp"]])
         Route.objects.create(target_kind="erp", system=systems["erp"], effective_from=datetime.date(2026, 1, 1))
         CrossReference.objects.create(
@@ -214,8 +215,14 @@ def test_an_auditor_can_open_every_changelist_change_page_and_history(client, au
 
 def test_a_superuser_can_open_every_add_form_and_editable_change_form(client, django_user_model, world):
     client.force_login(django_user_model.objects.create_superuser("root", password="pw-for-tests-only"))
+    # Issue 11: an approved version's rates are frozen (read-only in the admin); a draft's rate is the editable one.
+    draft = RateCardVersion.objects.create(
+        rate_card=world["version"].rate_card, version=2, effective_from=datetime.date(2027, 1, 1)
+    )
+    RateCardLine.objects.create(version=draft, role="Consultant", bill_rate=Decimal("160"), currency="USD")
     for model in tracked_models():
-        urls = admin_urls(model, model.objects.first())
+        example = RateCardLine.objects.get(version=draft) if model is RateCardLine else model.objects.first()
+        urls = admin_urls(model, example)
         for name in ("add", "change"):
             response = client.get(urls[name])
             assert response.status_code == 200, f"{model.__name__} {name}: {response.status_code}"

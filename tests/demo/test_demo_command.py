@@ -58,9 +58,9 @@ def test_a_secret_missing_from_the_file_is_added_and_the_others_are_kept():
 
     again = demo_secrets_ensure()
 
-    assert again["DEMO_KANTATA_WEBHOOK_TOKEN"] != first["DEMO_KANTATA_WEBHOOK_TOKEN"]
-    assert {k: v for k, v in again.items() if k != "DEMO_KANTATA_WEBHOOK_TOKEN"} == {
-        k: v for k, v in first.items() if k != "DEMO_KANTATA_WEBHOOK_TOKEN"
+    assert again["IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"] != first["IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"]
+    assert {k: v for k, v in again.items() if k != "IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"} == {
+        k: v for k, v in first.items() if k != "IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"
     }
 
 
@@ -69,8 +69,8 @@ def test_each_generated_webhook_secret_fits_its_signing_scheme():
     for name, scheme in demo_secret_specs().items():
         if scheme:
             assert secret_problem(scheme, values[name]) is None, name
-    assert values["DEMO_SALESFORCE_WEBHOOK_SECRET"].startswith("whsec_")
-    assert ":" in values["DEMO_NETSUITE_WEBHOOK_BASIC"]
+    assert values["IC_SECRET_DEMO_SALESFORCE_WEBHOOK_SECRET"].startswith("whsec_")
+    assert ":" in values["IC_SECRET_DEMO_NETSUITE_WEBHOOK_BASIC"]
 
 
 def test_a_broken_secrets_file_is_reported_with_its_line():

@@ -41,7 +41,7 @@ def test_the_demo_config_imports_the_six_systems_of_the_seeds(demo):
 def test_every_secret_of_the_demo_is_a_demo_environment_variable():
     names = demo_secret_specs()
     assert len(names) >= 2 * len(CONFIG["systems"]) - 1
-    assert all(name.startswith("DEMO_") for name in names)
+    assert all(name.startswith("IC_SECRET_DEMO_") for name in names)
 
 
 @pytest.mark.parametrize("rule", CONFIG["ownership_rules"], ids=lambda r: f"{r['object_type']}.{r['field'] or '*'}")

@@ -27,9 +27,9 @@ def sample(vendor: str, name: str) -> bytes:
 
 @pytest.fixture
 def inbound_systems(db, monkeypatch):
-    monkeypatch.setenv("TEST_SF_SECRET", SF_SECRET)
-    monkeypatch.setenv("TEST_STRIPE_SECRET", STRIPE_SECRET)
-    monkeypatch.setenv("TEST_HUBSPOT_SECRET", HUBSPOT_SECRET)
+    monkeypatch.setenv("IC_SECRET_TEST_SF_SECRET", SF_SECRET)
+    monkeypatch.setenv("IC_SECRET_TEST_STRIPE_SECRET", STRIPE_SECRET)
+    monkeypatch.setenv("IC_SECRET_TEST_HUBSPOT_SECRET", HUBSPOT_SECRET)
     systems = {
         "salesforce": factories.system(
             "salesforce", "crm", name="Salesforce", vendor="salesforce", inbound_scheme="standard-webhooks"
@@ -38,9 +38,9 @@ def inbound_systems(db, monkeypatch):
         "hubspot": factories.system("hubspot", "crm", name="HubSpot", vendor="hubspot", inbound_scheme="hubspot-v3"),
     }
     for slug, env in (
-        ("salesforce", "TEST_SF_SECRET"),
-        ("stripe", "TEST_STRIPE_SECRET"),
-        ("hubspot", "TEST_HUBSPOT_SECRET"),
+        ("salesforce", "IC_SECRET_TEST_SF_SECRET"),
+        ("stripe", "IC_SECRET_TEST_STRIPE_SECRET"),
+        ("hubspot", "IC_SECRET_TEST_HUBSPOT_SECRET"),
     ):
         SigningSecret.objects.create(system=systems[slug], label="primary", reference={"env": env})
     return systems

@@ -19,9 +19,11 @@ TOKEN = "bench-token-for-tests-0123456789"
 
 @pytest.fixture
 def sender(monkeypatch):
-    monkeypatch.setenv("TEST_SENDER_TOKEN", TOKEN)
+    monkeypatch.setenv("IC_SECRET_TEST_SENDER_TOKEN", TOKEN)
     system = factories.system("psa-sender", "psa", name="PSA sender", vendor="generic", inbound_scheme="bearer")
-    secret = SigningSecret.objects.create(system=system, label="primary", reference={"env": "TEST_SENDER_TOKEN"})
+    secret = SigningSecret.objects.create(
+        system=system, label="primary", reference={"env": "IC_SECRET_TEST_SENDER_TOKEN"}
+    )
     return system, secret
 
 

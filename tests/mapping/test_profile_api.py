@@ -213,7 +213,9 @@ def test_publishing_needs_a_reason(api_as, steward):
     profile = active("stripe-invoice-paid")
     draft = api_as(steward).post(f"/api/v1/source-profiles/{profile.pk}/new-version/", {"spec": profile.spec}).json()
 
-    body = problem(api_as(steward).post(f"/api/v1/source-profiles/{draft['id']}/publish/", {}), 400)
+    body = problem(
+        api_as(steward).post(f"/api/v1/source-profiles/{draft['id']}/publish/", {}, HTTP_X_CHANGE_REASON=""), 400
+    )
 
     assert body["errors"][0]["field"] == "reason"
     assert SourceProfile.objects.get(pk=draft["id"]).status == "draft"

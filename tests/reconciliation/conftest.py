@@ -152,7 +152,7 @@ class Books:
 @pytest.fixture
 def books(live_server, transactional_db, monkeypatch, settings):
     """Sandbox ERP (NetSuite) and billing (Chargebee) over real HTTP, empty, with rates to USD stored."""
-    monkeypatch.setenv("RECON_TEST_TOKEN", "test-token")
+    monkeypatch.setenv("IC_SECRET_RECON_TEST_TOKEN", "test-token")
     settings.REPORTING_CURRENCY = "USD"
     sandbox_reset()
     base = live_server.url.rstrip("/")
@@ -164,7 +164,7 @@ def books(live_server, transactional_db, monkeypatch, settings):
             vendor="netsuite",
             base_url=f"{base}/sandbox/erp/services/rest/record/v1/",
             outbound_auth="bearer",
-            outbound_credentials={"env": "RECON_TEST_TOKEN"},
+            outbound_credentials={"env": "IC_SECRET_RECON_TEST_TOKEN"},
             rate_limit_per_minute=None,
         ),
         "billing": factories.system(
@@ -174,7 +174,7 @@ def books(live_server, transactional_db, monkeypatch, settings):
             vendor="chargebee",
             base_url=f"{base}/sandbox/billing/api/v2/",
             outbound_auth="basic",
-            outbound_credentials={"username": {"env": "RECON_TEST_TOKEN"}},
+            outbound_credentials={"username": {"env": "IC_SECRET_RECON_TEST_TOKEN"}},
             rate_limit_per_minute=None,
         ),
     }

@@ -161,8 +161,8 @@ def test_it_refuses_a_call_without_a_bearer_token(vendor):
 
 
 def test_a_required_credential_must_match(vendor, monkeypatch):
-    monkeypatch.setenv("SANDBOX_TEST_CRM_TOKEN", "right-token")
-    sandbox_system_configure("crm", required_credential={"env": "SANDBOX_TEST_CRM_TOKEN"})
+    monkeypatch.setenv("IC_SECRET_SANDBOX_TEST_CRM_TOKEN", "right-token")
+    sandbox_system_configure("crm", required_credential={"env": "IC_SECRET_SANDBOX_TEST_CRM_TOKEN"})
 
     assert vendor("crm", credential="wrong-token").post("sobjects/Account", {"Name": "X"}).status_code == 401
     assert vendor("crm", credential="right-token").post("sobjects/Account", {"Name": "X"}).status_code == 201

@@ -73,8 +73,10 @@ def invoice_a_customer(billing):
 
 def test_an_invoice_generated_event_is_delivered_n_times_with_http_basic(live_vendor, receiver, monkeypatch):
     url, received = receiver
-    monkeypatch.setenv("SANDBOX_TEST_WEBHOOK_BASIC", CREDENTIAL)
-    sandbox_system_configure("billing", webhook_url=url, webhook_credentials={"env": "SANDBOX_TEST_WEBHOOK_BASIC"})
+    monkeypatch.setenv("IC_SECRET_SANDBOX_TEST_WEBHOOK_BASIC", CREDENTIAL)
+    sandbox_system_configure(
+        "billing", webhook_url=url, webhook_credentials={"env": "IC_SECRET_SANDBOX_TEST_WEBHOOK_BASIC"}
+    )
     sandbox_faults_set("billing", duplicate_webhooks=3)
 
     invoice = invoice_a_customer(live_vendor("billing"))
@@ -134,8 +136,10 @@ def test_an_unreachable_target_never_fails_the_api_answer(live_vendor):
 
 def test_missing_webhook_credentials_are_recorded_on_the_event(live_vendor, receiver, monkeypatch):
     url, received = receiver
-    monkeypatch.delenv("SANDBOX_TEST_MISSING_BASIC", raising=False)
-    sandbox_system_configure("billing", webhook_url=url, webhook_credentials={"env": "SANDBOX_TEST_MISSING_BASIC"})
+    monkeypatch.delenv("IC_SECRET_SANDBOX_TEST_MISSING_BASIC", raising=False)
+    sandbox_system_configure(
+        "billing", webhook_url=url, webhook_credentials={"env": "IC_SECRET_SANDBOX_TEST_MISSING_BASIC"}
+    )
 
     invoice_a_customer(live_vendor("billing"))
     assert sandbox_webhooks_wait(15)
@@ -143,7 +147,7 @@ def test_missing_webhook_credentials_are_recorded_on_the_event(live_vendor, rece
     assert received == []
     webhook = sandbox_webhooks().get()
     assert webhook.status == WebhookStatus.FAILED
-    assert "SANDBOX_TEST_MISSING_BASIC" in webhook.last_error
+    assert "IC_SECRET_SANDBOX_TEST_MISSING_BASIC" in webhook.last_error
 
 
 def test_no_webhook_is_recorded_without_a_target(vendor):

@@ -25,21 +25,23 @@ def admin_client_for(client):
 def test_a_system_page_says_where_secrets_live_and_never_shows_them(
     admin_client_for, integration_admin, systems, monkeypatch
 ):
-    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "live-secret-value-789")
-    monkeypatch.setenv("NS_USER", "ns-user-value")
+    monkeypatch.setenv("IC_SECRET_HUBSPOT_CLIENT_SECRET", "live-secret-value-789")
+    monkeypatch.setenv("IC_SECRET_NS_USER", "ns-user-value")
     crm = systems["crm"]
     crm.outbound_auth = "basic"
-    crm.outbound_credentials = {"username": {"env": "NS_USER"}, "password": {"file": "/run/secrets/ns"}}
+    crm.outbound_credentials = {"username": {"env": "IC_SECRET_NS_USER"}, "password": {"file": "/run/secrets/ns"}}
     crm.save()
-    SigningSecret.objects.create(system=crm, label="rotation 2026-11", reference={"env": "HUBSPOT_CLIENT_SECRET"})
+    SigningSecret.objects.create(
+        system=crm, label="rotation 2026-11", reference={"env": "IC_SECRET_HUBSPOT_CLIENT_SECRET"}
+    )
     page = (
         admin_client_for(integration_admin)
         .get(reverse("admin:systems_connectedsystem_change", args=[crm.pk]))
         .content.decode()
     )
     assert "live-secret-value-789" not in page and "ns-user-value" not in page
-    assert "password: file /run/secrets/ns; username: environment variable NS_USER" in page
-    assert "rotation 2026-11: environment variable HUBSPOT_CLIENT_SECRET (active)" in page
+    assert "password: file /run/secrets/ns; username: environment variable IC_SECRET_NS_USER" in page
+    assert "rotation 2026-11: environment variable IC_SECRET_HUBSPOT_CLIENT_SECRET (active)" in page
 
 
 def test_a_plain_text_secret_is_refused_with_an_explanation(admin_client_for, integration_admin, systems):

@@ -19,25 +19,25 @@ def problem(response, status: int) -> dict:
 
 
 def test_connected_systems_show_where_secrets_live_never_their_values(api_as, auditor, systems, monkeypatch):
-    monkeypatch.setenv("SF_SIGNING_SECRET", "whsec-live-value-123")
-    monkeypatch.setenv("NS_TOKEN", "ns-token-value-456")
+    monkeypatch.setenv("IC_SECRET_SF_SIGNING_SECRET", "whsec-live-value-123")
+    monkeypatch.setenv("IC_SECRET_NS_TOKEN", "ns-token-value-456")
     crm = systems["crm"]
     crm.outbound_auth = "bearer"
-    crm.outbound_credentials = {"env": "NS_TOKEN"}
+    crm.outbound_credentials = {"env": "IC_SECRET_NS_TOKEN"}
     crm.save()
-    SigningSecret.objects.create(system=crm, label="primary 2026", reference={"env": "SF_SIGNING_SECRET"})
+    SigningSecret.objects.create(system=crm, label="primary 2026", reference={"env": "IC_SECRET_SF_SIGNING_SECRET"})
     response = api_as(auditor).get("/api/v1/connected-systems/", {"slug": "salesforce"})
     assert "whsec-live-value-123" not in response.content.decode()
     assert "ns-token-value-456" not in response.content.decode()
     system = response.json()["results"][0]
-    assert system["credentials_description"] == "environment variable NS_TOKEN"
+    assert system["credentials_description"] == "environment variable IC_SECRET_NS_TOKEN"
     assert system["signing_secrets"] == [
         {
             "id": system["signing_secrets"][0]["id"],
             "system": "salesforce",
             "label": "primary 2026",
-            "reference": {"env": "SF_SIGNING_SECRET"},
-            "reference_description": "environment variable SF_SIGNING_SECRET",
+            "reference": {"env": "IC_SECRET_SF_SIGNING_SECRET"},
+            "reference_description": "environment variable IC_SECRET_SF_SIGNING_SECRET",
             "active": True,
             "not_after": None,
             "created_at": system["signing_secrets"][0]["created_at"],
@@ -48,9 +48,9 @@ def test_connected_systems_show_where_secrets_live_never_their_values(api_as, au
 
 def test_signing_secrets_are_listed_by_system(api_as, integration_admin, systems):
     SigningSecret.objects.create(system=systems["crm"], label="primary", reference={"file": "/run/secrets/sf"})
-    SigningSecret.objects.create(system=systems["billing"], label="primary", reference={"env": "CB_SECRET"})
+    SigningSecret.objects.create(system=systems["billing"], label="primary", reference={"env": "IC_SECRET_CB_SECRET"})
     rows = api_as(integration_admin).get("/api/v1/signing-secrets/", {"system": "chargebee"}).json()["results"]
-    assert [row["reference_description"] for row in rows] == ["environment variable CB_SECRET"]
+    assert [row["reference_description"] for row in rows] == ["environment variable IC_SECRET_CB_SECRET"]
 
 
 def test_connected_systems_are_read_only_over_the_api(api_as, integration_admin, systems):

@@ -2,7 +2,10 @@
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 
+from apps.core.errors import BusinessError
 from apps.core.history import history
 from apps.core.models import EffectiveDated, EffectiveQuerySet, Timestamped
 from apps.core.money import AMOUNT, QUANTITY, RATE, CurrencyField
@@ -25,6 +28,22 @@ class RateCard(Timestamped):
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
+
+
+class RateCardFrozen(BusinessError):
+    """An approved (or retired) rate card version and its rates never change: a price change is a new version."""
+
+    code = "rate_card_frozen"
+
+
+LINE_PRICE_FIELDS = ("version_id", "role", "bill_rate", "cost_rate", "currency", "unit")
+
+
+def _new_version_fix(version) -> str:
+    return (
+        f"A price change is a new version: create a version of rate card {version.rate_card.code} with the new "
+        "rates, starting the day they apply, and approve it (the old version ends the day before)."
+    )
 
 
 class RateCardVersion(EffectiveDated, Timestamped):
@@ -56,6 +75,48 @@ class RateCardVersion(EffectiveDated, Timestamped):
 
     def __str__(self) -> str:
         return f"{self.rate_card.code} v{self.version} ({self.get_status_display()}, {self.period_label()})"
+
+    FROZEN = (Status.APPROVED, Status.RETIRED)
+
+    def save(self, *args, **kwargs):
+        refusal = self.frozen_refusal()
+        if refusal:
+            raise RateCardFrozen(refusal, fix=_new_version_fix(self), technical=f"rate card version {self.pk}")
+        super().save(*args, **kwargs)
+
+    def frozen_refusal(self, *, deleting: bool = False) -> str:
+        """Why this change (or deletion) is refused because the stored version is approved or retired; '' if not.
+
+        Allowed on an approved version: retiring it, ending it when it is open-ended, and its notes.
+        """
+        if self.pk is None:
+            return ""
+        stored = (
+            RateCardVersion.objects.filter(pk=self.pk)
+            .values("status", "rate_card_id", "version", "effective_from", "effective_to")
+            .first()
+        )
+        if stored is None or stored["status"] not in self.FROZEN:
+            return ""
+        label = f"Rate card {self.rate_card.code} version {stored['version']} is {stored['status']}"
+        if deleting:
+            return f"{label}, so it cannot be deleted: invoices and replays are priced from it."
+        problems = []
+        if stored["rate_card_id"] != self.rate_card_id or stored["version"] != self.version:
+            problems.append("it cannot move to another rate card or number")
+        if stored["effective_from"] != self.effective_from:
+            problems.append(f"its start ({stored['effective_from']}) cannot move")
+        if stored["effective_to"] is not None and stored["effective_to"] != self.effective_to:
+            problems.append(f"its end ({stored['effective_to']}) cannot move")
+        if stored["status"] == self.Status.RETIRED and self.status != self.Status.RETIRED:
+            problems.append("a retired version cannot come back")
+        elif stored["status"] == self.Status.APPROVED and self.status == self.Status.DRAFT:
+            problems.append("it cannot go back to draft")
+        if stored["status"] == self.Status.RETIRED and stored["effective_to"] != self.effective_to:
+            problems.append("its end cannot change")
+        if not problems:
+            return ""
+        return f"{label}: {'; '.join(dict.fromkeys(problems))}."
 
     def clean(self):
         self.clean_period()
@@ -102,11 +163,61 @@ class RateCardLine(Timestamped):
     def __str__(self) -> str:
         return f"{self.version.rate_card.code} v{self.version.version}: {self.role}"
 
+    def save(self, *args, **kwargs):
+        refusal = self.frozen_refusal()
+        if refusal:
+            raise RateCardFrozen(refusal, fix=_new_version_fix(self.version), technical=f"rate card line {self.pk}")
+        super().save(*args, **kwargs)
+
+    def frozen_refusal(self, *, deleting: bool = False) -> str:
+        """Why adding, changing or deleting this rate is refused (its version is approved or retired); '' if not.
+
+        Lines are added to an approved version only together with the version itself (a configuration import
+        creating a version as approved marks its new lines `created_with_its_version`), never to one that exists.
+        """
+        stored = None
+        if self.pk is not None:
+            stored = RateCardLine.objects.filter(pk=self.pk).values(*LINE_PRICE_FIELDS).first()
+        version_ids = {self.version_id, stored["version_id"] if stored else None} - {None}
+        frozen = dict(
+            RateCardVersion.objects.filter(pk__in=version_ids, status__in=RateCardVersion.FROZEN).values_list(
+                "pk", "status"
+            )
+        )
+        if not frozen:
+            return ""
+        if stored is None and getattr(self, "created_with_its_version", False):
+            return ""  # written together with a version created approved (a configuration import)
+        version = self.version
+        label = f"Rate card {version.rate_card.code} version {version.version} is {frozen.get(version.pk, 'approved')}"
+        if deleting:
+            return f"{label}, so its rate for role '{self.role}' cannot be deleted."
+        if stored is None:
+            return f"{label}, so no rate can be added to it (role '{self.role}')."
+        changed = [
+            name.replace("_id", "").replace("_", " ")
+            for name in LINE_PRICE_FIELDS
+            if stored[name] != getattr(self, name)
+        ]
+        if not changed:
+            return ""
+        return f"{label}, so the {', '.join(changed)} of role '{stored['role']}' cannot change."
+
     def clean(self):
         if self.bill_rate is not None and self.bill_rate < 0:
             raise ValidationError({"bill_rate": "A bill rate cannot be negative."})
         if self.cost_rate is not None and self.cost_rate < 0:
             raise ValidationError({"cost_rate": "A cost rate cannot be negative."})
+
+
+@receiver(pre_delete, sender=RateCardVersion)
+@receiver(pre_delete, sender=RateCardLine)
+def refuse_deleting_frozen_rates(sender, instance, **kwargs):
+    """Also covers deletes that bypass delete(): querysets, cascades from a rate card, admin bulk actions."""
+    refusal = instance.frozen_refusal(deleting=True)
+    if refusal:
+        version = instance if isinstance(instance, RateCardVersion) else instance.version
+        raise RateCardFrozen(refusal, fix=_new_version_fix(version), technical=f"{sender.__name__} {instance.pk}")
 
 
 class ContractType(models.TextChoices):

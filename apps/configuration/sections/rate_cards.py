@@ -168,6 +168,10 @@ class RateCardsSection(Section):
                 previous[number] = was
                 changed = assign(version, values, VERSION_DOCUMENT_KEYS)
                 action = UPDATED if changed else UNCHANGED
+                refusal = version.frozen_refusal() if changed else ""
+                if refusal:
+                    item.fail(item.location, f"{refusal} {FROZEN_FIX}")
+                    continue
             else:
                 version = RateCardVersion(rate_card=card, **values)
                 was, changed, action = None, (), CREATED
@@ -205,7 +209,13 @@ class RateCardsSection(Section):
         for number, version in sorted(current.items()):
             if number in seen:
                 continue
-            if ctx.prune:
+            if ctx.prune and version.status in RateCardVersion.FROZEN:
+                ctx.problems.add(
+                    self.key,
+                    f"rate card {card.code} version {number} is {version.status} and cannot be deleted (pruned); "
+                    f"list it in the document, retired if it no longer applies",
+                )
+            elif ctx.prune:
                 label = f"rate card {card.code} version {number}"
                 deletes.insert(0, Change(DELETED, label, self.key, version))
             elif version.status == APPROVED:
@@ -265,6 +275,11 @@ class RateCardsSection(Section):
             line, changed, action = update_or_build(
                 plan, RateCardLine, line, values, LINE_DOCUMENT_KEYS, version=version
             )
+            line.created_with_its_version = not existing_version
+            refusal = line.frozen_refusal() if action != UNCHANGED and existing_version else ""
+            if refusal:
+                item.fail(item.location, f"{refusal} {FROZEN_FIX}")
+                continue
             if action != UNCHANGED:
                 check_model(line, item, LINE_DOCUMENT_KEYS)
             changes.append(
@@ -282,12 +297,17 @@ class RateCardsSection(Section):
         for identity, line in sorted(current.items()):
             if identity in seen:
                 continue
-            if ctx.prune:
+            if ctx.prune and existing_version and line.frozen_refusal(deleting=True):
+                ctx.problems.add(self.key, f"{line.frozen_refusal(deleting=True)} {FROZEN_FIX}")
+            elif ctx.prune:
                 label = f"rate card {card.code} version {version.version} line {line.role!r}"
                 deletes.append(Change(DELETED, label, self.key, line))
             else:
                 count += 1
         return changes, deletes, count
+
+
+FROZEN_FIX = "A price change is a new version: add a version with the new rates instead."
 
 
 def _write_order(version: RateCardVersion, was: tuple | None) -> tuple:

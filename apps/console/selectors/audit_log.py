@@ -15,7 +15,14 @@ from django.db.models import CharField, Value
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from apps.core.history_diff import HISTORY_TYPES, FieldChange, field_changes, m2m_prefetches, previous_rows
+from apps.core.history_diff import (
+    HISTORY_TYPES,
+    FieldChange,
+    field_changes,
+    m2m_prefetches,
+    previous_rows,
+    visible_value,
+)
 from apps.core.masking import masked_fields_for
 
 PAGE_SIZE = 50
@@ -173,7 +180,7 @@ def _entries(user, readable: dict[str, type], keys: list[dict]) -> list[AuditEnt
         before = previous_rows(history_model, rows)
         hidden = masked_fields_for(user, model)
         for row in rows:
-            changes = field_changes(row, before.get(row.history_id), hidden)
+            changes = field_changes(row, before.get(row.history_id), hidden, user=user)
             loaded[(label, row.history_id)] = AuditEntry(label, model, row, changes, hidden)
     return [loaded[key] for key in ((k["audit_model"], k["history_id"]) for k in keys) if key in loaded]
 
@@ -183,10 +190,11 @@ def audit_users():
     return get_user_model().objects.order_by("username").values_list("username", flat=True)
 
 
-def snapshot(entry: AuditEntry) -> list[tuple[str, object, bool]]:
-    """(field, value, masked) of the record as this history row saved it."""
+def snapshot(entry: AuditEntry, user) -> list[tuple[str, object, bool]]:
+    """(field, value, masked) of the record as this history row saved it, as `user` may see it."""
     values = []
     for model_field in entry.row.tracked_fields:
         masked = model_field.name in entry.masked
-        values.append((model_field.name, None if masked else getattr(entry.row, model_field.attname), masked))
+        value = None if masked else visible_value(getattr(entry.row, model_field.attname), user)
+        values.append((model_field.name, value, masked))
     return values

@@ -548,7 +548,7 @@ def _change_entries(history_rows: dict[str, list], user) -> list[Entry]:
         number = NUMBER_FIELDS.get(object_type) or ("name" if hasattr(rows[0], "name") else "")
         for row in rows:
             label = getattr(row, number, "") if number else ""
-            changes = field_changes(row, before.get(row.history_id), hidden)
+            changes = field_changes(row, before.get(row.history_id), hidden, user=user)
             shown = [change for change in changes if change.field not in ("updated_at", "created_at")]
             entries.append(
                 Entry(

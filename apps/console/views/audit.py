@@ -151,7 +151,7 @@ def audit_detail(request, label: str, history_id: int):
         {
             "active": "audit",
             "entry": entry,
-            "snapshot": snapshot(entry),
+            "snapshot": snapshot(entry, request.user),
             "revertible": revertible,
             "refusal": refusal,
             "may_revert": revertible and may_change and not refusal,

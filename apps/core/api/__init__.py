@@ -15,7 +15,7 @@ from rest_framework.views import exception_handler
 from ..context import audit_context
 from ..errors import BusinessError
 from ..history_diff import HISTORY_TYPES, field_changes, m2m_prefetches, previous_rows
-from ..masking import masked_fields_for
+from ..masking import can_see_sensitive, mask_json, masked_fields_for, sensitive_payload_keys
 from ..middleware import PROBLEM_CONTENT_TYPE
 
 CHANGE_REASON_HEADER = "X-Change-Reason"
@@ -112,10 +112,27 @@ def _in_use_detail(exc) -> str:
     return f"It cannot be deleted: it is still used by {', '.join(names)}{more}."
 
 
+class ChangeReasonMissing(exceptions.ValidationError):
+    """A write without a reason: auditors read why every change was made, so the API never makes one up."""
+
+    def __init__(self):
+        super().__init__(
+            {
+                CHANGE_REASON_HEADER: (
+                    f"Say why you make this change in the {CHANGE_REASON_HEADER} header "
+                    f"(for example '{CHANGE_REASON_HEADER}: Price list 2027 per PRICE-7'); it is kept in the "
+                    "history with your name."
+                )
+            }
+        )
+
+
 def change_reason(request) -> str:
-    """The reason a caller gave in X-Change-Reason, or a default naming the user."""
+    """The reason a caller gave in X-Change-Reason; a write without one is refused (400)."""
     given = (request.headers.get(CHANGE_REASON_HEADER) or "").strip()
-    return given[:500] or f"Changed through the API by {request.user.get_username()}"
+    if not given:
+        raise ChangeReasonMissing()
+    return given[:500]
 
 
 def _label(name: str) -> str:
@@ -144,12 +161,30 @@ class MaskedModelSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         request = self.context.get("request")
-        hidden = masked_fields_for(getattr(request, "user", None), self.Meta.model) & set(data)
+        user = getattr(request, "user", None)
+        hidden = masked_fields_for(user, self.Meta.model) & set(data)
         if hidden:
             for name in hidden:
                 data[name] = None
             data["masked_fields"] = sorted(hidden)
+        json_fields = _json_fields(self.Meta.model) & set(data)
+        if json_fields and not can_see_sensitive(user):
+            # Payloads, captured calls, ledger input/output: rates inside them are hidden by key.
+            keys = _payload_keys(self.root)
+            for name in json_fields:
+                data[name] = mask_json(data[name], keys)
         return data
+
+
+def _json_fields(model) -> set[str]:
+    return {field.name for field in model._meta.concrete_fields if isinstance(field, models.JSONField)}
+
+
+def _payload_keys(root) -> frozenset[str]:
+    """The sensitive payload keys, read once per response (a list serializer shares them)."""
+    if not hasattr(root, "_sensitive_payload_keys"):
+        root._sensitive_payload_keys = sensitive_payload_keys()
+    return root._sensitive_payload_keys
 
 
 def history_serializer_for(model):
@@ -187,7 +222,7 @@ def history_rows(obj, rows, user) -> list[dict]:
             "correlation_id": row.history_correlation_id,
             "changes": [
                 {"field": change.field, "old": change.old, "new": change.new, "masked": change.masked}
-                for change in field_changes(row, previous.get(row.history_id), hidden)
+                for change in field_changes(row, previous.get(row.history_id), hidden, user=user)
             ],
         }
         item["record"] = serializer(row, context={"request": _UserOnly(user)}).data
@@ -292,6 +327,16 @@ class TrackedModelViewSet(ReadableNotFoundMixin, HistoryActionMixin, viewsets.Mo
     """Read-write viewset whose writes are atomic and recorded with actor=request.user and the caller's reason."""
 
     filter_backends = [DjangoFilterBackend, MaskedOrderingFilter, filters.SearchFilter]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and self.action in (
+            "create",
+            "update",
+            "partial_update",
+            "destroy",
+        ):
+            change_reason(request)
 
     def audit(self):
         return audit_context(actor=self.request.user, reason=change_reason(self.request))

@@ -47,7 +47,7 @@ from .workflow import WORKFLOW
 HOST = "127.0.0.1"
 HERE = Path(__file__).resolve().parent
 BENCH_SYSTEM = "bench-psa"
-BENCH_TOKEN_ENV = "BENCH_WEBHOOK_TOKEN"
+BENCH_TOKEN_ENV = "IC_SECRET_BENCH_WEBHOOK_TOKEN"
 WEB_WORKERS = 2
 CONNECTIONS = 16
 
@@ -395,7 +395,7 @@ class Bench:
             data=body,
             headers={
                 "Content-Type": "application/x-ndjson",
-                "Authorization": f"Bearer {os.environ['DEMO_KANTATA_WEBHOOK_TOKEN']}",
+                "Authorization": f"Bearer {os.environ['IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN']}",
             },
             timeout=600,
         )

@@ -21,3 +21,13 @@ SANDBOX_ENABLED = True  # the ledger's outbound calls go to the simulators this 
 ROOT_URLCONF = "apps.demo.bench.urls"
 INSTALLED_APPS = [*INSTALLED_APPS, "apps.demo.bench.apps.BenchConfig"]
 DATABASES = {"default": dj_database_url.parse(BENCH_DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+
+# Loopback over plain HTTP, as wrk speaks it: no HTTPS redirect, and throughput (not the per-sender throttle,
+# apps/core/throttles.py) is what is measured.
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "inbound": None},  # noqa: F405
+}

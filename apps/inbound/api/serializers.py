@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api import MaskedModelSerializer
+from apps.core.masking import visible_body
 from apps.sync.selectors import transactions_of_events as ledger_transactions
 
 from ..models import Delivery, InboundEvent
@@ -56,8 +57,10 @@ class DeliveryDetailSerializer(DeliverySerializer):
     def get_body_text(self, delivery) -> str | None:
         if not delivery.body_sha256 or delivery.body_size > BODY_INLINE_BYTES:
             return None
+        request = self.context.get("request")
+        body = visible_body(bytes(delivery.body), getattr(request, "user", None))  # rates masked by role
         try:
-            return bytes(delivery.body).decode("utf-8")
+            return body.decode("utf-8") if body is not None else None
         except UnicodeDecodeError:
             return None
 

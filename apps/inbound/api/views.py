@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import ReadOnlyViewSet, problem
+from apps.core.masking import visible_body
+from apps.core.throttles import InboundThrottle, RejectedDeliveryThrottle
 from apps.systems.models import ConnectedSystem, SigningScheme
 
 from .. import bulk, signatures
@@ -124,13 +126,30 @@ class _SignedEndpoint(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [InboundThrottle]
     parser_classes: list = []
     accepted_types: tuple = JSON_TYPES
     max_body_setting = "INBOUND_MAX_BODY_BYTES"
     max_body_default = 1024 * 1024
 
+    def refused(self, request) -> None:
+        """Count a refused delivery against its sender (see RejectedDeliveryThrottle)."""
+        RejectedDeliveryThrottle().record_rejection(request, self)
+
     def _prepare(self, request, system_slug):
         """(system, body, verification, meta) or a problem Response."""
+        rejected = RejectedDeliveryThrottle()
+        if not rejected.allow_request(request, self):
+            wait = int(rejected.wait() or 60) + 1
+            response = problem(
+                429,
+                "Too many refused deliveries",
+                f"Too many deliveries from your address to '{system_slug}' were refused (bad signature or "
+                f"unreadable body). Fix the signing secret, then retry in {wait} seconds.",
+                request,
+            )
+            response["Retry-After"] = str(wait)
+            return response
         sender = sender_for(system_slug)
         if sender is None:
             return problem(404, "Unknown system", f"No connected system is called '{system_slug}'.", request)
@@ -172,7 +191,8 @@ class _SignedEndpoint(APIView):
                 replay_window=system.inbound_replay_window_seconds,
             )
         except signatures.SignatureRejected as exc:
-            record_rejection(system=system, request_meta=meta, reason=exc.detail)
+            self.refused(request)
+            record_rejection(system=system, request_meta=meta, reason=exc.detail, code=exc.code)
             return problem(exc.status, "Signature rejected", exc.detail, request, code=exc.code)
         return system, body, verification, meta
 
@@ -227,6 +247,7 @@ class WebhookView(_SignedEndpoint):
                 delivery_scheme=self.sender.delivery_scheme,
             )
         except UnreadableDelivery as exc:
+            self.refused(request)
             return problem(400, "Unreadable delivery", exc.message, request)
         first = received.events[0] if received.events else {}
         payload = {
@@ -297,7 +318,10 @@ class BulkView(_SignedEndpoint):
                 record_type=request.query_params.get("record_type"),
             )
         except bulk.BulkRefused as exc:
-            record_rejection(system=connected, request_meta=meta, reason=exc.detail, body=body, kind="bulk")
+            self.refused(request)
+            record_rejection(
+                system=connected, request_meta=meta, reason=exc.detail, body=body, kind="bulk", code="bulk_refused"
+            )
             return problem(exc.status, "Upload refused", exc.detail, request)
         except UnicodeDecodeError:
             return problem(400, "Upload refused", "The body is not UTF-8 text.", request)
@@ -338,9 +362,17 @@ class DeliveryViewSet(ReadOnlyViewSet):
     def body(self, request, pk=None):
         delivery = self.get_object()
         media_type = delivery.content_type.split(";")[0].strip().lower()
+        body = visible_body(bytes(delivery.body or b""), request.user)  # rates masked for roles without them
+        if body is None:
+            return problem(
+                403,
+                "Body not shown",
+                "This body is not JSON, so it cannot be shown with its rates and costs masked for your role.",
+                request,
+            )
         # Served as a download: a sender controls these bytes, so no browser may render them as a page.
         response = HttpResponse(
-            bytes(delivery.body or b""),
+            body,
             content_type=media_type if media_type in RAW_BODY_TYPES else "application/octet-stream",
         )
         extension = "json" if "json" in media_type else "bin"

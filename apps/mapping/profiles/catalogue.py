@@ -179,7 +179,7 @@ FALSE_WORDS = {"false", "f", "no", "n", "0", "off"}
 
 SPEC_KEYS = (
     "spec_version", "vendor", "event_types", "schema_version", "delivery", "description", "notes", "each", "when",
-    "event", "fetch", "commands",
+    "event", "fetch", "commands", "sensitive",
 )  # fmt: skip
 MAPPING_KEYS = (
     "path", "const", "template", "type", "format", "timezone", "currency", "divide_by", "multiply_by", "places",

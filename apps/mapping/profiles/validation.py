@@ -53,6 +53,12 @@ def validate_spec(spec: Any) -> list[str]:
     for key in ("delivery", "description", "notes"):
         if key in spec and not isinstance(spec[key], str):
             problems.append(f"{key}: must be a text.")
+    sensitive_paths = spec.get("sensitive", [])
+    if not (isinstance(sensitive_paths, list) and all(isinstance(p, str) and p.strip() for p in sensitive_paths)):
+        problems.append(
+            "sensitive: list the payload paths that carry rates or costs, e.g. ['record.rate_in_cents']; "
+            "users without the rates permission see them masked."
+        )
     if isinstance(spec.get("delivery"), str) and spec["delivery"] and spec["delivery"] not in DELIVERY_SCHEMES:
         problems.append(
             f"delivery: '{spec['delivery']}' is not a delivery format this product reads "

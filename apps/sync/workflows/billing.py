@@ -25,15 +25,16 @@ from apps.canonical.models import (
     Resource,
     TimeEntry,
 )
-from apps.canonical.services import rate_for
+from apps.canonical.services import governed_upsert, rate_for
 from apps.connectors.interfaces import Charge
-from apps.core.errors import BusinessError
+from apps.core.errors import BusinessError, OwnershipConflict
 from apps.core.history import bulk_create_tracked, bulk_update_tracked
 from apps.core.money import quantize
 from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for
 from apps.systems.models import ConnectedSystem
+from apps.systems.services import CREATE, UPDATE, may_write
 
 from ..intake import bulk_chunk_key
 from ..models import Workflow
@@ -119,16 +120,12 @@ class _Lookups:
         self.projects = by_external(
             "project", ids("project_external_id"), Project, related=("contract", "customer", "rate_card")
         )
-        self.seen_time = set(
-            CrossReference.objects.filter(
-                system=source, object_type="time_entry", external_id__in=ids("time_entry_external_id")
-            ).values_list("external_id", flat=True)
-        )
-        self.seen_expense = set(
-            CrossReference.objects.filter(
-                system=source, object_type="expense", external_id__in=ids("expense_external_id")
-            ).values_list("external_id", flat=True)
-        )
+        self.time_entries = by_external("time_entry", ids("time_entry_external_id"), TimeEntry)
+        self.expenses = by_external("expense", ids("expense_external_id"), Expense)
+        self.seen_time = set(self.time_entries)
+        self.seen_expense = set(self.expenses)
+        self.source = source
+        self._decisions = {}
         card_ids = {p.rate_card_id for p in self.projects.values() if p and p.rate_card_id}
         self.versions = defaultdict(list)
         for version in (
@@ -137,6 +134,15 @@ class _Lookups:
             .prefetch_related("lines")
         ):
             self.versions[version.rate_card_id].append(version)
+
+    def may_write(self, object_type: str, operation: str, fields: tuple, on: datetime.date):
+        """The ownership decision, asked once per batch for each (object, operation, fields, day)."""
+        key = (object_type, operation, fields, on)
+        if key not in self._decisions:
+            self._decisions[key] = may_write(
+                system=self.source, object_type=object_type, fields=fields, on=on, operation=operation
+            )
+        return self._decisions[key]
 
     def rate(self, project: Project, role: str, on: datetime.date):
         for version in self.versions.get(project.rate_card_id, []):
@@ -151,6 +157,55 @@ class _Lookups:
             f"rate for '{role}' covering {on.isoformat()}, then re-run.",
             context={"project": project.code, "role": role, "on": on.isoformat()},
         )
+
+
+def _check_create(lookups: _Lookups, object_type: str, label: str, on: datetime.date) -> None:
+    """A new entry needs the source's create right on its type (ownership rules)."""
+    decision = lookups.may_write(object_type, CREATE, (), on)
+    if decision.refused:
+        raise OwnershipConflict(
+            f"{decision.message()} {label[0].upper()}{label[1:]} was not recorded.",
+            fix="Record it in the owning system, or have a mapping steward change the ownership rule and re-run.",
+            technical=f"refused={decision.refused}",
+            context={"refused": decision.refused, "object_type": object_type, "on": on.isoformat()},
+        )
+
+
+def _check_change(lookups: _Lookups, object_type: str, record, incoming: dict, on: datetime.date) -> None:
+    """An entry sent again with other billed values: only a system that may update those fields may change them.
+
+    A refused change is an ownership conflict naming both values. (An allowed one is still not re-billed here:
+    the entry was recorded and billed once.)
+    """
+    if record is None:
+        return
+    changes = {name: value for name, value in incoming.items() if value is not None and getattr(record, name) != value}
+    if not changes:
+        return
+    decision = lookups.may_write(object_type, UPDATE, tuple(sorted(changes)), on)
+    if not decision.refused:
+        return
+    source = lookups.source
+    conflicts = [
+        {
+            "field": name,
+            "incoming": str(changes[name]),
+            "current": str(getattr(record, name)),
+            "owner": decision.owners[name],
+        }
+        for name in sorted(decision.refused)
+    ]
+    details = "; ".join(
+        f"{c['field']}: {source.name} sent {c['incoming']}, the record has {c['current']} (owned by {c['owner']})"
+        for c in conflicts
+    )
+    raise OwnershipConflict(
+        f"{source.name} may not change {', '.join(c['field'] for c in conflicts)} of {record}: {details}.",
+        fix="Keep the recorded value (resolve), make the change in the owning system, or have a mapping steward "
+        "change the ownership rule and re-run.",
+        technical=f"refused={decision.refused}",
+        context={"conflicts": conflicts, "object_type": object_type, "object_id": record.pk},
+    )
 
 
 def _check_project(project: Project | None, external_id: str, source) -> Project:
@@ -356,13 +411,21 @@ class TimeToBill(WorkflowDefinition):
         )
         contract = project.contract
         if entry.get("type") == "expense.approved":
-            if external_id in lookups.seen_expense:
-                return {"duplicate": True}
             amount = decimal(data.get("amount"), field="amount")
             if amount is None or amount <= 0:
                 raise InvalidCommand(f"Expense {external_id} has no positive amount.")
             on = day(data.get("incurred_on"), field="incurred_on")
             billable = bool(data.get("billable", True)) and contract.contract_type in EXPENSES_BILLABLE
+            if external_id in lookups.seen_expense:
+                _check_change(
+                    lookups,
+                    "expense",
+                    lookups.expenses.get(external_id),
+                    {"amount": amount, "currency": data.get("currency") or project.currency, "incurred_on": on},
+                    on,
+                )
+                return {"duplicate": True}
+            _check_create(lookups, "expense", f"expense {external_id}", on)
             return {
                 "kind": "expense",
                 "external_id": external_id,
@@ -375,13 +438,17 @@ class TimeToBill(WorkflowDefinition):
                 "billable": billable,
                 "description": data.get("description") or "",
             }
-        if external_id in lookups.seen_time:
-            return {"duplicate": True}
         hours = decimal(data.get("hours"), field="hours")
         if hours is None or not (0 < hours <= 24):
             raise InvalidCommand(f"Time entry {external_id} has {data.get('hours')} hours; give 0 < hours ≤ 24.")
         on = day(data.get("work_date"), field="work_date")
         role = data.get("role") or resource.role
+        if external_id in lookups.seen_time:
+            _check_change(
+                lookups, "time_entry", lookups.time_entries.get(external_id), {"hours": hours, "work_date": on}, on
+            )
+            return {"duplicate": True}
+        _check_create(lookups, "time_entry", f"time entry {external_id}", on)
         billable = bool(data.get("billable", True)) and contract.contract_type in HOURLY
         line = lookups.rate(project, role, on) if billable else None
         if project.start_date and on < project.start_date:
@@ -541,19 +608,18 @@ class MilestoneToBill(WorkflowDefinition):
 
         def apply():
             nonlocal milestone
+            values = {"status": Milestone.Status.COMPLETED, "completed_on": completed_on, "amount": amount}
             if milestone is None:
-                milestone = Milestone(
+                values.update(
                     project=project,
                     code=str(data.get("milestone_external_id"))[:40],
                     name=(data.get("name") or "Milestone")[:200],
-                    amount=amount,
                     currency=currency,
                 )
-            milestone.status = Milestone.Status.COMPLETED
-            milestone.completed_on = completed_on
-            milestone.amount = amount
-            milestone.full_clean()
-            milestone.save()
+            # Ownership: creating needs the source's create right, changing the amount its update right.
+            milestone, _, _ = governed_upsert(
+                Milestone, system=source, instance=milestone, values=values, on=completed_on
+            )
             cross_reference_record(
                 system=source,
                 obj=milestone,

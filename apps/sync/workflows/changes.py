@@ -224,7 +224,7 @@ class ContractAmendmentWorkflow(WorkflowDefinition):
                     notes=f"Copy of {card.code} v{version.version}",
                 )
                 for line in version.lines.all():
-                    RateCardLine.objects.create(
+                    copied = RateCardLine(
                         version=twin,
                         role=line.role,
                         bill_rate=line.bill_rate,
@@ -232,6 +232,8 @@ class ContractAmendmentWorkflow(WorkflowDefinition):
                         currency=line.currency,
                         unit=line.unit,
                     )
+                    copied.created_with_its_version = True  # the copy is approved with exactly these rates
+                    copied.save()
         contract.rate_card = copy
         contract.save()
         for project in contract.projects.all():
