@@ -5,6 +5,7 @@ Everything that differs between a laptop, CI and production comes from the envir
 `var/` and the django-q2 ORM broker, so a fresh machine needs no server.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -248,18 +249,20 @@ FOUR_EYES = {
 # A call that would wait longer than this for its rate-limit token is retried later instead of sleeping.
 CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS = float(os.environ.get("CONNECTOR_RATE_LIMIT_MAX_WAIT_SECONDS", "2"))
 
-# --- Inbound ---------------------------------------------------------------------------------
 # --- Reconciliation ---------------------------------------------------------------------------
-# The firm's reporting currency: discrepancies carry their value at risk in it (stored ERP exchange rates).
-REPORTING_CURRENCY = os.environ.get("REPORTING_CURRENCY", "USD")
+# (REPORTING_CURRENCY, above, is the currency discrepancies carry their value at risk in.)
 # Amounts are equal within these tolerances, in the currency's major unit; "*" is the default for any currency.
-RECONCILIATION_TOLERANCES = {
+# RECONCILIATION_TOLERANCES in the environment is the same as JSON, e.g. {"*": {"line": "0.01", "document": "0.05"}}.
+RECONCILIATION_TOLERANCES = json.loads(os.environ.get("RECONCILIATION_TOLERANCES") or "null") or {
     "*": {"line": "0.01", "document": "0.05"},
     "JPY": {"line": "1", "document": "5"},
 }
 RECONCILIATION_PAGE_SIZE = env_int("RECONCILIATION_PAGE_SIZE", 100)
 RECONCILIATION_BATCH_SIZE = env_int("RECONCILIATION_BATCH_SIZE", 2000)
 
+# --- Inbound ---------------------------------------------------------------------------------
+# How long a process remembers a sender's system, secrets and envelope (others forget at once on change).
+INBOUND_SENDER_CACHE_SECONDS = float(os.environ.get("INBOUND_SENDER_CACHE_SECONDS", "5"))
 INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)
 INBOUND_BULK_MAX_BODY_BYTES = env_int("INBOUND_BULK_MAX_BODY_BYTES", 64 * 1024 * 1024)
 INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
@@ -308,6 +311,8 @@ SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", Q_TIMEOUT + 60)
 SYNC_BACKOFF_BASE_SECONDS = float(os.environ.get("SYNC_BACKOFF_BASE_SECONDS") or 5)  # first retry waits ~this
 SYNC_BACKOFF_CAP_SECONDS = float(os.environ.get("SYNC_BACKOFF_CAP_SECONDS") or 900)  # longest wait between retries
 SYNC_REQUEUE_AFTER_SECONDS = env_int("SYNC_REQUEUE_AFTER_SECONDS", 120)  # a queued step not started is re-sent
+# How long a worker goes on with the next steps of the same transaction before handing them to the queue.
+SYNC_FOLLOW_SECONDS = float(os.environ.get("SYNC_FOLLOW_SECONDS") or Q_TIMEOUT / 4)
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {

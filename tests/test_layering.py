@@ -18,6 +18,8 @@ from importlinter.configuration import configure
 from importlinter.contracts.layers import LayersContract
 from importlinter.contracts.protected import ProtectedContract
 
+from tests.sourcecode import parse
+
 configure()
 
 ROOT = "apps"
@@ -181,7 +183,7 @@ def test_the_check_sees_an_import_hidden_in_a_function(tmp_path, monkeypatch):
 
 def function_level_imports(source: str, module: str) -> list[tuple[int, str]]:
     """(line, imported module) for every import of this project's `apps` inside a function body."""
-    tree = ast.parse(source)
+    tree = parse(source)
     package = module.removesuffix(".__init__") if module.endswith(".__init__") else module.rsplit(".", 1)[0]
     found = []
 

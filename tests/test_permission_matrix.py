@@ -58,6 +58,9 @@ WRITERS = {
     "reconciliation/discrepancies": {"finance_ops"},
     "reconciliation/sign-offs": {"finance_ops"},
     "alert-rules": {"finance_ops"},
+    # legal entities are reference data the stewards keep; which system a workflow writes to is the admins'
+    "legal-entities": {"mapping_steward"},
+    "routes": {"integration_admin"},
 }
 # Kept for the alert log: an alert rule is switched off (active = false), never deleted.
 NEVER_DELETED = {"alert-rules"}
@@ -103,9 +106,16 @@ ADMIN_ADDS = {
         "canonical.ratecardversion",
         "canonical.ratecardline",
         "systems.ownershiprule",
+        "canonical.legalentity",
     ],
     "auditor": [],
-    "integration_admin": ["systems.connectedsystem", "systems.signingsecret", "django_q.*", "sync.*"],
+    "integration_admin": [
+        "systems.connectedsystem",
+        "systems.signingsecret",
+        "systems.route",
+        "django_q.*",
+        "sync.*",
+    ],
 }
 
 # Sentinel amounts no other value in the data comes near: if one shows up for a masked role, a rate leaked.

@@ -94,6 +94,7 @@ def test_an_approved_version_may_still_be_ended_retired_and_annotated(api_as, st
     assert "its end (2026-06-30) cannot move" in body["detail"]
 
 
+@pytest.mark.usefixtures("four_eyes_off")
 def test_a_price_change_is_a_new_version(api_as, steward, approved):
     approved.effective_to = datetime.date(2026, 6, 30)
     approved.save()

@@ -296,7 +296,9 @@ def test_ownership_rule_create_through_the_api_is_a_202_until_rejected(api_as, s
     request_id = response.json()["id"]
     assert not OwnershipRule.objects.exists()
 
-    refused = api_as(checker).post(f"/api/v1/approvals/{request_id}/reject/", {}, format="json")
+    refused = api_as(checker).post(
+        f"/api/v1/approvals/{request_id}/reject/", {}, format="json", HTTP_X_CHANGE_REASON=""
+    )
     assert refused.status_code == 422 and "Say why you are rejecting" in refused.json()["detail"]
     rejected = api_as(checker).post(
         f"/api/v1/approvals/{request_id}/reject/", {"reason": "ERP owns customers (ADR-3)"}, format="json"

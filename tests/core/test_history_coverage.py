@@ -8,6 +8,7 @@ from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 
 from apps.canonical.models import LegalEntity
+from tests.sourcecode import parse
 
 APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
 
@@ -59,7 +60,7 @@ def test_no_code_writes_tracked_rows_around_history():
             continue
         source = path.read_text()
         lines = source.splitlines()
-        for node in ast.walk(ast.parse(source)):
+        for node in ast.walk(parse(source)):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             if node.func.attr not in QUERYSET_METHODS or not (_chain(node.func.value) & QUERYSET_SOURCES):

@@ -11,9 +11,14 @@ ROOT = Path(settings.BASE_DIR)
 NOT_OPERATIONAL = {"SIMPLE_HISTORY_ENABLED"}  # django-simple-history's own switch, for data migrations
 
 
+# Settings built from other variables: FOUR_EYES from the kinds listed in FOUR_EYES_ON / FOUR_EYES_OFF.
+BUILT_FROM = {"FOUR_EYES": {"FOUR_EYES_ON", "FOUR_EYES_OFF"}}
+
+
 def documented() -> set[str]:
     text = (ROOT / ".env.example").read_text()
-    return set(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
+    names = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
+    return names | {name for name, parts in BUILT_FROM.items() if parts <= names}
 
 
 def read_by_the_code() -> set[str]:
