@@ -75,10 +75,10 @@ class TransactionFilter(django_filters.FilterSet):
         method="filter_queue",
         label="Queue view (problems = exceptions and retrying)",
     )
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
-    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
+    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
+    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES, distinct=False)
     owner = ListedCharFilter(method="filter_owner", label="Owner: a username, 'me' or 'none'", choices=owner_choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -88,7 +88,9 @@ class TransactionFilter(django_filters.FilterSet):
     exception_after = django_filters.IsoDateTimeFilter(
         field_name="exception_at", lookup_expr="gt", label="Became an exception after"
     )
-    currency = django_filters.MultipleChoiceFilter(choices=CURRENCY_CHOICES, label="Currency of the value at risk")
+    currency = django_filters.MultipleChoiceFilter(
+        choices=CURRENCY_CHOICES, label="Currency of the value at risk", distinct=False
+    )
     business_key = django_filters.CharFilter()
     correlation_id = django_filters.CharFilter(
         method="filter_correlation_id",
@@ -122,8 +124,8 @@ class TransactionFilter(django_filters.FilterSet):
 class StepFilter(django_filters.FilterSet):
     """Steps of every transaction (the admin's step list)."""
 
-    status = django_filters.MultipleChoiceFilter(choices=Step.Status.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    status = django_filters.MultipleChoiceFilter(choices=Step.Status.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
     correlation_id = django_filters.CharFilter(field_name="transaction__correlation_id")
 
     class Meta:
@@ -134,8 +136,8 @@ class StepFilter(django_filters.FilterSet):
 class StepAttemptFilter(django_filters.FilterSet):
     """Attempts of every step (the admin's attempt list)."""
 
-    outcome = django_filters.MultipleChoiceFilter(choices=StepAttempt.Outcome.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    outcome = django_filters.MultipleChoiceFilter(choices=StepAttempt.Outcome.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
     correlation_id = django_filters.CharFilter(field_name="step__transaction__correlation_id")
 
     class Meta:
@@ -146,12 +148,12 @@ class StepAttemptFilter(django_filters.FilterSet):
 class ExceptionGroupFilter(django_filters.FilterSet):
     """Filters of the exception-group list in the API and the console."""
 
-    status = django_filters.MultipleChoiceFilter(choices=ExceptionGroup.Status.choices)
-    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    status = django_filters.MultipleChoiceFilter(choices=ExceptionGroup.Status.choices, distinct=False)
+    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
     error_code = django_filters.CharFilter()
     target_system = django_filters.CharFilter(field_name="target_system__slug", label="Target system (slug)")
-    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
+    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES, distinct=False)
     assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee: a username, 'me' or 'none'")
     last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
     q = django_filters.CharFilter(method="filter_text", label="Cause, message or missing thing contains")

@@ -9,7 +9,8 @@ member of a group completes or is closed by hand, the group is resolved on its o
 import hashlib
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save
 from django.utils import timezone
 
@@ -196,10 +197,18 @@ def exception_group_comment(*, group: ExceptionGroup, text: str, actor) -> Excep
 
 def live_groups():
     """Groups still needing attention, with their open count and money at risk per currency (two queries)."""
-    open_q = Q(members__transaction__status__in=UNSETTLED_STATUSES)
+    # A subquery per group (its members by the group index, their transactions by primary key): a LEFT JOIN of every
+    # member with every transaction would read the whole ledger.
+    open_members = (
+        ExceptionGroupMember.objects.filter(group=OuterRef("pk"), transaction__status__in=UNSETTLED_STATUSES)
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         ExceptionGroup.objects.select_related("target_system", "assignee")
-        .annotate(open_count=Count("members", filter=open_q))
+        .annotate(open_count=Coalesce(Subquery(open_members, output_field=IntegerField()), 0))
         .order_by("-last_seen")
     )
 
