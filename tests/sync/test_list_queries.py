@@ -2,7 +2,6 @@
 and a date drill-down without a DISTINCT over the list."""
 
 import datetime
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -12,59 +11,18 @@ from django.utils import timezone
 
 from apps.core.paginators import CappedPaginator
 from apps.sync import selectors
-from apps.sync.models import ExceptionGroup, ExceptionGroupMember, Transaction, Workflow
+from apps.sync.models import Transaction
+from tests.factories import ledger
 
 pytestmark = pytest.mark.django_db
 
 QUEUE = reverse("admin:sync_transaction_changelist")
-STATUSES = ["exception", "waiting_retry", "completed", "exception", "completed", "resolved", "pending"]
 PAGES = [
     QUEUE,
     f"{QUEUE}?queue=all",
     f"{QUEUE}?queue=all&workflow=time_to_bill&owner_role=finance_ops",
     f"{QUEUE}?created_at__year={timezone.now().year}",
 ]
-
-
-def ledger(count: int, *, start: int = 0) -> list[Transaction]:
-    """`count` transactions of mixed statuses and workflows, the exceptions filed under two groups."""
-    now = timezone.now()
-    rows = []
-    for n in range(start, start + count):
-        status = STATUSES[n % len(STATUSES)]
-        rows.append(
-            Transaction(
-                workflow=[Workflow.TIME_TO_BILL, Workflow.INVOICE_TO_ERP][n % 2],
-                correlation_id=f"list-{n}",
-                status=status,
-                subject=f"Invoice {n}",
-                value_at_risk=Decimal(100 + n),
-                currency=["USD", "GBP"][n % 2],
-                owner_role=["finance_ops", "delivery_ops"][(n // 2) % 2],
-                error_message="No rate" if status != "completed" else "",
-                exception_at=now - datetime.timedelta(minutes=n) if status in ("exception", "resolved") else None,
-            )
-        )
-    created = Transaction.objects.bulk_create(rows)  # test data: history is not what these tests are about
-    groups = [
-        ExceptionGroup.objects.get_or_create(
-            fingerprint=f"list-group-{g}",
-            defaults={
-                "workflow": Workflow.TIME_TO_BILL,
-                "title": f"Cause {g}",
-                "owner_role": "finance_ops",
-                "first_seen": now,
-                "last_seen": now,
-            },
-        )[0]
-        for g in range(2)
-    ]
-    ExceptionGroupMember.objects.bulk_create(
-        ExceptionGroupMember(group=groups[txn.pk % 2], transaction=txn)
-        for txn in created
-        if txn.status in ("exception", "resolved")
-    )
-    return created
 
 
 def statements(client, url: str) -> int:
