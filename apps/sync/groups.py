@@ -9,8 +9,7 @@ member of a group completes or is closed by hand, the group is resolved on its o
 import hashlib
 
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Count, IntegerField, Sum, Value, When
 from django.db.models.signals import post_save
 from django.utils import timezone
 
@@ -195,20 +194,31 @@ def exception_group_comment(*, group: ExceptionGroup, text: str, actor) -> Excep
         return ExceptionGroupComment.objects.create(group=group, author=actor, text=text.strip())
 
 
-def live_groups():
-    """Groups still needing attention, with their open count and money at risk per currency (two queries)."""
-    # A subquery per group (its members by the group index, their transactions by primary key): a LEFT JOIN of every
-    # member with every transaction would read the whole ledger.
-    open_members = (
-        ExceptionGroupMember.objects.filter(group=OuterRef("pk"), transaction__status__in=UNSETTLED_STATUSES)
+def open_member_counts() -> dict[int, int]:
+    """Open members per group: one pass over the unsettled transactions (a small index) joined to the members."""
+    return dict(
+        ExceptionGroupMember.objects.filter(transaction__status__in=UNSETTLED_STATUSES)
         .order_by()
-        .values("group")
+        .values_list("group_id")
         .annotate(n=Count("pk"))
-        .values("n")
+    )
+
+
+def live_groups():
+    """Groups still needing attention, with their open count (two queries: the counts, then the groups).
+
+    The counts are read first in one pass and set on each group as a value: counting per group (a subquery, or a
+    LEFT JOIN of every member with its transaction) reads every member's transaction, the whole ledger's worth.
+    """
+    counts = open_member_counts()
+    open_count = Case(
+        *[When(pk=group_id, then=Value(n)) for group_id, n in sorted(counts.items())],
+        default=Value(0),
+        output_field=IntegerField(),
     )
     return (
         ExceptionGroup.objects.select_related("target_system", "assignee")
-        .annotate(open_count=Coalesce(Subquery(open_members, output_field=IntegerField()), 0))
+        .annotate(open_count=open_count if counts else Value(0, output_field=IntegerField()))
         .order_by("-last_seen")
     )
 

@@ -145,8 +145,12 @@ class Transaction(Timestamped):
                 condition=Q(status__in=["pending", "running", "waiting_retry", "exception"]),
                 name="sync_txn_unsettled_id",
             ),
-            # A team's lists (owner role, workflow, status): counted and dated from the index alone.
-            models.Index(fields=["owner_role", "workflow", "status"], include=["created_at"], name="sync_txn_team"),
+            # A team's lists (owner role, workflow, status): counted, dated and summed from the index alone.
+            models.Index(
+                fields=["owner_role", "workflow", "status"],
+                include=["created_at", "currency", "value_at_risk"],
+                name="sync_txn_team",
+            ),
         ]
 
     def __str__(self) -> str:
