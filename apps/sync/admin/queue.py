@@ -141,8 +141,8 @@ class TransactionAdmin(TransactionActionsMixin, TraceMixin, HistoryAdmin):
         return response
 
     @staticmethod
-    def _statuses(request, queue: str) -> set[str] | None:
-        """The statuses the list can hold: its queue view's, narrowed by `?status=` (None: any)."""
+    def _statuses(request, queue: str) -> set[str]:
+        """The statuses the list can hold: its queue view's, narrowed by `?status=`."""
         statuses = set(QUEUES[queue][1] or Transaction.Status.values)
         asked = {value for value in request.GET.getlist("status") if value}
         return statuses & asked if asked else statuses
