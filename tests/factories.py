@@ -4,6 +4,8 @@ import datetime
 import itertools
 from decimal import Decimal
 
+from django.utils import timezone
+
 from apps.canonical.models import (
     Contract,
     Customer,
@@ -14,6 +16,7 @@ from apps.canonical.models import (
     RateCardVersion,
     Resource,
 )
+from apps.sync.models import ExceptionGroup, ExceptionGroupMember, Transaction, Workflow
 from apps.systems.models import ConnectedSystem, OwnershipRule
 
 _seq = itertools.count(1)
@@ -122,3 +125,47 @@ def ownership_rule(
     rule.may_create.set(may_create)
     rule.may_update.set(may_update)
     return rule
+
+
+LEDGER_STATUSES = ["exception", "waiting_retry", "completed", "exception", "completed", "resolved", "pending"]
+
+
+def ledger(count: int, *, start: int = 0) -> list[Transaction]:
+    """`count` transactions of mixed statuses and workflows, the exceptions filed under two groups."""
+    now = timezone.now()
+    rows = []
+    for n in range(start, start + count):
+        status = LEDGER_STATUSES[n % len(LEDGER_STATUSES)]
+        rows.append(
+            Transaction(
+                workflow=[Workflow.TIME_TO_BILL, Workflow.INVOICE_TO_ERP][n % 2],
+                correlation_id=f"list-{n}",
+                status=status,
+                subject=f"Invoice {n}",
+                value_at_risk=Decimal(100 + n),
+                currency=["USD", "GBP"][n % 2],
+                owner_role=["finance_ops", "delivery_ops"][(n // 2) % 2],
+                error_message="No rate" if status != "completed" else "",
+                exception_at=now - datetime.timedelta(minutes=n) if status in ("exception", "resolved") else None,
+            )
+        )
+    created = Transaction.objects.bulk_create(rows)  # test data: history is not what these tests are about
+    groups = [
+        ExceptionGroup.objects.get_or_create(
+            fingerprint=f"list-group-{g}",
+            defaults={
+                "workflow": Workflow.TIME_TO_BILL,
+                "title": f"Cause {g}",
+                "owner_role": "finance_ops",
+                "first_seen": now,
+                "last_seen": now,
+            },
+        )[0]
+        for g in range(2)
+    ]
+    ExceptionGroupMember.objects.bulk_create(
+        ExceptionGroupMember(group=groups[txn.pk % 2], transaction=txn)
+        for txn in created
+        if txn.status in ("exception", "resolved")
+    )
+    return created

@@ -6,3 +6,8 @@ BULK_ACTION_LIMIT = 500
 # Rows per page: admin lists, and API lists unless the caller asks for another `limit`.
 ADMIN_PAGE_SIZE = 50
 API_PAGE_SIZE = 100
+
+# Rows a list pages through (admin and console), 200 pages of 50: deeper than this a person narrows the filter
+# instead. Counting and OFFSET both stop here, so a list over millions of rows answers as fast as one over ten
+# thousand (an OFFSET of 100,000 rows alone takes longer than a whole page should).
+LIST_ROW_LIMIT = 10_000

@@ -75,10 +75,10 @@ class TransactionFilter(FilterSet):
         method="filter_queue",
         label="Queue view (problems = exceptions and retrying)",
     )
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
-    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
+    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
+    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES, distinct=False)
     owner = ListedCharFilter(method="filter_owner", label="Owner: a username, 'me' or 'none'", choices=owner_choices)
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -86,7 +86,9 @@ class TransactionFilter(FilterSet):
         field_name="exception_at", lookup_expr="lt", label="Became an exception before (to find old ones)"
     )
     exception_after = IsoDateTimeFilter(field_name="exception_at", lookup_expr="gt", label="Became an exception after")
-    currency = django_filters.MultipleChoiceFilter(choices=CURRENCY_CHOICES, label="Currency of the value at risk")
+    currency = django_filters.MultipleChoiceFilter(
+        choices=CURRENCY_CHOICES, label="Currency of the value at risk", distinct=False
+    )
     business_key = django_filters.CharFilter()
     correlation_id = django_filters.CharFilter(
         method="filter_correlation_id",
@@ -120,8 +122,8 @@ class TransactionFilter(FilterSet):
 class StepFilter(FilterSet):
     """Steps of every transaction (the admin's step list)."""
 
-    status = django_filters.MultipleChoiceFilter(choices=Step.Status.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    status = django_filters.MultipleChoiceFilter(choices=Step.Status.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
     correlation_id = django_filters.CharFilter(field_name="transaction__correlation_id")
 
     class Meta:
@@ -132,8 +134,8 @@ class StepFilter(FilterSet):
 class StepAttemptFilter(FilterSet):
     """Attempts of every step (the admin's attempt list)."""
 
-    outcome = django_filters.MultipleChoiceFilter(choices=StepAttempt.Outcome.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    outcome = django_filters.MultipleChoiceFilter(choices=StepAttempt.Outcome.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
     correlation_id = django_filters.CharFilter(field_name="step__transaction__correlation_id")
 
     class Meta:
@@ -144,12 +146,12 @@ class StepAttemptFilter(FilterSet):
 class ExceptionGroupFilter(FilterSet):
     """Filters of the exception-group list in the API and the console."""
 
-    status = django_filters.MultipleChoiceFilter(choices=ExceptionGroup.Status.choices)
-    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices)
-    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES)
+    status = django_filters.MultipleChoiceFilter(choices=ExceptionGroup.Status.choices, distinct=False)
+    workflow = django_filters.MultipleChoiceFilter(choices=Workflow.choices, distinct=False)
+    error_class = django_filters.MultipleChoiceFilter(choices=ErrorClass.CHOICES, distinct=False)
     error_code = django_filters.CharFilter()
     target_system = django_filters.CharFilter(field_name="target_system__slug", label="Target system (slug)")
-    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES)
+    owner_role = django_filters.MultipleChoiceFilter(choices=ROLE_CHOICES, distinct=False)
     assignee = django_filters.CharFilter(method="filter_assignee", label="Assignee: a username, 'me' or 'none'")
     last_seen_after = IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
     q = django_filters.CharFilter(method="filter_text", label="Cause, message or missing thing contains")

@@ -9,7 +9,8 @@ no-op.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 from apps.core.errors import ErrorClass
 from apps.core.history import history
@@ -120,6 +121,36 @@ class Transaction(Timestamped):
             # The console home's 30-day figures: transactions started, and completed ones' durations.
             models.Index(fields=["created_at"], name="sync_txn_created"),
             models.Index(fields=["status", "completed_at"], name="sync_txn_status_completed"),
+            # The exception queue's order (`problem_since`: when it failed, newest first), over every transaction
+            # and over the open problems alone, so a page of the queue reads its 50 rows from an index.
+            models.Index(Coalesce("exception_at", "updated_at").desc(), F("id").desc(), name="sync_txn_problem_since"),
+            models.Index(
+                Coalesce("exception_at", "updated_at").desc(),
+                F("id").desc(),
+                condition=Q(status__in=["exception", "waiting_retry"]),
+                name="sync_txn_problem_queue",
+            ),
+            # Money at risk and exception ages of unsettled transactions (queue summary, console home, groups),
+            # read from the index alone.
+            models.Index(
+                fields=["status", "currency"],
+                include=["id", "value_at_risk", "exception_at"],
+                condition=Q(status__in=["pending", "running", "waiting_retry", "exception"]),
+                name="sync_txn_unsettled_money",
+            ),
+            # "Is this member of an exception group still open?", probed by id from a group's members.
+            models.Index(
+                fields=["id"],
+                include=["status", "currency", "value_at_risk"],
+                condition=Q(status__in=["pending", "running", "waiting_retry", "exception"]),
+                name="sync_txn_unsettled_id",
+            ),
+            # A team's lists (owner role, workflow, status): counted, dated and summed from the index alone.
+            models.Index(
+                fields=["owner_role", "workflow", "status"],
+                include=["created_at", "currency", "value_at_risk"],
+                name="sync_txn_team",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -284,6 +315,7 @@ class ExceptionGroupMember(Timestamped):
 
     class Meta:
         ordering = ["group", "-created_at"]
+        indexes = [models.Index(fields=["group", "transaction"], name="sync_member_group_txn")]
 
     def __str__(self) -> str:
         return f"{self.transaction.correlation_id} in group {self.group_id}"

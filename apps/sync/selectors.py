@@ -4,9 +4,11 @@ import json
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db import connections
+from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from apps.core.limits import LIST_ROW_LIMIT
 from apps.core.masking import can_see_sensitive, json_holds, mask_json, sensitive_payload_keys
 
 from .models import Step, StepAttempt, Transaction, Workflow
@@ -48,20 +50,44 @@ def transaction_trace(pk) -> Transaction | None:
     )
 
 
-def queue_summary(queryset: QuerySet[Transaction]) -> dict:
-    """How many transactions a list holds per status, and the value at risk per currency."""
-    base = Transaction.objects.filter(pk__in=queryset.values("pk"))
-    by_status = dict(base.order_by().values_list("status").annotate(n=Count("pk")))
+def queue_summary(queryset: QuerySet[Transaction], *, statuses=None, limit: int = LIST_ROW_LIMIT) -> dict:
+    """How many transactions a list holds per status, and the value at risk per currency (two queries).
+
+    Each status is counted up to `limit` (a list over a million rows says "more than 10,000 completed" instead of
+    counting them all); `statuses` are those the list can hold (its queue view), the others are not counted.
+    The sums run on the list's own query, not through `pk IN (subquery)`.
+    """
+    base = queryset.order_by()
+    wanted = [status for status in Transaction.Status.values if statuses is None or status in statuses]
+    parts, params = [], []
+    for status in wanted:
+        sql, status_params = base.filter(status=status).values("pk")[: limit + 1].query.sql_with_params()
+        parts.append(f"SELECT %s, (SELECT COUNT(*) FROM ({sql}) AS limited)")
+        params += [status, *status_params]
+    counted = {}
+    if parts:
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            counted = {status: n for status, n in cursor.fetchall() if n}
+    capped = {status for status, n in counted.items() if n > limit}
+    by_status = {status: min(n, limit) for status, n in counted.items()}
     # Money is at risk only while a transaction is not closed: completed, resolved and ignored rows add nothing.
+    unsettled = [status for status in wanted if status not in Transaction.CLOSED_STATUSES]
     at_risk = (
-        base.exclude(value_at_risk__isnull=True)
-        .exclude(status__in=Transaction.CLOSED_STATUSES)
+        base.filter(status__in=unsettled, value_at_risk__isnull=False)
         .exclude(currency="")
-        .order_by("currency")
         .values_list("currency")
         .annotate(total=Sum("value_at_risk"))
+        .order_by("currency")
     )
-    return {"by_status": by_status, "value_at_risk": list(at_risk), "total": sum(by_status.values())}
+    total = sum(by_status.values())
+    return {
+        "by_status": by_status,
+        "capped": capped,
+        "value_at_risk": list(at_risk),
+        "total": total,
+        "total_label": f"more than {total:,}" if capped else f"{total:,}",
+    }
 
 
 def transaction_history(txn: Transaction, *, limit: int = 50) -> list[dict]:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import BusinessError
+from apps.core.paginators import CappedPaginator
 from apps.core.roles import ROLES
 from apps.sync import selectors
 from apps.sync.batches import (
@@ -225,7 +226,9 @@ def bulk_rerun(request):
             "active": "exceptions",
             "filter": filterset,
             "plan": plan_summary(rerunnable),
-            "page": Paginator(matched.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page")),
+            "page": CappedPaginator(matched.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(
+                request.GET.get("page")
+            ),
             "query": _without_page(params),
             "can_act": _user_roles(request.user) or request.user.has_perm("sync.change_transaction"),
         },

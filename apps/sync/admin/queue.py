@@ -128,13 +128,21 @@ class TransactionAdmin(TransactionActionsMixin, TraceMixin, HistoryAdmin):
         response = super().changelist_view(request, {"title": title, **(extra_context or {})})
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
-            summary = selectors.queue_summary(context["cl"].queryset)
+            summary = selectors.queue_summary(context["cl"].queryset, statuses=self._statuses(request, queue))
             context["queue_summary"] = {
                 "total": summary["total"],
+                "total_label": summary["total_label"],
                 "statuses": [
-                    (badge(status), count)
+                    (badge(status), f"{count:,}+" if status in summary["capped"] else f"{count:,}")
                     for status, count in sorted(summary["by_status"].items(), key=lambda item: -item[1])
                 ],
                 "at_risk": [money(total, currency) for currency, total in summary["value_at_risk"]],
             }
         return response
+
+    @staticmethod
+    def _statuses(request, queue: str) -> set[str]:
+        """The statuses the list can hold: its queue view's, narrowed by `?status=`."""
+        statuses = set(QUEUES[queue][1] or Transaction.Status.values)
+        asked = {value for value in request.GET.getlist("status") if value}
+        return statuses & asked if asked else statuses

@@ -1,0 +1,1 @@
+"""Benchmarks the `bench` command calls: each module measures one row of the performance table."""

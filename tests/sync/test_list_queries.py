@@ -1,0 +1,105 @@
+"""The exception queue over a big ledger: the same statements for 10 rows as for 200, counts that stop at a limit,
+and a date drill-down without a DISTINCT over the list."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.paginators import CappedPaginator
+from apps.sync import selectors
+from apps.sync.models import Transaction
+from tests.factories import ledger
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = reverse("admin:sync_transaction_changelist")
+PAGES = [
+    QUEUE,
+    f"{QUEUE}?queue=all",
+    f"{QUEUE}?queue=all&workflow=time_to_bill&owner_role=finance_ops",
+    f"{QUEUE}?created_at__year={timezone.now().year}",
+]
+
+
+def statements(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+def test_every_view_of_the_exception_queue_runs_the_same_statements_for_10_rows_as_for_200(client, admin_user):
+    client.force_login(admin_user)
+    ledger(10)
+    few = {url: statements(client, url) for url in PAGES}
+    ledger(190, start=10)
+    many = {url: statements(client, url) for url in PAGES}
+    assert many == few
+    assert max(many.values()) <= 20
+    assert statements(client, f"{QUEUE}?queue=all&p=4") == statements(client, f"{QUEUE}?queue=all&p=2")
+
+
+def test_the_queue_summary_counts_each_status_and_sums_only_open_money(client, admin_user):
+    client.force_login(admin_user)
+    created = ledger(14)
+    response = client.get(f"{QUEUE}?queue=all")
+    summary = response.context["queue_summary"]
+    assert summary["total"] == 14
+    assert summary["total_label"] == "14"
+    open_usd = sum(
+        t.value_at_risk for t in created if t.currency == "USD" and t.status not in ("completed", "resolved")
+    )
+    assert f"USD {open_usd:,.2f}" in summary["at_risk"]
+    by_status = selectors.queue_summary(Transaction.objects.all())["by_status"]
+    assert by_status == {"exception": 4, "waiting_retry": 2, "completed": 4, "resolved": 2, "pending": 2}
+
+
+def test_a_queue_holding_more_than_the_row_limit_says_so_instead_of_counting_everything():
+    ledger(30)  # 9 exceptions, 5 retrying, 8 completed, 4 resolved, 4 pending
+    summary = selectors.queue_summary(Transaction.objects.all(), limit=5)
+    assert summary["by_status"] == {"exception": 5, "waiting_retry": 5, "completed": 5, "resolved": 4, "pending": 4}
+    assert summary["capped"] == {"exception", "completed"}
+    assert summary["total_label"] == "more than 23"
+    paginator = CappedPaginator(Transaction.objects.filter(status="completed").order_by("pk"), 2, row_limit=5)
+    assert paginator.count == 5 and paginator.capped
+    assert paginator.num_pages == 3
+    assert paginator.count_label == "more than 5"
+    whole = CappedPaginator(Transaction.objects.order_by("pk"), 50)
+    assert whole.count == 30 and not whole.capped and whole.count_label == "30"
+
+
+def test_the_whole_ledger_paged_past_the_limit_stops_at_the_last_page_it_offers(client, admin_user, monkeypatch):
+    client.force_login(admin_user)
+    monkeypatch.setattr(CappedPaginator, "row_limit", 60)
+    ledger(130)
+    page = client.get(f"{QUEUE}?queue=all&p=2")
+    assert page.status_code == 200
+    assert "pages stop after 60 rows" in page.content.decode()
+    assert client.get(f"{QUEUE}?queue=all&p=3").status_code == 302  # beyond the limit: back to the list
+
+
+def test_the_date_drill_down_offers_the_months_between_the_first_and_last_row_without_distinct(client, admin_user):
+    client.force_login(admin_user)
+    ledger(5)
+    year = timezone.now().year
+    Transaction.objects.filter(correlation_id="list-0").update(
+        created_at=datetime.datetime(year, 1, 15, tzinfo=datetime.UTC)
+    )
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"{QUEUE}?queue=all&created_at__year={year}")
+    assert response.status_code == 200
+    listed = [
+        query["sql"].upper() for query in captured.captured_queries if '"SYNC_TRANSACTION"' in query["sql"].upper()
+    ]
+    distinct = [sql for sql in listed if "DISTINCT" in sql]
+    assert not distinct
+    html = response.content.decode()
+    assert (
+        f"created_at__month=1&amp;created_at__year={year}" in html
+        or f"created_at__year={year}&amp;created_at__month=1" in html
+    )
+    assert "January" in html
