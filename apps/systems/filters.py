@@ -43,7 +43,7 @@ class OwnershipRuleFilter(FilterSet):
         return queryset.in_force(value)
 
 
-class RouteFilter(django_filters.FilterSet):
+class RouteFilter(FilterSet):
     target_kind = django_filters.MultipleChoiceFilter(choices=SystemKind.choices)
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
     in_force_on = django_filters.DateFilter(method="filter_in_force_on", label="In force on (date)")
