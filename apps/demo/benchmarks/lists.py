@@ -183,6 +183,8 @@ def _use_database(database_url: str) -> None:
         return
     connections.close_all()
     current.update(wanted)
+    current["OPTIONS"] = {}  # SQLite's options (timeout, transaction mode) mean nothing to PostgreSQL
+    current["TEST"] = {}
     del connections["default"]
 
 
