@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.canonical.models import Invoice
 from apps.reconciliation.models import Check, Discrepancy, PeriodSignOff, ReconciliationRun
 
 from .. import factories
@@ -260,3 +261,51 @@ def test_the_nav_links_to_reconciliation_and_outsiders_are_refused(client, books
     assert client.get(PAGE).status_code == 403
     client.logout()
     assert client.get(PAGE).status_code == 302
+
+
+# --- the timeline names reconciliation findings ---------------------------------------------------------------
+
+
+def test_the_timeline_of_an_invoice_shows_its_reconciliation_findings_with_amounts(client, books, finance_user):
+    customer = factories.customer(number="C-042", name="Globex Ltd", currency="GBP", legal_entity=books["entity"])
+    Invoice.objects.create(
+        number="INV-1001",
+        customer=customer,
+        legal_entity=books["entity"],
+        issue_date=datetime.date(2026, 11, 12),
+        due_date=datetime.date(2026, 12, 12),
+        currency="GBP",
+        subtotal=Decimal("1000"),
+        total=Decimal("1200"),
+        status="posted",
+    )
+    ar = discrepancy(
+        books["run"],
+        Check.AR_BALANCE,
+        "C-042:GBP:erp-vs-billing",
+        left="0.00",
+        right="1200.00",
+        at_risk="1512.00",
+        detail={"customer": "C-042"},
+    )
+    client.force_login(finance_user)
+    page = client.get("/timeline/", {"q": "INV-1001"})
+    findings = {entry.title.split("— ")[1]: entry for entry in page.context["trail"].entries if entry.kind == "finding"}
+    assert set(findings) == {"INV-1001", ar.business_key}  # the invoice, and its customer's open balance
+    assert "billing GBP 1,200.00, erp —" in findings["INV-1001"].detail
+    assert "USD 1,512.00 at risk" in findings["INV-1001"].detail and findings["INV-1001"].status == "open"
+    html = page.content.decode()
+    assert "2 reconciliation findings" in html and "/reconciliation/?business_key=INV-1001" in html
+
+    page = client.get("/timeline/", {"q": "C-042"})
+    keys = {entry.title.split("— ")[1] for entry in page.context["trail"].entries if entry.kind == "finding"}
+    assert keys == {"INV-1001", ar.business_key}
+
+
+def test_a_key_only_reconciliation_knows_opens_its_finding_on_the_timeline(client, books, finance_user):
+    client.force_login(finance_user)
+    page = client.get("/timeline/", {"q": "NW-UK:2026-11:GBP"})
+    trail = page.context["trail"]
+    assert trail.start.found_as == "reconciliation finding"
+    assert [entry.kind for entry in trail.entries] == ["finding"]
+    assert "GBP 5,000.00" in trail.entries[0].detail and "GBP 1,200.00" in trail.entries[0].detail
