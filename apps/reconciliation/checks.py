@@ -43,6 +43,12 @@ class Scope:
     end: datetime.date
     entity: str | None = None
     systems: dict = field(default_factory=dict)  # the systems pulled completely: {"billing": ..., "erp": ...}
+    invoice_keys: object = None  # a Q on invoice_key from the range first pass (ranges.py); None: every key
+
+
+def _ranged(scope: Scope, rows):
+    """Only the invoices in the key ranges the first pass found different (all of them without a first pass)."""
+    return rows if scope.invoice_keys is None else rows.filter(scope.invoice_keys)
 
 
 def _snap(scope: Scope, system: str):
@@ -84,7 +90,9 @@ def invoices_missing(scope: Scope) -> Iterator[dict]:
     """Invoices posted on one side and absent on the other."""
     erp_has = _snap(scope, ERP).filter(invoice_key=OuterRef("invoice_key"))
     billing_has = _snap(scope, BILLING).filter(invoice_key=OuterRef("invoice_key"))
-    posted_in_billing = _in_scope(scope, _snap(scope, BILLING)).exclude(status__in=NOT_POSTED_IN_BILLING)
+    posted_in_billing = _ranged(scope, _in_scope(scope, _snap(scope, BILLING))).exclude(
+        status__in=NOT_POSTED_IN_BILLING
+    )
     fields = ("invoice_key", "external_id", "customer_key", "legal_entity_code", "period", "currency", "total")
     for row in _stream(posted_in_billing.filter(~Exists(erp_has)).values(*fields)):
         yield finding(
@@ -101,7 +109,9 @@ def invoices_missing(scope: Scope) -> Iterator[dict]:
             billing_id=row["external_id"],
             customer=row["customer_key"],
         )
-    for row in _stream(_in_scope(scope, _snap(scope, ERP)).filter(~Exists(billing_has)).values(*fields)):
+    for row in _stream(
+        _ranged(scope, _in_scope(scope, _snap(scope, ERP))).filter(~Exists(billing_has)).values(*fields)
+    ):
         yield finding(
             Check.INVOICE_MISSING_IN_BILLING,
             row["invoice_key"],
@@ -122,7 +132,7 @@ def invoice_amounts(scope: Scope) -> Iterator[dict]:
     """Per invoice: the amount before tax and the tax, billing vs ERP, each within the document tolerance."""
     erp = _snap(scope, ERP).filter(invoice_key=OuterRef("invoice_key"))
     both = (
-        _in_scope(scope, _snap(scope, BILLING))
+        _ranged(scope, _in_scope(scope, _snap(scope, BILLING)))
         .annotate(
             erp_subtotal=Subquery(erp.values("subtotal")[:1], output_field=MONEY),
             erp_tax=Subquery(erp.values("tax_total")[:1], output_field=MONEY),
@@ -168,7 +178,7 @@ def invoice_amounts(scope: Scope) -> Iterator[dict]:
 
 def invoice_lines(scope: Scope) -> Iterator[dict]:
     """Per line of invoices present on both sides: amount before tax within the line tolerance."""
-    keys = _in_scope(scope, _snap(scope, BILLING)).values("invoice_key")
+    keys = _ranged(scope, _in_scope(scope, _snap(scope, BILLING))).values("invoice_key")
     erp_line = SnapshotInvoiceLine.objects.filter(
         run_id=scope.run_id, system=ERP, invoice_key=OuterRef("invoice_key"), line_number=OuterRef("line_number")
     )
