@@ -74,7 +74,7 @@ def _series(count: int) -> str:
 def _key(expression: str) -> str:
     if connection.vendor == "postgresql":
         return f"'INV-' || lpad(({expression})::text, 8, '0')"
-    return f"'INV-' || printf('%08d', {expression})"
+    return f"'INV-' || printf('%%08d', {expression})"  # %% : the query is run with parameters
 
 
 def _fill(run_id: int, lines: int, *, differences: bool) -> None:
@@ -82,17 +82,17 @@ def _fill(run_id: int, lines: int, *, differences: bool) -> None:
     line_table = SnapshotInvoiceLine._meta.db_table
     invoice_table = SnapshotInvoice._meta.db_table
     invoice_no = f"((n - 1) / {LINES_PER_INVOICE} + 1)"
-    amount = "CAST(((n * 7919) % 100000 + 100) AS NUMERIC) / 100"
+    amount = "CAST(((n * 7919) %% 100000 + 100) AS NUMERIC) / 100"  # %% : run with parameters
     with connection.cursor() as cursor:
         for side in ("billing", "erp"):
             shift = "0"
             where = ""
             if side == "erp" and differences:
-                shift = "CASE WHEN n % 50 = 0 THEN 1 ELSE 0 END"
-                where = f"WHERE {invoice_no} % 200 <> 0"
+                shift = "CASE WHEN n %% 50 = 0 THEN 1 ELSE 0 END"
+                where = f"WHERE {invoice_no} %% 200 <> 0"
             cursor.execute(
                 f"INSERT INTO {line_table} (run_id, system, invoice_key, line_number, currency, amount, tax_amount, "
-                f"reference) SELECT %s, %s, {_key(invoice_no)}, (n - 1) % {LINES_PER_INVOICE} + 1, 'GBP', "
+                f"reference) SELECT %s, %s, {_key(invoice_no)}, (n - 1) %% {LINES_PER_INVOICE} + 1, 'GBP', "
                 f"{amount} + {shift}, ROUND({amount} * 0.2, 2), '' FROM {_series(lines)} {where}",
                 [run_id, side],
             )
