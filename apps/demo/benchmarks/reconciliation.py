@@ -82,7 +82,7 @@ def _fill(run_id: int, lines: int, *, differences: bool) -> None:
     line_table = SnapshotInvoiceLine._meta.db_table
     invoice_table = SnapshotInvoice._meta.db_table
     invoice_no = f"((n - 1) / {LINES_PER_INVOICE} + 1)"
-    amount = "CAST(((n * 7919) %% 100000 + 100) AS NUMERIC) / 100"  # %% : run with parameters
+    amount = "CAST(((CAST(n AS BIGINT) * 7919) %% 100000 + 100) AS NUMERIC) / 100"  # %% : run with parameters
     with connection.cursor() as cursor:
         for side in ("billing", "erp"):
             shift = "0"
