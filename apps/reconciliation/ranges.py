@@ -1,11 +1,12 @@
 """A first pass over the invoice snapshots, data-diff style: compare counts and checksums per key range on both
 sides and descend only into the ranges that differ, so an unchanged month costs close to a count.
 
-A key range is every invoice number with one prefix (a contiguous range of keys). Level 0 is the whole scope;
-each level below groups the differing ranges' rows by a prefix two characters longer, one GROUP BY per side and
-table. A range is a leaf once it holds at most `LEAF_ROWS` invoices on each side; the detailed checks then run
-only on the leaves (a filter on the key's prefix). When most rows differ anyway the pass gives up and the checks
-run on everything, so a month full of differences costs one extra aggregate, not a descent.
+A key range is every invoice number with one prefix (a contiguous range of keys). The first level groups the
+whole scope by the first two characters past the prefix every key shares; each level below groups the differing
+ranges' rows by a prefix two characters longer, one GROUP BY per side and table. A range is a leaf once it
+holds at most `LEAF_ROWS` invoices on each side; the detailed checks then run only on the leaves (a filter on
+the key's prefix). When most rows differ anyway the pass gives up and the checks run on everything, so a month
+full of differences costs one extra grouped aggregate, not a descent.
 
 The checksum is portable (integer arithmetic on SQLite and PostgreSQL): amounts in minor units, summed plain and
 weighted by the code of the key's last two characters, plus a checksum of the keys themselves, per side.
@@ -72,8 +73,8 @@ def _signature(rows, amounts: list[str], key: str = "invoice_key", weight: str |
     return sums
 
 
-INVOICE_AMOUNTS = ["subtotal", "tax_total", "total"]
-LINE_AMOUNTS = ["amount", "tax_amount"]
+INVOICE_AMOUNTS = ["subtotal", "tax_total"]  # what the invoice checks compare (the total is their sum)
+LINE_AMOUNTS = ["amount"]  # the line check compares amounts; tax is compared per invoice
 
 
 def _sources(scope):
@@ -88,12 +89,10 @@ def _sources(scope):
     return sides
 
 
-def _grouped(rows, amounts, weight, length: int | None, parents: Q | None) -> dict[str, dict]:
+def _grouped(rows, amounts, weight, length: int, parents: Q | None) -> dict[str, dict]:
     if parents is not None:
         rows = rows.filter(parents)
     signature = _signature(rows, amounts, weight=weight)
-    if length is None:
-        return {"": rows.aggregate(**signature)}
     grouped = rows.annotate(_range=Substr("invoice_key", 1, length)).values("_range").annotate(**signature)
     return {row.pop("_range"): row for row in grouped}
 
@@ -119,7 +118,9 @@ def differing_ranges(scope) -> RangePass:
     result = RangePass(prefixes=[])
     sources = _sources(scope)
     parents: list[str] | None = None
-    length: int | None = None
+    # The first level groups by the first characters that vary (a key prefix past the one all keys share), so an
+    # unchanged month costs one grouped aggregate per side and table.
+    length = len(_common_prefix(scope)) + STEP
     leaves: list[str] = []
     while True:
         parent_filter = RangePass(parents).key_filter() if parents is not None else None
@@ -130,8 +131,8 @@ def differing_ranges(scope) -> RangePass:
                     found.setdefault(prefix, [{}, {}, {}, {}])[(0 if side == BILLING else 2) + index] = signature
                 result.queries += 1
         result.levels += 1
-        if length is None:
-            result.rows = max(found[""][0].get("n", 0), found[""][2].get("n", 0))
+        if parents is None:
+            result.rows = sum(max(b.get("n", 0), e.get("n", 0)) for b, _, e, _ in found.values())
         differing = [
             (prefix, max(b_inv.get("n", 0), e_inv.get("n", 0)))
             for prefix, (b_inv, b_lines, e_inv, e_lines) in found.items()
@@ -139,9 +140,6 @@ def differing_ranges(scope) -> RangePass:
         ]
         if not differing:
             break
-        if length is None:
-            length = len(_common_prefix(scope)) + STEP  # the whole scope differs: group by the first varying chars
-            continue
         if sum(size for _, size in differing) > GIVE_UP_FRACTION * max(result.rows, 1):
             return dataclasses.replace(result, prefixes=None)  # most rows differ: descending would cost more
         deeper = []
