@@ -259,6 +259,7 @@ RECONCILIATION_TOLERANCES = json.loads(os.environ.get("RECONCILIATION_TOLERANCES
 }
 RECONCILIATION_PAGE_SIZE = env_int("RECONCILIATION_PAGE_SIZE", 100)
 RECONCILIATION_BATCH_SIZE = env_int("RECONCILIATION_BATCH_SIZE", 2000)
+RECONCILIATION_RANGE_PASS = env_bool("RECONCILIATION_RANGE_PASS", True)  # checksums per key range first
 
 # --- Inbound ---------------------------------------------------------------------------------
 # How long a process remembers a sender's system, secrets and envelope (others forget at once on change).

@@ -5,7 +5,7 @@ from django.urls import path
 
 from apps.core.throttles import login_throttled
 
-from .views import audit, exceptions, home, steward, timeline
+from .views import audit, exceptions, home, reconciliation, steward, timeline
 
 app_name = "console"
 
@@ -33,4 +33,23 @@ urlpatterns += [
     path("stewarding/", steward.steward_home, name="steward"),
     path("stewarding/value-maps.csv", steward.value_maps_export, name="value-maps-export"),
     path("stewarding/value-maps/import/", steward.value_maps_upload, name="value-maps-import"),
+]
+
+# Reconciliation.
+
+urlpatterns += [
+    path("reconciliation/", reconciliation.reconciliation_page, name="reconciliation"),
+    path("reconciliation/run/", reconciliation.run_now, name="reconciliation-run"),
+    path("reconciliation/runs/<int:pk>/progress/", reconciliation.run_progress, name="reconciliation-run-progress"),
+    path(
+        "reconciliation/discrepancies/<int:pk>/<str:action>/",
+        reconciliation.discrepancy_act,
+        name="reconciliation-discrepancy-act",
+    ),
+    path("reconciliation/sign-off/", reconciliation.sign_off_prepare_view, name="reconciliation-sign-off-prepare"),
+    path(
+        "reconciliation/sign-off/<int:pk>/approve/",
+        reconciliation.sign_off_approve_view,
+        name="reconciliation-sign-off-approve",
+    ),
 ]

@@ -35,6 +35,20 @@ def tolerance_expression(level: str, currency_field: str = "currency"):
     return Case(*whens, default=default, output_field=MONEY) if whens else default
 
 
+def tolerance_sql(level: str, column: str) -> tuple[str, list]:
+    """The same CASE as `tolerance_expression`, as SQL text and parameters for the joins written by hand."""
+    table = getattr(settings, "RECONCILIATION_TOLERANCES", {})
+    codes = [code for code in sorted(table) if code != "*"]
+    whens = "".join(f" WHEN {column} = %s THEN %s" for _ in codes)
+    params: list = []
+    for code in codes:
+        params += [code, float(tolerance(code, level) + FLOAT_GUARD)]
+    default = float(tolerance("*", level) + FLOAT_GUARD)
+    if not codes:
+        return "(%s)", [default]
+    return f"(CASE{whens} ELSE %s END)", [*params, default]
+
+
 def beyond_tolerance(difference: str, level: str, currency_field: str = "currency") -> Q:
     """Rows whose annotated `difference` is outside the tolerance either way."""
     tol = tolerance_expression(level, currency_field)

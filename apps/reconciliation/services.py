@@ -28,7 +28,7 @@ from apps.sync.registry import target_system
 from apps.sync.services import transaction_replay
 from apps.systems.models import SystemKind
 
-from . import checks
+from . import checks, ranges
 from .checks import UNPERIODED_CHECKS, Scope
 from .matching import ReportingCurrency
 from .models import ROLLUP_CHECKS, Check, Discrepancy, PeriodSignOff, ReconciliationRun, SnapshotInvoice
@@ -151,6 +151,8 @@ PLAN = [
     ({Check.INVOICE_NOT_POSTED}, {BILLING}, lambda scope: checks.invoices_not_posted(scope, billing_pulled=True)),
     ({Check.DANGLING_XREF}, {BILLING, ERP}, checks.dangling_cross_references),
 ]
+# Billing-vs-ERP invoice comparisons between two snapshot tables: the range first pass narrows them to what differs.
+RANGED = {checks.invoices_missing, checks.invoice_amounts, checks.invoice_lines}
 
 
 def _execute(run: ReconciliationRun) -> None:
@@ -175,13 +177,25 @@ def _execute(run: ReconciliationRun) -> None:
     recorder = DiscrepancyRecorder(run, scope)
     compared, skipped = set(), set()
     scope = dataclasses.replace(scope, systems=ok)
+    ranged_scope, range_summary = scope, {}
+    if ranges.enabled() and {BILLING, ERP} <= ok.keys():
+        _progress(run, 65, "Comparing counts and checksums per key range")
+        first_pass = ranges.differing_ranges(scope)
+        ranged_scope = dataclasses.replace(scope, invoice_keys=first_pass.key_filter())
+        range_summary = {
+            "range_pass": {
+                "queries": first_pass.queries,
+                "levels": first_pass.levels,
+                "differing_ranges": "all" if first_pass.prefixes is None else len(first_pass.prefixes),
+            }
+        }
     plan = PLAN
     for index, (types, needs, produce) in enumerate(plan):
         if needs - ok.keys():
             skipped |= types
             continue
         _progress(run, 65 + 25 * index // len(plan), f"Comparing: {', '.join(sorted(types))}")
-        recorder.record(produce(scope))
+        recorder.record(produce(ranged_scope if produce in RANGED else scope))
         compared |= types
     _progress(run, 92, "Closing what was not found again")
     recorder.close_missing(compared)
@@ -191,7 +205,7 @@ def _execute(run: ReconciliationRun) -> None:
     run.refresh_from_db()
     run.pulled = pulled
     run.not_compared = not_compared
-    run.summary = {**recorder.summary, **_open_summary(scope)}
+    run.summary = {**recorder.summary, **_open_summary(scope), **range_summary}
     run.figures_digest = figures_digest(scope)
     run.status = ReconciliationRun.Status.PARTIAL if not_compared else ReconciliationRun.Status.SUCCEEDED
     run.progress, run.stage = 100, "Done"

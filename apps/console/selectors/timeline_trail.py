@@ -11,7 +11,9 @@ contract, project, invoice, customer, payment), a customer name, or a transactio
   their external ids, and the ones that wrote them (a history row carries the writing transaction's
   correlation id), with their parents (the mapping of the inbound event) and children (split commands);
 - the inbound deliveries and events behind those transactions, every step, every outbound call;
-- the canonical changes (history rows) and cross-references of the records.
+- the canonical changes (history rows) and cross-references of the records;
+- the reconciliation findings about them: discrepancies whose business key or detail names one of their
+  invoices, customers or projects, with status and amounts.
 
 A correlation id leads to its chain: the delivery, its events, the transactions they started and their
 children, and the records those transactions changed.
@@ -21,7 +23,7 @@ Over 500 lines on purpose: resolving any id and gathering every kind of trail en
 
 import datetime
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.apps import apps
 from django.db.models import Prefetch, Q
@@ -46,10 +48,12 @@ from apps.core.masking import masked_fields_for
 from apps.core.objects import MODEL_LABELS, BusinessObject, model_for
 from apps.inbound.models import Delivery, InboundEvent
 from apps.mapping.models import CrossReference
+from apps.reconciliation.models import Discrepancy
 from apps.sync.models import Step, StepAttempt, Transaction
 from apps.sync.selectors import visible_call
 
 MAX_ENTRIES = 1500
+MAX_FINDINGS = 200
 MAX_ROWS_PER_MODEL = 2000
 # The business keys the workflows give their transactions, by the external id they carry.
 KEY_PREFIXES = (
@@ -155,6 +159,9 @@ def timeline_candidates(q: str) -> list[Candidate]:
         keys = [q, *(f"{prefix}:{q}" for prefix in KEY_PREFIXES)]  # exact keys: the index answers, no scan
         for txn in Transaction.objects.filter(business_key__in=keys)[:10]:
             add(f"transaction:{txn.pk}", str(txn), "business key of a transaction")
+    if not found:
+        for row in Discrepancy.objects.filter(business_key=q)[:10]:
+            add(f"discrepancy:{row.pk}", str(row), "business key of a reconciliation finding")
     return _fold(list(found.values()))
 
 
@@ -360,6 +367,13 @@ def timeline_for(key: str, user) -> Trail | None:
         txn_ids = _with_family({pk})
         records, history_rows = _records_changed_by(txn_ids)
         delivery_ids = set()
+    elif kind == "discrepancy":
+        row = Discrepancy.objects.filter(pk=pk).first()
+        if row is None:
+            return None
+        start = Candidate(key, str(row), "reconciliation finding")
+        txn_ids, records, history_rows, delivery_ids = set(), {}, {}, set()
+        entries += [_finding_entry(row)]
     elif kind in BusinessObject.values:
         obj = model_for(kind).objects.filter(pk=pk).first()
         if obj is None:
@@ -382,6 +396,7 @@ def timeline_for(key: str, user) -> Trail | None:
     entries += _change_entries(history_rows, user)
     xrefs = list(_xrefs(records))
     entries += [_xref_entry(row) for row in _xref_history(xrefs)]
+    entries += [_finding_entry(row) for row in _findings(records)]
     entries.sort(key=lambda entry: (entry.at is None, entry.at or datetime.datetime.min, entry.kind))
     truncated = len(entries) > MAX_ENTRIES
     return Trail(
@@ -575,6 +590,48 @@ def _xref_entry(row) -> Entry:
         status=row.origin,
         detail=row.history_change_reason or "",
         correlation_id=row.history_correlation_id,
+    )
+
+
+def _findings(records: dict[str, set[int]]):
+    """Discrepancies whose business key or detail names one of the records' invoices, customers or projects."""
+    names = {
+        "invoice": set(Invoice.objects.filter(pk__in=records.get("invoice", ())).values_list("number", flat=True)),
+        "customer": set(
+            model_for(BusinessObject.CUSTOMER)
+            .objects.filter(pk__in=records.get("customer", ()))
+            .values_list("number", flat=True)
+        ),
+        "project": set(Project.objects.filter(pk__in=records.get("project", ())).values_list("code", flat=True)),
+    }
+    names = {what: {name for name in found if name} for what, found in names.items()}
+    if not any(names.values()):
+        return []
+    where = Q(business_key__in=names["invoice"] | names["project"])
+    for what, found in names.items():
+        if found:
+            where |= Q(**{f"detail__{what}__in": sorted(found)})
+    return list(
+        Discrepancy.objects.filter(where).select_related("legal_entity").order_by("-last_seen_at")[:MAX_FINDINGS]
+    )
+
+
+def _finding_entry(row: Discrepancy) -> Entry:
+    def amount(value):
+        return "—" if value is None else f"{row.currency} {value:,.2f}"
+
+    age = f"open {row.days_open} d" if row.status != Discrepancy.Status.CLOSED else f"closed {row.closed_at:%Y-%m-%d}"
+    return Entry(
+        at=row.first_seen_at,
+        kind="finding",
+        title=f"Reconciliation: {row.get_check_type_display()} — {row.business_key}",
+        system=f"{row.left_system} vs {row.right_system}",
+        status=row.status,
+        detail=f"{row.left_system} {amount(row.left_amount)}, {row.right_system} {amount(row.right_amount)}, "
+        f"difference {amount(row.difference)} ({row.reporting_currency} {row.value_at_risk:,.2f} at risk); "
+        f"{row.period}, {age}, last seen {row.last_seen_at:%Y-%m-%d}.",
+        url=f"{reverse('console:reconciliation')}?"
+        + urlencode({"business_key": row.business_key, "status": list(Discrepancy.Status.values)}, doseq=True),
     )
 
 

@@ -13,6 +13,7 @@ KINDS = [
     ("call", "Outbound calls"),
     ("change", "Record changes"),
     ("link", "Cross-references"),
+    ("finding", "Reconciliation findings"),
 ]
 
 
