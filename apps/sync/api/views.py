@@ -16,7 +16,7 @@ from apps.core.permissions import ModelPermissions
 from .. import selectors
 from ..filters import DEFAULT_QUEUE, SEARCH_FIELDS, ExceptionGroupFilter, TransactionFilter
 from ..groups import live_groups, money_by_group
-from ..models import Transaction
+from ..models import ExceptionGroup, Transaction
 from ..routing import may_act
 from ..services import ActionRefused, transaction_assign, transaction_replay, transaction_resolve, transactions_replay
 from .serializers import (
@@ -205,6 +205,8 @@ class ExceptionGroupViewSet(ReadOnlyViewSet):
     ordering = ["-last_seen", "-pk"]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema needs the model, not a query of live counts
+            return ExceptionGroup.objects.none()
         return live_groups()
 
     def get_serializer(self, *args, **kwargs):
