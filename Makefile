@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 -include .env
 export
 
-.PHONY: install demo test test-sqlite test-postgres lint format check bench browser-deps clean
+.PHONY: install demo test test-sqlite test-postgres lint format check bench chaos scale-out browser-deps clean
 
 install: $(STAMP)
 
@@ -47,6 +47,15 @@ check: install
 
 bench: install
 	@DEBUG=1 $(BIN)/python manage.py bench
+
+# Minutes, not part of `make test`: its own PostgreSQL (initdb), 2 gunicorn, 2 clusters, SIGKILLs and restarts.
+# Figures go to docs/RELIABILITY.md. CHAOS_ARGS to change the load, e.g. CHAOS_ARGS="--webhooks 200".
+CHAOS_ARGS ?=
+chaos: install
+	@DEBUG=1 $(BIN)/python manage.py chaos $(CHAOS_ARGS)
+
+scale-out: install
+	@DEBUG=1 $(BIN)/python manage.py chaos --no-chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/demo
