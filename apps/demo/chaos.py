@@ -34,6 +34,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from apps.canonical.models import Project, TimeEntry
+from apps.core.context import system_context
 from apps.demo.environment import demo_environment_apply, demo_secrets_ensure
 from apps.demo.runner import HOST, Supervisor, manage_py, wait_until_healthy
 from apps.demo.scenario import (
@@ -58,6 +59,15 @@ from apps.systems.models import ConnectedSystem
 DB_ERRORS = (OperationalError, InterfaceError)
 # The sandbox records one closed-won deal leaves behind, one of each when nothing ran twice.
 DEAL_EFFECTS = (("erp", "customer"), ("psa", "workspaces"), ("erp", "job"), ("billing", "billing_schedule"))
+# What makes each of those records one of a kind (the field the connector sets from the canonical record).
+EFFECT_KEYS = {
+    "erp.customer": "companyName",
+    "psa.workspaces": "external_reference",
+    "erp.job": "entityId",
+    "billing.billing_schedule": "project_ref",
+}
+# The demo's vendor rate limits (60 calls a minute to NetSuite) would make a bounded run mostly waiting.
+RATE_LIMIT_PER_MINUTE = 1200
 
 
 @dataclass
@@ -269,6 +279,10 @@ class Harness:
         for _ in range(self.plan.clusters):
             self.start_cluster()
         sandbox_wire(self.world.base_url)
+        with system_context("Chaos run: vendor rate limits raised for a bounded run"):
+            for system in ConnectedSystem.objects.filter(slug__in=["salesforce", "kantata", "netsuite", "chargebee"]):
+                system.rate_limit_per_minute, system.rate_limit_burst = RATE_LIMIT_PER_MINUTE, 50
+                system.save()
         resources_known_to_psa()
 
     def start_cluster(self):
@@ -320,8 +334,9 @@ class Harness:
             pause = min(pause * 2, 3.0)
         return None
 
-    def send_webhooks(self, deals: list[Deal], duplicate_every: int) -> None:
-        for position, deal in enumerate(deals):
+    def send_webhooks(self, deals: list[Deal], twice: set, pace: float) -> None:
+        for deal in deals:
+            time.sleep(pace)
             body = closed_won_body(self.world, deal)
             answer = self.post_until_acknowledged(
                 "/api/v1/inbound/salesforce/", body, signed_by_salesforce(body), "application/json"
@@ -330,7 +345,7 @@ class Harness:
                 continue
             with self.lock:
                 self.figures.webhook_acks += 1
-            if duplicate_every and position % duplicate_every == 0:
+            if deal in twice:
                 # The relay delivers the same event again (a new message id, the same change event).
                 again = self.post_until_acknowledged(
                     "/api/v1/inbound/salesforce/", body, signed_by_salesforce(body), "application/json"
@@ -453,14 +468,18 @@ class Harness:
                 crm_create_deal(self.world, deal)
             self.time_entry_ids: set[str] = set()
             duplicate_every = max(1, len(deals) // self.plan.duplicates) if self.plan.duplicates else 0
+            twice = set(deals[::duplicate_every][: self.plan.duplicates]) if duplicate_every else set()
+            # Under chaos the webhooks are spread over the faults' window, so faults meet requests in flight.
+            faults = self.plan.gunicorn_kills + self.plan.cluster_kills + self.plan.pg_restarts
+            pace = self.plan.chaos_interval * (faults + 1) / max(1, len(deals) / 2) if faults else 0.0
             self.say(
-                f"Load: {len(deals)} closed-won webhooks (every {duplicate_every or '-'}th sent twice), "
+                f"Load: {len(deals)} closed-won webhooks ({len(twice)} sent twice), "
                 f"{self.plan.uploads} month-end uploads; chaos: {self.plan.gunicorn_kills} gunicorn worker kills, "
                 f"{self.plan.cluster_kills} cluster kills, {self.plan.pg_restarts} PostgreSQL restarts"
             )
             load_started = time.monotonic()
             senders = [
-                threading.Thread(target=self.send_webhooks, args=(deals[half::2], duplicate_every)) for half in (0, 1)
+                threading.Thread(target=self.send_webhooks, args=(deals[half::2], twice, pace)) for half in (0, 1)
             ]
             senders.append(threading.Thread(target=self.send_uploads, args=(deals[: self.plan.uploads],)))
             load_done = threading.Event()
@@ -528,15 +547,12 @@ class Harness:
             if project is not None and project.status == Project.Status.ACTIVE:
                 completed_deals += 1
         f.effects = {"deals_completed": completed_deals, **{f"sandbox.{k}": v for k, v in delta.items()}}
-        for name, value in delta.items():
-            f.duplicates[f"sandbox.{name}"] = max(0, value - completed_deals)
-        erp_names = Counter(
-            SandboxRecord.objects.filter(
-                kind="erp", object_type="customer", data__companyName__startswith="Chaos "
-            ).values_list("data__companyName", flat=True)
-        )
-        f.duplicates["erp_customers_by_name"] = sum(n - 1 for n in erp_names.values() if n > 1)
-
+        for name, key in EFFECT_KEYS.items():
+            kind, object_type = name.split(".")
+            keys = Counter(
+                SandboxRecord.objects.filter(kind=kind, object_type=object_type).values_list(f"data__{key}", flat=True)
+            )
+            f.duplicates[f"sandbox.{name}"] = sum(n - 1 for value, n in keys.items() if n > 1 and value)
         time_xrefs = CrossReference.objects.filter(system=kantata, object_type="time_entry")
         xref_ids = Counter(time_xrefs.filter(external_id__in=self.time_entry_ids).values_list("external_id", flat=True))
         f.effects["time_entries"] = len(xref_ids)
