@@ -62,7 +62,7 @@ class Command(BaseCommand):
             web_ports=tuple(int(port) for port in options["web_ports"].split(",")),
         )
         mode = "chaos" if plan.chaos else "scale-out"
-        command = "python manage.py chaos " + shlex.join(sys.argv[2:])
+        command = " ".join(["python manage.py chaos", shlex.join(sys.argv[2:])]).strip()
         pg = TempPostgres(plan.pg_port)
         self.stdout.write(f"PostgreSQL of our own in {pg.root} on {pg.url}")
         try:
