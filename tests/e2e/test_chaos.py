@@ -32,7 +32,7 @@ def test_a_tiny_chaos_run_acknowledges_stores_and_completes_every_event_exactly_
         "chaos",
         *("--webhooks", "20", "--duplicates", "4", "--uploads", "1"),
         *("--gunicorn-kills", "1", "--cluster-kills", "1", "--pg-restarts", "1", "--interval", "2"),
-        *("--time-limit", "240", "--pg-port", str(54400 + os.getpid() % 500)),
+        *("--time-limit", "400", "--pg-port", str(54400 + os.getpid() % 500)),
         *("--web-ports", f"{9100 + os.getpid() % 400},{9600 + os.getpid() % 400}"),
         *("--report", str(report), "--json", str(figures_path)),
     ]

@@ -9,7 +9,6 @@ run: the same processes and load, nothing killed. Exit status 1 when a check fai
 """
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -20,7 +19,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from apps.demo.chaos import Harness, Plan, TempPostgres, plan_as_json, plan_from_json, report_block, write_report
+from apps.demo.chaos import (
+    Harness,
+    Plan,
+    TempPostgres,
+    child_environment,
+    plan_as_json,
+    plan_from_json,
+    report_block,
+    write_report,
+)
 from apps.demo.runner import manage_py
 
 
@@ -69,9 +77,9 @@ class Command(BaseCommand):
             pg.create()
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
                 result_path = Path(handle.name)
-            env = {**os.environ, "DATABASE_URL": pg.url, "DJANGO_SETTINGS_MODULE": "apps.demo.chaos_settings"}
-            env.setdefault("SECRET_KEY", "chaos-harness-only-" + os.urandom(16).hex())
-            env["DEBUG"] = "1"
+            # The harness process itself queues work too (its sweep while it waits for the drain): it needs the
+            # same SECRET_KEY and Q_CLUSTER_NAME as the clusters, or its messages go to a queue nobody reads.
+            env = child_environment(database_url=pg.url, plan=plan, var_dir=pg.root / "var")
             argv = manage_py(
                 "chaos", "--inside", plan_as_json(plan), "--pg-data", str(pg.data), "--result", str(result_path)
             )
