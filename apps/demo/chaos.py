@@ -541,11 +541,13 @@ class Harness:
 
         counts = self.effect_counts()
         delta = {name: counts[name] - self.baseline.get(name, 0) for name in counts}
-        completed_deals = 0
+        completed_deals, unfinished = 0, []
         for deal in deals:
             project = project_for(self.world, deal)
             if project is not None and project.status == Project.Status.ACTIVE:
                 completed_deals += 1
+            else:
+                unfinished.append(self.explain_deal(deal, project))
         f.effects = {"deals_completed": completed_deals, **{f"sandbox.{k}": v for k, v in delta.items()}}
         for name, key in EFFECT_KEYS.items():
             kind, object_type = name.split(".")
@@ -594,6 +596,7 @@ class Harness:
         for name, value in delta.items():
             if value != completed_deals:
                 problems.append(f"sandbox {name}: {value} records for {completed_deals} deals")
+        problems.extend(unfinished[:10])
         if any(f.duplicates.values()):
             problems.append(f"duplicates: { {k: v for k, v in f.duplicates.items() if v} }")
         if f.steps_succeeded_twice:
@@ -607,6 +610,14 @@ class Harness:
         if open_or_failed:
             problems.append(f"transactions not completed: {open_or_failed}")
             problems.extend(self.explain_open_transactions())
+
+    def explain_deal(self, deal: Deal, project: Project | None) -> str:
+        """Why a deal does not count as completed: where its project and its transaction stand."""
+        number = self.world.opportunities.get(deal.name, "")
+        txns = Transaction.objects.filter(business_key=f"opportunity:{number}")
+        states = ", ".join(f"#{txn.pk} {txn.status}" for txn in txns) or "no transaction"
+        where = f"project {project.code} is {project.status}" if project is not None else "no project found"
+        return f"{deal.name} (CRM {number}): {where}; transactions {states}"
 
     def explain_open_transactions(self) -> list[str]:
         """For a failed run: what each unfinished transaction waits for, and the clusters' last words."""
