@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 -include .env
 export
 
-.PHONY: install demo test test-sqlite test-postgres lint format check bench bench-deps browser-deps clean
+.PHONY: install demo test test-sqlite test-postgres lint format check bench bench-deps chaos scale-out browser-deps clean
 
 install: $(STAMP)
 
@@ -57,6 +57,15 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/integration_console_ben
 BENCH_ARGS ?=
 bench: install bench-deps
 	@DJANGO_SETTINGS_MODULE=apps.demo.bench.settings BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench $(BENCH_ARGS)
+
+# Minutes, not part of `make test`: its own PostgreSQL (initdb), 2 gunicorn, 2 clusters, SIGKILLs and restarts.
+# Figures go to docs/RELIABILITY.md. CHAOS_ARGS to change the load, e.g. CHAOS_ARGS="--webhooks 200".
+CHAOS_ARGS ?=
+chaos: install
+	@DEBUG=1 $(BIN)/python manage.py chaos $(CHAOS_ARGS)
+
+scale-out: install
+	@DEBUG=1 $(BIN)/python manage.py chaos --no-chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/demo

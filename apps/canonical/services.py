@@ -4,7 +4,7 @@ import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast, Substr
 from django.utils import timezone
@@ -214,7 +214,16 @@ def governed_upsert(model, *, system, values: dict, instance=None, on: datetime.
 
 
 def next_number(model, prefix: str, *, field: str = "number", width: int = 5) -> str:
-    """The next free business number like 'P-01042' for a model (max existing suffix + 1)."""
+    """The next free business number like 'P-01042' for a model (max existing suffix + 1).
+
+    Two workers numbering the same model at once would both read the same highest number (found by the
+    scale-out run, docs/RELIABILITY.md): on PostgreSQL the second waits on a lock held until the first
+    one's transaction ends, then reads its committed number. SQLite's immediate transactions already
+    serialise writers.
+    """
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"next_number:{model._meta.label}:{field}"])
     # The highest numeric suffix, computed by the database (numbers of other shapes are ignored).
     highest = model.objects.filter(**{f"{field}__regex": rf"^{prefix}-[0-9]+$"}).aggregate(
         highest=Max(Cast(Substr(field, len(prefix) + 2), BigIntegerField()))

@@ -251,6 +251,12 @@ def crm_create_deal(world: World, deal: Deal) -> str:
 
 def announce_closed_won(world: World, deal: Deal) -> dict:
     """Salesforce tells the console the deal was won: a change event (thin) or a platform event (full)."""
+    body = closed_won_body(world, deal)
+    return _post(world, "/api/v1/inbound/salesforce/", body, signed_by_salesforce(body))
+
+
+def closed_won_body(world: World, deal: Deal) -> bytes:
+    """The bytes Salesforce sends when the deal is won (a fresh event each call: its own transaction key)."""
     opportunity_id = world.opportunities[deal.name]
     now = timezone.now()
     if deal.fmt == "platform":
@@ -300,8 +306,7 @@ def announce_closed_won(world: World, deal: Deal) -> dict:
                 },
             }
         ]
-    body = json.dumps(message).encode()
-    return _post(world, "/api/v1/inbound/salesforce/", body, signed_by_salesforce(body))
+    return json.dumps(message).encode()
 
 
 def upload_month_of_time(world: World, project: Project, *, month: datetime.date, odd_role: str = "") -> dict:
