@@ -380,7 +380,7 @@ class Harness:
         return records
 
     def send_uploads(self, deals: list[Deal]) -> None:
-        token = secrets.resolve({"env": "DEMO_KANTATA_WEBHOOK_TOKEN"})
+        token = secrets.resolve({"env": "IC_SECRET_DEMO_KANTATA_WEBHOOK_TOKEN"})
         for position, deal in enumerate(deals):
             project = None
             while time.monotonic() < self.deadline and project is None:
