@@ -5,7 +5,7 @@ from django.urls import path
 
 from apps.core.throttles import login_throttled
 
-from .views import audit, exceptions, home, steward, timeline
+from .views import approvals, audit, exceptions, home, steward, timeline
 
 app_name = "console"
 
@@ -33,4 +33,12 @@ urlpatterns += [
     path("stewarding/", steward.steward_home, name="steward"),
     path("stewarding/value-maps.csv", steward.value_maps_export, name="value-maps-export"),
     path("stewarding/value-maps/import/", steward.value_maps_upload, name="value-maps-import"),
+]
+
+# Four-eyes approvals.
+
+urlpatterns += [
+    path("approvals/", approvals.approval_list, name="approvals"),
+    path("approvals/<int:pk>/approve/", approvals.approval_approve, name="approval-approve"),
+    path("approvals/<int:pk>/reject/", approvals.approval_reject, name="approval-reject"),
 ]
