@@ -1,5 +1,7 @@
 """What every console page's header shows: the firm, the signed-in person, their roles and what waits for them."""
 
+import functools
+
 from django.conf import settings
 
 from apps.core import approvals
@@ -11,7 +13,8 @@ def console(request):
     roles: list[str] = []
     pending_approvals = 0
     if user is not None and user.is_authenticated:
-        pending_approvals = approvals.pending_for(user).count()
+        # Counted only when a template asks (the console header and home do, the admin does not), at most once.
+        pending_approvals = functools.cache(lambda: approvals.pending_for(user).count())
         roles = sorted(name for name in user.groups.values_list("name", flat=True) if name in ROLES)
         if user.is_superuser and not roles:
             roles = ["superuser"]
