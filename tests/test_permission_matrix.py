@@ -1,9 +1,9 @@
-"""The permission matrix as tests: for every API endpoint and every admin page, one test per role
+"""The permission matrix as tests: for every API endpoint, admin page and console page, one test per role
 (anonymous, finance_ops, delivery_ops, mapping_steward, auditor, integration_admin) asserting what the
 role may read and what it may change, and that bill and cost rates stay masked on every page and
 response for roles without the rates permission.
 
-Endpoints and admin pages are enumerated from the URL configuration, so a new one is covered (and
+Endpoints, admin pages and console pages are enumerated from the URL configuration, so a new one is covered (and
 must fit the policy below) without editing this file. Each test collects every deviation and reports
 them all at once.
 """
@@ -18,15 +18,17 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client, RequestFactory
-from django.urls import reverse
+from django.urls import get_resolver, reverse
+from django.utils import timezone
 from drf_spectacular.generators import EndpointEnumerator
 from rest_framework.test import APIClient
 
 from apps.canonical.models import TimeEntry
 from apps.canonical.services import rate_card_version_approve
 from apps.core.masking import can_see_sensitive
+from apps.core.models import ChangeRequest
 from apps.mapping.models import SourceProfile, ValueMap, ValueMapEntry
-from apps.sync.models import Transaction
+from apps.sync.models import ExceptionGroup, RerunBatch, Transaction
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -305,3 +307,119 @@ def test_the_roles_hold_exactly_the_groups_permissions_the_policy_expects(role):
         assert writes == set()  # reads everything, changes nothing
     assert not any(code.startswith(("add_historical", "change_historical", "delete_historical")) for _, code in writes)
     assert (("core", "view_sensitive_amounts") in codenames) == (role in ("finance_ops", "mapping_steward", "auditor"))
+
+
+# --- the console --------------------------------------------------------------------------------------------------
+# Every page of the `console` namespace (apps/console/urls.py), enumerated from the URL configuration. Anonymous
+# people are sent to /login/ from every page but these:
+CONSOLE_PUBLIC = {"login", "logout"}
+# Every signed-in role reads every console page (200), except these (role -> url names answered 403):
+CONSOLE_READ_REFUSED: dict[str, set[str]] = {}
+# Actions (POSTs) and the roles that may take them on the console world's records; every other role is refused
+# with a 403 (a page saying who can, where the action has one).
+CHANGERS_OF_TRANSACTIONS = {"finance_ops", "delivery_ops", "integration_admin"}
+CONSOLE_ACTIONS = {
+    # the pending request is a rate card approval asked for by another steward: the stewards' kind
+    "approval-approve": ({"mapping_steward"}, {"reason": "Permission matrix"}),
+    "approval-reject": ({"mapping_steward"}, {"reason": "Permission matrix"}),
+    # the group is routed to the stewards; the roles that change transactions act on any group
+    "exception-group-rerun": ({"mapping_steward", *CHANGERS_OF_TRANSACTIONS}, {"reason": "Permission matrix"}),
+    "exception-group-update": (
+        {"mapping_steward", *CHANGERS_OF_TRANSACTIONS},
+        {"action": "status", "status": "acknowledged", "reason": "Permission matrix"},
+    ),
+    # the batch was planned by someone else: only roles that may re-run control it
+    "rerun-batch-control": (CHANGERS_OF_TRANSACTIONS, {"action": "cancel", "reason": "Permission matrix"}),
+    "value-maps-import": ({"mapping_steward"}, {}),
+}
+
+
+@pytest.fixture
+def console_world(world, make_user):
+    """The world plus what console pages name by id: an exception group, a re-run batch, a rate card history row."""
+    now = timezone.now()
+    group = ExceptionGroup.objects.create(
+        fingerprint="matrix",
+        workflow="time_to_bill",
+        title="No value map entry for region LATAM",
+        owner_role="mapping_steward",
+        first_seen=now,
+        last_seen=now,
+    )
+    planner = make_user("pat.planner", "finance_ops")
+    batch = RerunBatch.objects.create(description="Matrix", reason="Matrix", created_by=planner, group=group)
+    from_card = ChangeRequest.objects.get(status=ChangeRequest.Status.PENDING)
+    rate_line = from_card.target.lines.get()
+    return {
+        "exception-group": {"pk": group.pk},
+        "exception-group-rerun": {"pk": group.pk},
+        "exception-group-update": {"pk": group.pk},
+        "rerun-batch": {"pk": batch.pk},
+        "rerun-batch-progress": {"pk": batch.pk},
+        "rerun-batch-control": {"pk": batch.pk},
+        "approval-approve": {"pk": from_card.pk},
+        "approval-reject": {"pk": from_card.pk},
+        "audit-detail": {"label": "canonical.ratecardline", "history_id": rate_line.history.latest().history_id},
+    }
+
+
+def console_pages():
+    """(url name, route pattern, whether it takes arguments) for every URL of the console namespace."""
+    _prefix, resolver = get_resolver().namespace_dict["console"]
+    for pattern in resolver.url_patterns:
+        if pattern.name:
+            yield pattern.name, str(pattern.pattern), bool(pattern.pattern.converters)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_console_page_shows_each_role_only_what_it_may_see_and_do(role, console_world, make_user):
+    user = user_for(role, make_user)
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    masked = user is not None and not can_see_sensitive(user)
+    problems, seen_sentinel = [], False
+    pages = sorted(console_pages(), key=lambda page: (page[0] in CONSOLE_ACTIONS, page[0]))
+    for name, route, takes_arguments in pages:
+        if name in CONSOLE_PUBLIC:
+            continue
+        kwargs = console_world.get(name)
+        if takes_arguments and kwargs is None:
+            if role == "anonymous":
+                dummy = {key: 1 for key in re.findall(r"<(?:\w+:)?(\w+)>", route)}
+                url = reverse(f"console:{name}", kwargs=dummy)
+                response = client.get(url)
+                if response.status_code != 302 or "/login/" not in response.get("Location", ""):
+                    problems.append(f"{url}: anonymous got {response.status_code}, expected a redirect to /login/")
+                continue
+            problems.append(f"console:{name} takes a record: name one in console_world so the matrix covers it")
+            continue
+        url = reverse(f"console:{name}", kwargs=kwargs or {})
+        action = CONSOLE_ACTIONS.get(name)
+        response = client.post(url, action[1]) if action else client.get(url)
+        status = response.status_code
+        label = f"{'POST' if action else 'GET'} {url}"
+        body = response.content.decode(errors="replace") if not getattr(response, "streaming", False) else ""
+        if status >= 500:
+            problems.append(f"{label}: server error {status}")
+            continue
+        if role == "anonymous":
+            if status != 302 or "/login/" not in response.get("Location", ""):
+                problems.append(f"{label}: anonymous got {status}, expected a redirect to /login/")
+            continue
+        if action:
+            may = role in action[0]
+            if may and status == 403:
+                problems.append(f"{label}: {role} may take this action but was refused")
+            if not may and status != 403:
+                problems.append(f"{label}: {role} may not take this action but got {status}")
+        else:
+            expected = 403 if name in CONSOLE_READ_REFUSED.get(role, set()) else 200
+            if status != expected:
+                problems.append(f"{label}: {role} expected {expected}, got {status}")
+        if masked and leaks(body):
+            problems.append(f"{label}: a sensitive amount is visible to {role}: {leaks(body)}")
+        seen_sentinel = seen_sentinel or bool(leaks(body))
+    assert not problems, "\n".join(problems)
+    if user is not None and not masked:
+        assert seen_sentinel, "roles with the rates permission should see the rates (the sentinel check works)"

@@ -5,7 +5,7 @@ from django.urls import path
 
 from apps.core.throttles import login_throttled
 
-from .views import audit, exceptions, home, reconciliation, steward, timeline
+from .views import approvals, audit, exceptions, home, reconciliation, steward, timeline
 
 app_name = "console"
 
@@ -52,4 +52,12 @@ urlpatterns += [
         reconciliation.sign_off_approve_view,
         name="reconciliation-sign-off-approve",
     ),
+]
+
+# Four-eyes approvals.
+
+urlpatterns += [
+    path("approvals/", approvals.approval_list, name="approvals"),
+    path("approvals/<int:pk>/approve/", approvals.approval_approve, name="approval-approve"),
+    path("approvals/<int:pk>/reject/", approvals.approval_reject, name="approval-reject"),
 ]

@@ -53,6 +53,7 @@ def steward_home(request):
     )
 
 
+@login_required
 @permission_required("mapping.view_valuemapentry", raise_exception=True)
 def value_maps_export(request):
     names = [name for name in request.GET.getlist("map") if name]
@@ -62,6 +63,7 @@ def value_maps_export(request):
     return response
 
 
+@login_required
 @permission_required(IMPORT_PERMISSIONS, raise_exception=True)
 def value_maps_upload(request):
     """POST a file: the preview. POST the previewed file back with a reason: the import."""

@@ -1,6 +1,6 @@
 """The timeline: one search box for any id, one trail across systems."""
 
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import render
 
 from apps.console.selectors.timeline_trail import timeline_candidates, timeline_for
@@ -17,6 +17,7 @@ KINDS = [
 ]
 
 
+@login_required
 @permission_required("sync.view_transaction", raise_exception=True)
 def timeline(request):
     q = (request.GET.get("q") or "").strip()
