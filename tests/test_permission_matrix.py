@@ -28,6 +28,7 @@ from apps.canonical.services import rate_card_version_approve
 from apps.core.masking import can_see_sensitive
 from apps.core.models import ChangeRequest
 from apps.mapping.models import SourceProfile, ValueMap, ValueMapEntry
+from apps.reconciliation.models import Check, Discrepancy, PeriodSignOff, ReconciliationRun
 from apps.sync.models import ExceptionGroup, RerunBatch, Transaction
 from tests import factories
 
@@ -331,6 +332,11 @@ CONSOLE_ACTIONS = {
     # the batch was planned by someone else: only roles that may re-run control it
     "rerun-batch-control": (CHANGERS_OF_TRANSACTIONS, {"action": "cancel", "reason": "Permission matrix"}),
     "value-maps-import": ({"mapping_steward"}, {}),
+    # reconciliation: finance runs, explains and signs off; the admins who run the schedules may start a run
+    "reconciliation-run": ({"finance_ops", "integration_admin"}, {"period": "2026-11"}),
+    "reconciliation-discrepancy-act": ({"finance_ops"}, {"reason": "Permission matrix"}),
+    "reconciliation-sign-off-prepare": ({"finance_ops"}, {"period": "2026-11", "note": "Permission matrix"}),
+    "reconciliation-sign-off-approve": ({"finance_ops"}, {"note": "Permission matrix"}),
 }
 
 
@@ -348,6 +354,33 @@ def console_world(world, make_user):
     )
     planner = make_user("pat.planner", "finance_ops")
     batch = RerunBatch.objects.create(description="Matrix", reason="Matrix", created_by=planner, group=group)
+    run = ReconciliationRun.objects.create(
+        period="2026-11",
+        period_start=datetime.date(2026, 11, 1),
+        period_end=datetime.date(2026, 11, 30),
+        status=ReconciliationRun.Status.SUCCEEDED,
+    )
+    discrepancy = Discrepancy.objects.create(
+        check_type=Check.INVOICE_MISSING_IN_ERP,
+        business_key="INV-MATRIX",
+        period="2026-11",
+        period_close_date=datetime.date(2026, 11, 30),
+        left_system="billing",
+        right_system="erp",
+        currency="USD",
+        left_amount=Decimal("100"),
+        difference=Decimal("100"),
+        reporting_currency="USD",
+        value_at_risk=Decimal("100"),
+        description="Invoice INV-MATRIX is in billing but not in ERP",
+        first_seen_run=run,
+        last_seen_run=run,
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    sign_off = PeriodSignOff.objects.create(
+        period="2026-11", run=run, figures_digest="matrix", prepared_by=planner, prepared_at=now
+    )
     from_card = ChangeRequest.objects.get(status=ChangeRequest.Status.PENDING)
     rate_line = from_card.target.lines.get()
     return {
@@ -359,6 +392,9 @@ def console_world(world, make_user):
         "rerun-batch-control": {"pk": batch.pk},
         "approval-approve": {"pk": from_card.pk},
         "approval-reject": {"pk": from_card.pk},
+        "reconciliation-run-progress": {"pk": run.pk},
+        "reconciliation-discrepancy-act": {"pk": discrepancy.pk, "action": "explain"},
+        "reconciliation-sign-off-approve": {"pk": sign_off.pk},
         "audit-detail": {"label": "canonical.ratecardline", "history_id": rate_line.history.latest().history_id},
     }
 
