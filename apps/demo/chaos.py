@@ -8,6 +8,9 @@ start two gunicorn web processes and two django-q2 clusters, post signed Salesfo
 restarting PostgreSQL, wait for the ledger to drain, and count what arrived where.
 
 Every count is bounded (webhooks, uploads, kills, restarts) and so is the time (`time_limit`).
+
+Over 500 lines on purpose: one run (its PostgreSQL, processes, load, faults and the final count) read top to
+bottom.
 """
 
 import contextlib
