@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from apps.core.masking import register_sensitive_keys
+
 
 class MappingConfig(AppConfig):
     name = "apps.mapping"
@@ -11,7 +13,6 @@ class MappingConfig(AppConfig):
         # Not an import loop: apps.py is read before any model exists, and services needs the models, so
         # Django's ready() hook is the one place the handler can be loaded (it lives with the other services).
         from apps.core import approvals
-        from apps.core.masking import register_sensitive_keys
 
         from .masking import profile_sensitive_keys
         from .services import builtin_profiles_after_migrate, source_profile_apply_approval
