@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from apps.inbound.signals import events_stored
+
 
 class SyncConfig(AppConfig):
     name = "apps.sync"
@@ -8,14 +10,12 @@ class SyncConfig(AppConfig):
 
     def ready(self):
         # Imported here, not at the top: these modules import models, which do not exist before ready().
-        from apps.inbound.signals import events_stored
+        from apps.core import approvals
 
         from . import groups, intake, registry  # noqa: F401  (groups connects the signal that resolves a group)
 
         registry.discover_workflows()
         events_stored.connect(intake.hand_over_on_commit, dispatch_uid="sync.intake")
-
-        from apps.core import approvals
 
         from .services import transaction_replay_apply_approval
 
