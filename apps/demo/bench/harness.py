@@ -198,8 +198,9 @@ def worker_peak_rss_mb(master: subprocess.Popen) -> float:
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, *, out, quick: bool):
+    def __init__(self, sizes: Sizes, *, out, quick: bool, only: frozenset[str] = frozenset()):
         self.sizes = sizes
+        self.only = only
         self.out = out
         self.quick = quick
         self.log_dir = Path(settings.VAR_DIR) / "bench"
@@ -208,6 +209,10 @@ class Bench:
         self.base = f"http://{HOST}:{self.port}"
         self.results: dict[str, dict[str, Series]] = {}
         self.notes: list[str] = []
+
+    def wants(self, row: str) -> bool:
+        """Whether this run measures `row` (every row unless --only names some)."""
+        return not self.only or row in self.only
 
     def say(self, text: str) -> None:
         self.out.write(text)
@@ -266,27 +271,34 @@ class Bench:
         self.prepare()
         try:
             self.start_web()
-            self.say(f"== W1: webhooks under gunicorn -w {WEB_WORKERS}, wrk -c{CONNECTIONS}, {self.base}")
-            self.w1_warm_up()
-            for round_no in range(1, self.sizes.rounds + 1):
-                self.w1_round(round_no)
-            self.park_webhook_events()
-            self.start_cluster()
-            b1_context = self.b1_context()
-            for round_no in range(1, self.sizes.rounds + 1):
-                self.say(f"== Round {round_no}: B1 and L1 on the task cluster")
-                self.b1_round(round_no, b1_context)
-                self.l1_round(round_no)
-            self.b1_peak = worker_peak_rss_mb(self.web)
+            if self.wants("W1"):
+                self.say(f"== W1: webhooks under gunicorn -w {WEB_WORKERS}, wrk -c{CONNECTIONS}, {self.base}")
+                self.w1_warm_up()
+                for round_no in range(1, self.sizes.rounds + 1):
+                    self.w1_round(round_no)
+                self.park_webhook_events()
+            if self.wants("B1") or self.wants("L1"):
+                self.start_cluster()
+                b1_context = self.b1_context() if self.wants("B1") else None
+                for round_no in range(1, self.sizes.rounds + 1):
+                    self.say(f"== Round {round_no}: B1 and L1 on the task cluster")
+                    if self.wants("B1"):
+                        self.b1_round(round_no, b1_context)
+                    if self.wants("L1"):
+                        self.l1_round(round_no)
+                if self.wants("B1"):
+                    self.b1_peak = worker_peak_rss_mb(self.web)
         finally:
             self.processes.stop_all()
-        small, large = self.sizes.a1_ledgers
-        self.say(f"== A1: console and admin lists over ledgers of {small:,} and {large:,} transactions")
-        self.a1 = lists.measure(bench_database_url(), sizes=self.sizes.a1_ledgers, rounds=self.sizes.rounds)
-        self.say(f"== R1: reconciliation of {self.sizes.r1_lines:,} invoice lines on each side")
-        self.r1 = reconciliation_bench.measure(
-            bench_database_url(), lines=self.sizes.r1_lines, rounds=self.sizes.rounds
-        )
+        if self.wants("A1"):
+            small, large = self.sizes.a1_ledgers
+            self.say(f"== A1: console and admin lists over ledgers of {small:,} and {large:,} transactions")
+            self.a1 = lists.measure(bench_database_url(), sizes=self.sizes.a1_ledgers, rounds=self.sizes.rounds)
+        if self.wants("R1"):
+            self.say(f"== R1: reconciliation of {self.sizes.r1_lines:,} invoice lines on each side")
+            self.r1 = reconciliation_bench.measure(
+                bench_database_url(), lines=self.sizes.r1_lines, rounds=self.sizes.rounds
+            )
         self.elapsed = time.monotonic() - started
 
     # --- W1

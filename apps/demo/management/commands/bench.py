@@ -17,10 +17,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--quick", action="store_true", help="Small sizes and two rounds, for development.")
+        parser.add_argument(
+            "--only",
+            default="",
+            help="Comma-separated rows to measure (e.g. W1,L1); the others are left out of the written table.",
+        )
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "docs" / "BENCHMARKS.md"))
 
-    def handle(self, *args, quick: bool, output: str, **options):
-        bench = Bench(QUICK if quick else FULL, out=self.stdout, quick=quick)
+    def handle(self, *args, quick: bool, output: str, only: str, **options):
+        rows = frozenset(part.strip().upper() for part in only.split(",") if part.strip())
+        bench = Bench(QUICK if quick else FULL, out=self.stdout, quick=quick, only=rows)
         try:
             bench.run()
         except BusinessError as exc:
