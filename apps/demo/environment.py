@@ -51,6 +51,8 @@ def generate_secret(name: str, scheme: str) -> str:
     """A fresh value in the shape the scheme's verifier expects."""
     if scheme == SigningScheme.STANDARD_WEBHOOKS:
         return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    if scheme == SigningScheme.STRIPE:
+        return "whsec_" + secrets.token_urlsafe(32)  # a Stripe endpoint's signing secret, used as given
     if scheme == SigningScheme.BASIC:
         return (
             f"{name.lower().removeprefix('demo_').removesuffix('_webhook_basic')}-webhooks:{secrets.token_urlsafe(24)}"

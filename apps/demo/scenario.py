@@ -1,10 +1,11 @@
 """The demo scenario: a month at Northwind Advisory, driven through the built-in sandbox systems over real HTTP.
 
-Deals close in the sandbox CRM and arrive as signed Salesforce change events; projects, customers and
-billing schedules are created in the sandbox PSA, ERP and billing platform; approved time arrives as a
-month-end bulk upload; a milestone completes; the billing platform invoices and takes a payment and
-tells the console by webhook; a contract is amended. A few faults are injected on the way (a 429 burst,
-a lost answer after the ERP committed, a PSA outage) and a few deals are wrong on purpose, so the
+Deals close in the sandbox CRM and arrive as signed Salesforce change events; projects, customers and billing
+schedules are created in the sandbox PSA, ERP and billing platforms; approved time arrives as a month-end bulk
+upload; milestones complete; the billing platforms invoice and take payments and tell the console by webhook;
+a contract is amended. Two billing platforms make it route: the firm's routes send the UK entity's billing to
+Stripe and every other entity's to Chargebee (`billing_system_for`). A few faults are injected on the way (a
+429 burst, a lost answer after the ERP committed, a PSA outage) and a few deals are wrong on purpose, so the
 console ends with completed transactions and real exceptions to fix.
 
 The same functions drive the end-to-end tests (against pytest's live server) and `make demo`.
@@ -34,7 +35,8 @@ from apps.sandbox.services import sandbox_faults_set, sandbox_reset, sandbox_sys
 from apps.sync.engine import run_due_steps, sweep
 from apps.sync.models import Transaction
 from apps.systems import secrets
-from apps.systems.models import ConnectedSystem, OutboundAuth, url_host
+from apps.systems.models import ConnectedSystem, OutboundAuth, SystemKind, url_host
+from apps.systems.routing import choose_system
 
 # The demo systems and the sandbox path that plays each of them.
 SANDBOX_PATHS = {
@@ -42,6 +44,7 @@ SANDBOX_PATHS = {
     "kantata": ("psa", "api/v1/"),
     "netsuite": ("erp", "services/rest/record/v1/"),
     "chargebee": ("billing", "api/v2/"),
+    "stripe": ("stripe", "v1/"),
 }
 # Outbound credentials the sandbox accepts (any non-empty token; Chargebee: the API key as Basic user name).
 SANDBOX_AUTH = {
@@ -49,6 +52,12 @@ SANDBOX_AUTH = {
     "kantata": (OutboundAuth.BEARER, {"env": "IC_SECRET_DEMO_KANTATA_API_TOKEN"}),
     "netsuite": (OutboundAuth.BEARER, {"env": "IC_SECRET_DEMO_NETSUITE_CLIENT_SECRET"}),
     "chargebee": (OutboundAuth.BASIC, {"username": {"env": "IC_SECRET_DEMO_CHARGEBEE_API_KEY"}}),
+    "stripe": (OutboundAuth.BEARER, {"env": "IC_SECRET_DEMO_STRIPE_SECRET_KEY"}),
+}
+# The billing sandboxes report invoices and payments to the console's inbound endpoint of their system.
+SANDBOX_WEBHOOKS = {
+    "chargebee": ("billing", {"env": "IC_SECRET_DEMO_CHARGEBEE_WEBHOOK_BASIC"}),
+    "stripe": ("stripe", {"env": "IC_SECRET_DEMO_STRIPE_WEBHOOK_SECRET"}),
 }
 SANDBOX_READ_TIMEOUT = 5  # seconds: short, so a "lost answer" fault is noticed quickly in the demo
 
@@ -111,7 +120,18 @@ DEALS = [
         tax_id="12.345.678/0001-90",
         fmt="platform",
     ),
+    Deal(
+        "Tailspin Toys Ireland DAC",
+        "Tailspin – Supply chain diagnostic",
+        Decimal("36000"),
+        "GBP",
+        "UK & Ireland",
+        "Fixed Fee",
+        country="IE",
+        tax_id="IE6388047V",
+    ),  # NW-UK bills it through Stripe (the UK entity's billing route); an Irish business: no UK VAT
 ]
+UK_DEAL = DEALS[4]
 
 
 @dataclass
@@ -155,12 +175,15 @@ def sandbox_wire(base_url: str, *, actor=None) -> list[ConnectedSystem]:
                 system.save()
             wired.append(system)
         sandbox_reset()
-        sandbox_system_configure(
-            "billing",
-            webhook_url=f"{base_url.rstrip('/')}/api/v1/inbound/chargebee/",
-            webhook_credentials={"env": "IC_SECRET_DEMO_CHARGEBEE_WEBHOOK_BASIC"},
-            reason="Demo: the billing sandbox reports invoices and payments to this console",
-        )
+        for slug, (kind, credentials) in SANDBOX_WEBHOOKS.items():
+            if not ConnectedSystem.objects.filter(slug=slug).exists():
+                continue
+            sandbox_system_configure(
+                kind,
+                webhook_url=f"{base_url.rstrip('/')}/api/v1/inbound/{slug}/",
+                webhook_credentials=credentials,
+                reason=f"Demo: the {kind} sandbox reports invoices and payments to this console",
+            )
     return wired
 
 
@@ -437,20 +460,27 @@ def sign_change_order(
     )
 
 
+def billing_system_for(project: Project) -> ConnectedSystem:
+    """The billing platform that bills the project's legal entity, as the firm's routes say (Stripe for NW-UK)."""
+    entity = project.legal_entity.code if project.legal_entity_id else ""
+    return choose_system(workflow="", kind=SystemKind.BILLING, legal_entity=entity).system
+
+
 def billing_month_end_run(project: Project) -> list:
     """The billing platform's own month-end run: invoice the customer's unbilled charges (it then tells us)."""
-    chargebee = ConnectedSystem.objects.get(slug="chargebee")
+    billing_system = billing_system_for(project)
     customer = project.contract.invoice_recipient() if project.contract else project.customer
-    customer_id = external_id_for(system=chargebee, obj=customer)
+    customer_id = external_id_for(system=billing_system, obj=customer)
     if not customer_id:
         return []
-    billing = adapter_for(chargebee, correlation_id="demo-billing-run")
+    billing = adapter_for(billing_system, correlation_id="demo-billing-run")
     return billing.invoice_charges(customer_billing_id=customer_id, idempotency_key=f"demo-run-{customer_id}")
 
 
-def customer_pays(invoice_billing_id: str, amount: Decimal) -> None:
-    """The customer pays an invoice; the billing platform records it (and tells us)."""
-    billing = adapter_for(ConnectedSystem.objects.get(slug="chargebee"), correlation_id="demo-payment")
+def customer_pays(invoice_billing_id: str, amount: Decimal, *, billing_system: ConnectedSystem | None = None) -> None:
+    """The customer pays an invoice; the billing platform (Chargebee unless named) records it (and tells us)."""
+    billing_system = billing_system or ConnectedSystem.objects.get(slug="chargebee")
+    billing = adapter_for(billing_system, correlation_id="demo-payment")
     billing.record_payment(
         invoice_billing_id,
         amount=amount,
@@ -607,11 +637,26 @@ def run(world: World, *, inline: bool = False, faults: bool = True) -> dict:
         say(f"Milestone 'Assessment sign-off' completed on {initech.code}...")
         complete_milestone(world, initech, title="Assessment sign-off", amount=Decimal("20000"))
         drain(inline=inline, progress=say)
-        invoice = initech.invoices.order_by("-pk").first() or initech.customer.invoices.order_by("-pk").first()
-        chargebee = ConnectedSystem.objects.get(slug="chargebee")
-        invoice_billing_id = external_id_for(system=chargebee, obj=invoice) if invoice else None
-        if invoice_billing_id:
-            say(f"{initech.customer.name} pays invoice {invoice.number}...")
-            customer_pays(invoice_billing_id, invoice.total)
-            drain(inline=inline, progress=say)
+        milestone_paid(world, initech, inline=inline)
+    uk = project_for(world, UK_DEAL)
+    if uk is not None and uk.status == Project.Status.ACTIVE:
+        billing = billing_system_for(uk)
+        say(
+            f"Milestone 'Diagnostic report accepted' completed on {uk.code} ({uk.legal_entity.code}: "
+            f"billed through {billing.name})..."
+        )
+        complete_milestone(world, uk, title="Diagnostic report accepted", amount=Decimal("12000"))
+        drain(inline=inline, progress=say)
+        milestone_paid(world, uk, inline=inline)
     return summary()
+
+
+def milestone_paid(world: World, project: Project, *, inline: bool) -> None:
+    """The customer pays the project's latest invoice in full, in the billing platform that issued it."""
+    invoice = project.invoices.order_by("-pk").first() or project.customer.invoices.order_by("-pk").first()
+    billing = billing_system_for(project)
+    invoice_billing_id = external_id_for(system=billing, obj=invoice) if invoice else None
+    if invoice_billing_id:
+        world.say(f"{project.customer.name} pays invoice {invoice.number} ({billing.name})...")
+        customer_pays(invoice_billing_id, invoice.total, billing_system=billing)
+        drain(inline=inline, progress=world.say)

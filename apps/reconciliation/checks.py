@@ -60,7 +60,8 @@ class Scope:
     start: datetime.date
     end: datetime.date
     entity: str | None = None
-    systems: dict = field(default_factory=dict)  # the systems pulled completely: {"billing": ..., "erp": ...}
+    systems: dict = field(default_factory=dict)  # the systems pulled completely: {"billing": (...), "erp": (...)}
+    schedule_systems: tuple = ()  # the billing systems whose billing schedules were listed (Stripe's are not)
     invoice_keys: object = None  # a Q on invoice_key from the range first pass (ranges.py); None: every key
 
 
@@ -345,7 +346,7 @@ def ar_balances(scope: Scope) -> Iterator[dict]:
             .values("s")
         )
 
-    known_to_erp = CrossReference.objects.filter(system=scope.systems.get(ERP), object_type="customer").values(
+    known_to_erp = CrossReference.objects.filter(system__in=scope.systems.get(ERP, ()), object_type="customer").values(
         "object_id"
     )
     console = Invoice.objects.filter(status__in=CONSOLE_OPEN, customer__in=known_to_erp).order_by()
@@ -550,9 +551,9 @@ def _time_finding(scope, row, approved, billed) -> dict:
 def projects_without_schedule(scope: Scope) -> Iterator[dict]:
     """Active projects with no active billing schedule in the console or in the billing platform."""
     in_console = BillingSchedule.objects.filter(project=OuterRef("pk"), status=BillingSchedule.Status.ACTIVE)
-    # Only schedules the console recorded in the billing platform are expected there.
+    # Only schedules the console recorded in a billing platform that lists its schedules are expected there.
     recorded = CrossReference.objects.filter(
-        system=scope.systems.get(BILLING),
+        system__in=scope.schedule_systems,
         object_type="billing_schedule",
         object_id__in=BillingSchedule.objects.filter(project=OuterRef(OuterRef("pk"))).values("pk"),
     )
@@ -657,7 +658,7 @@ def _not_posted(scope, row, where: str, external_id, subject_id=None) -> dict:
 
 def dangling_cross_references(scope: Scope) -> Iterator[dict]:
     """Cross-references to invoices the billing platform or the ERP does not have (any period)."""
-    for side, system in scope.systems.items():
+    for side, system in ((side, system) for side, systems in scope.systems.items() for system in systems):
         present = _snap(scope, side).filter(external_id=OuterRef("external_id"))
         invoice = Invoice.objects.filter(pk=OuterRef("object_id"))
         refs = (

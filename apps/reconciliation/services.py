@@ -26,7 +26,7 @@ from apps.core.users import system_user
 from apps.sync.models import Transaction, Workflow
 from apps.sync.registry import target_system
 from apps.sync.services import transaction_replay
-from apps.systems.models import SystemKind
+from apps.systems.models import ConnectedSystem, SystemKind
 
 from . import checks, ranges
 from .checks import UNPERIODED_CHECKS, Scope
@@ -159,24 +159,36 @@ def _execute(run: ReconciliationRun) -> None:
     scope = Scope(
         run.pk, run.period, run.period_start, run.period_end, run.legal_entity.code if run.legal_entity_id else None
     )
-    systems = {BILLING: target_system(SystemKind.BILLING), ERP: target_system(SystemKind.ERP)}
+    # Every enabled billing platform (a firm may bill some legal entities through another one, by route) goes
+    # into the billing side; the ERP is the one the workflows post to.
+    erp = target_system(SystemKind.ERP)
+    systems = {
+        BILLING: list(ConnectedSystem.objects.filter(kind=SystemKind.BILLING, enabled=True).order_by("slug")),
+        ERP: [erp] if erp else [],
+    }
     pulled, failed, ok = {}, [], {}
     for index, (side, pull) in enumerate(((BILLING, pull_billing), (ERP, pull_erp))):
-        system = systems[side]
-        _progress(run, 5 + 30 * index, f"Pulling from {system.name if system else side}")
-        if system is None:
+        if not systems[side]:
+            _progress(run, 5 + 30 * index, f"Pulling from {side}")
             failed.append({"system": side, "name": side, "reason": f"No enabled {side} system is connected."})
             continue
-        try:
-            pulled[system.slug] = pull(run, system)
-            ok[side] = system
-        except PullIncomplete as exc:
-            discard_snapshots([run.pk], side)
-            failed.append({"system": system.slug, "name": system.name, "reason": exc.reason})
+        done = []
+        for system in systems[side]:
+            _progress(run, 5 + 30 * index, f"Pulling from {system.name}")
+            try:
+                pulled[system.slug] = pull(run, system)
+                done.append(system)
+            except PullIncomplete as exc:
+                discard_snapshots([run.pk], side)  # one platform missing makes the whole side incomplete
+                failed.append({"system": system.slug, "name": system.name, "reason": exc.reason})
+                break
+        else:
+            ok[side] = tuple(done)
     _progress(run, 65, "Comparing")
     recorder = DiscrepancyRecorder(run, scope)
     compared, skipped = set(), set()
-    scope = dataclasses.replace(scope, systems=ok)
+    listed_schedules = tuple(s for s in ok.get(BILLING, ()) if "schedules" in pulled[s.slug])
+    scope = dataclasses.replace(scope, systems=ok, schedule_systems=listed_schedules)
     ranged_scope, range_summary = scope, {}
     if ranges.enabled() and {BILLING, ERP} <= ok.keys():
         _progress(run, 65, "Comparing counts and checksums per key range")

@@ -15,6 +15,7 @@ from apps.mapping.services import value_map_lookup
 from apps.sync.workflows import maps
 from apps.sync.workflows.finance import DEFAULT_SERVICE_ITEM
 from apps.systems.models import ConnectedSystem, OwnershipRule
+from apps.systems.routing import choose_system
 from apps.systems.services import may_write
 
 pytestmark = pytest.mark.django_db
@@ -23,13 +24,14 @@ CONFIG = read_document(CONFIG_PATH)
 ROLES = ["Partner", "Senior Consultant", "Consultant", "Analyst"]
 
 
-def test_the_demo_config_imports_the_six_systems_of_the_seeds(demo):
+def test_the_demo_config_imports_the_seven_systems_of_the_seeds(demo):
     assert dict(ConnectedSystem.objects.values_list("slug", "kind")) == {
         "salesforce": "crm",
         "pandadoc": "cpq",
         "kantata": "psa",
         "netsuite": "erp",
         "chargebee": "billing",
+        "stripe": "billing",
         "bamboohr": "hris",
     }
     for system in ConnectedSystem.objects.all():
@@ -132,3 +134,28 @@ def test_every_contract_and_invoice_line_sells_an_item_the_erp_knows(demo):
     for item in items:
         assert value_map_lookup(maps.SERVICE_ITEM_ERP, item, on=on)
     assert value_map_lookup(maps.SERVICE_ITEM_ERP, DEFAULT_SERVICE_ITEM, on=on)
+
+
+def test_the_uk_entity_bills_through_stripe_and_the_others_through_chargebee_by_route(demo):
+    for workflow in ("opportunity_to_project", "time_to_bill", "milestone_to_bill", "contract_amendment"):
+        chosen = {
+            code: choose_system(workflow=workflow, kind="billing", legal_entity=code)
+            for code in LegalEntity.objects.values_list("code", flat=True)
+        }
+        assert {code: choice.system.slug for code, choice in chosen.items()} == {
+            "NW-US": "chargebee",
+            "NW-UK": "stripe",
+            "NW-DE": "chargebee",
+        }
+        assert all(choice.route is not None for choice in chosen.values())  # a rule chose, not a lone system
+        assert "legal entity NW-UK → Stripe" in chosen["NW-UK"].explanation
+    # One ERP keeps every entity's books: no route needed, the lone ERP is chosen for the UK too.
+    assert choose_system(workflow="invoice_to_erp", kind="erp", legal_entity="NW-UK").system.slug == "netsuite"
+
+
+def test_the_billing_platforms_may_report_invoices_and_payments_the_erp_owns(demo):
+    on = datetime.date(2026, 6, 1)
+    for object_type in ("invoice", "payment"):
+        assert may_write(system="stripe", object_type=object_type, operation="create", on=on).fully_allowed
+        assert not may_write(system="stripe", object_type=object_type, operation="create", on=on).owners
+    assert may_write(system="stripe", object_type="invoice", on=on).fully_allowed  # it reports the status
