@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import NoReverseMatch, reverse
 
+from apps.console.health import history_figures
 from apps.core.context import system_context
 from apps.core.errors import BusinessError
 from apps.demo.environment import demo_environment_apply, demo_secrets_ensure, secrets_path
@@ -167,11 +168,12 @@ class Command(BaseCommand):
         reconcile_month(world)
 
     def refresh_metrics(self) -> None:
-        """The month's figures and the alert rules now, not at the next hourly run (notified once either way)."""
+        """The month's figures, the alert rules and the home page's figures now, not at their next scheduled run."""
         self.step("Computing the business metrics and checking the alert rules (alert emails print below)")
         with system_context("Demo: metrics after the scenario"):
             result = metrics_refresh(reason="Demo: metrics after the scenario")
         self.stdout.write(f"   {result['figures']} figures; {result['notified']} alert email(s) sent.")
+        history_figures(refresh=True)  # the home page's 30-day figures include the whole month, not a mid-run cache
 
     # --- output ---------------------------------------------------------------------------------------
     def print_welcome(self, *, base_url: str | None) -> None:
