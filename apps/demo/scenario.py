@@ -33,6 +33,7 @@ from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for
 from apps.sandbox.services import sandbox_faults_set, sandbox_reset, sandbox_system_configure, sandbox_webhooks_wait
 from apps.sync.engine import run_due_steps, sweep
+from apps.sync.intake import deliveries_waiting
 from apps.sync.models import Transaction
 from apps.systems import secrets
 from apps.systems.models import ConnectedSystem, OutboundAuth, SystemKind, url_host
@@ -513,7 +514,8 @@ def ledger_progress() -> str:
 def drain(
     *, inline: bool, timeout: float = 120.0, quiet: float = 2.0, progress: Callable[[str], None] | None = None
 ) -> bool:
-    """Wait until no transaction is pending/running/retrying and the sandbox has delivered its webhooks.
+    """Wait until no transaction is pending/running/retrying, every webhook received has its transaction, and the
+    sandbox has delivered its webhooks.
 
     inline=True runs due steps in this process (tests); otherwise the django-q2 cluster runs them and this
     only nudges the sweep, so retries whose time has come do not wait for the next scheduler tick.
@@ -543,7 +545,10 @@ def drain(
             else:
                 sweep()
             sandbox_webhooks_wait(timeout=5)
-            busy = Transaction.objects.filter(status__in=Transaction.OPEN_STATUSES).exists()
+            # Busy while a transaction is open, or a webhook answered 202 is not picked up yet (a loaded worker).
+            busy = Transaction.objects.filter(status__in=Transaction.OPEN_STATUSES).exists() or bool(
+                deliveries_waiting(limit=1)
+            )
         except (OperationalError, InterfaceError):
             connection.close()  # the database went away (restart): like a worker, reconnect and carry on
             time.sleep(0.5)
