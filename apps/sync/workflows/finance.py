@@ -10,6 +10,7 @@ from apps.canonical.services import governed_upsert
 from apps.connectors.interfaces import InvoiceLineSpec
 from apps.core.errors import BusinessError
 from apps.core.money import quantize
+from apps.core.objects import BusinessObject
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
 from apps.systems.models import SystemKind
@@ -50,7 +51,9 @@ class InvoiceToErp(WorkflowDefinition):
         return [
             StepSpec("record_invoice", "Check and record the invoice"),
             StepSpec("post_ar_erp", "Post the invoice to ERP receivables", target="erp"),
-            StepSpec("report_status_crm", "Report the open balance to CRM", target="crm"),
+            StepSpec(
+                "report_status_crm", "Report the open balance to CRM", target="crm", writes_back=BusinessObject.CUSTOMER
+            ),
         ]
 
     def subject(self, data):
@@ -229,7 +232,12 @@ class PaymentToCrm(WorkflowDefinition):
         return [
             StepSpec("record_payment", "Check and record the payment"),
             StepSpec("apply_erp", "Apply the payment in ERP receivables", target="erp"),
-            StepSpec("report_status_crm", "Report the account status to CRM", target="crm"),
+            StepSpec(
+                "report_status_crm",
+                "Report the account status to CRM",
+                target="crm",
+                writes_back=BusinessObject.CUSTOMER,
+            ),
         ]
 
     def subject(self, data):
