@@ -555,6 +555,7 @@ def _pay(ctx: Context, data: dict) -> Answer:
         _notify(ctx, "salesInvoices", invoice, "updated")
     data["lastModifiedDateTime"] = _now_iso()
     record = records.create(KIND, "customerPayment", data, internal_id=str(uuid.uuid4()))
+    _notify(ctx, "customerPayments", record, "created")
     return Answer(201, render(record))
 
 
