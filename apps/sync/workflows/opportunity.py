@@ -19,7 +19,6 @@ from apps.canonical.models import (
 from apps.canonical.services import governed_upsert, next_number
 from apps.core.errors import BusinessError
 from apps.core.money import MINOR_UNITS
-from apps.core.objects import BusinessObject
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
 
@@ -59,12 +58,7 @@ class OpportunityToProject(WorkflowDefinition):
             StepSpec("create_project_psa", "Create the project in PSA", target="psa"),
             StepSpec("create_financial_project_erp", "Create the financial project in ERP", target="erp"),
             StepSpec("create_billing_schedule", "Create the billing schedule", target="billing"),
-            StepSpec(
-                "report_status_crm",
-                "Report the project back to CRM",
-                target="crm",
-                writes_back=BusinessObject.OPPORTUNITY,
-            ),
+            StepSpec("report_status_crm", "Report the project back to CRM", target="crm", writes_back="opportunity"),
         ]
 
     def subject(self, data):
