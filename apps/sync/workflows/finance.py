@@ -270,16 +270,17 @@ class PaymentToCrm(WorkflowDefinition):
                 f"Payment in {data['currency']} cannot settle invoice {invoice.number} in {invoice.currency}.",
                 fix="Check the payment's currency in the billing platform.",
             )
+        reference = str(data.get("reference") or data["payment_external_id"])[:80]
         if invoice is not None and amount > invoice.total - invoice.amount_paid:
+            # A payment we recorded already (e.g. the ERP telling us of the one we applied there) is not extra money.
             existing = by_xref(source, "payment", data["payment_external_id"], required=False)
-            if existing is None:
+            if existing is None and not Payment.objects.filter(reference=reference, invoice=invoice).exists():
                 raise BusinessError(
                     f"Payment of {amount} {data['currency']} is more than the {invoice.total - invoice.amount_paid} "
                     f"still open on invoice {invoice.number}.",
                     fix="Check for a duplicate payment or a credit note; apply the excess as unapplied cash in ERP.",
                 )
         received_on = day(data.get("received_on"), field="received_on") or timezone.localdate()
-        reference = str(data.get("reference") or data["payment_external_id"])[:80]
 
         def apply():
             existing = by_xref(source, "payment", data["payment_external_id"], required=False)
