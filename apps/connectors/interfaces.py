@@ -70,8 +70,12 @@ class ERP(Protocol):
         ...
 
     def upsert_customer(
-        self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str
-    ) -> ExternalRecord: ...
+        self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str, record_id: str | None = None
+    ) -> ExternalRecord:
+        """Create or update the customer; `record_id` is its ERP record when the console already knows it (a
+        cross-reference or a match), for ERPs that cannot find it by our number (NetSuite finds it by `eid:`)."""
+        ...
+
     def upsert_financial_project(
         self, *, project, customer_erp_id: str, subsidiary_id: str, idempotency_key: str
     ) -> ExternalRecord: ...

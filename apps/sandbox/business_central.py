@@ -4,7 +4,8 @@ One company (`companies(<id>)`) holding customers, projects, sales invoices with
 payments, and the reference data (currencies, tax groups, items). Every record answers an `@odata.etag`;
 PATCH and DELETE need `If-Match` with it (or `*`) and a stale one answers 412 `Request_EntityChanged`.
 Lists are paged by the server: `@odata.nextLink` carries a `$skiptoken` (page size 20, or the caller's
-`Prefer: odata.maxpagesize=N`); `$filter=<field> eq '<value>'` and `$top` are understood. Webhook
+`Prefer: odata.maxpagesize=N`); `$filter=<field> eq '<value>'` (several joined by `and` or `or`) and `$top`
+are understood. Webhook
 subscriptions are created only after the notification URL echoes the `validationToken` (the handshake),
 and every notification carries the subscription's `clientState`.
 
@@ -36,7 +37,8 @@ PAGE_SIZE = 20
 HANDSHAKE_TIMEOUT = (3, 5)
 SUBSCRIPTION_DAYS = 3
 PAYMENT_TERMS_DAYS = 30
-FILTER = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
+FILTER_CLAUSE = re.compile(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*")
+FILTER_JOIN = re.compile(r"(and|or)\b", re.IGNORECASE)
 SEGMENT = re.compile(r"^(\w+)(?:\(([^)]*)\))?$")
 TWO = Decimal("0.01")
 
@@ -210,16 +212,39 @@ def _page_size(ctx: Context) -> int:
     return max(1, min(1000, int(match.group(1)))) if match else PAGE_SIZE
 
 
+def _filter_clauses(wanted: str) -> tuple[list[tuple[str, str]], str]:
+    """`<field> eq '<value>'` clauses joined by `and` or `or` (not both); a 400 for anything else."""
+    clauses, joins, position = [], set(), 0
+    while True:
+        match = FILTER_CLAUSE.match(wanted, position)
+        if not match:
+            raise _error(
+                400,
+                "BadRequest",
+                f"The $filter '{wanted}' is not supported here: use <field> eq '<value>', joined by 'and' or 'or'.",
+            )
+        clauses.append((match.group(1), match.group(2).replace("''", "'")))
+        position = match.end()
+        if position >= len(wanted):
+            break
+        join = FILTER_JOIN.match(wanted, position)
+        if not join:
+            raise _error(400, "BadRequest", f"The $filter '{wanted}' is not supported here: expected 'and' or 'or'.")
+        joins.add(join.group(1).lower())
+        position = join.end()
+    if len(joins) > 1:
+        raise _error(400, "BadRequest", f"The $filter '{wanted}' mixes 'and' and 'or' without parentheses.")
+    return clauses, (joins.pop() if joins else "and")
+
+
 def _listing(ctx: Context, path: str, rows: list[dict]) -> Answer:
     """An OData collection: {"@odata.context", "value"} and an @odata.nextLink while more remain."""
     query = ctx.request.GET
     wanted = query.get("$filter")
     if wanted:
-        match = FILTER.match(wanted)
-        if not match:
-            raise _error(400, "BadRequest", f"The $filter '{wanted}' is not supported here: use <field> eq '<value>'.")
-        field, value = match.group(1), match.group(2).replace("''", "'")
-        rows = [row for row in rows if str(row.get(field, "")) == value]
+        clauses, join = _filter_clauses(wanted)
+        combine = all if join == "and" else any
+        rows = [row for row in rows if combine(str(row.get(field, "")) == value for field, value in clauses)]
     if query.get("$top"):
         if not query["$top"].isdigit():
             raise _error(400, "BadRequest", f"Invalid value '{query['$top']}' for $top.")
@@ -530,6 +555,7 @@ def _pay(ctx: Context, data: dict) -> Answer:
         _notify(ctx, "salesInvoices", invoice, "updated")
     data["lastModifiedDateTime"] = _now_iso()
     record = records.create(KIND, "customerPayment", data, internal_id=str(uuid.uuid4()))
+    _notify(ctx, "customerPayments", record, "created")
     return Answer(201, render(record))
 
 

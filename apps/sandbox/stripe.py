@@ -4,7 +4,9 @@ Amounts are integers in the currency's smallest unit and currencies lower case, 
 Pending invoice items are pulled into the next invoice created for their customer
 (`pending_invoice_items_behavior=include`); an invoice is finalized (numbered, open) and paid, out of band
 for money received elsewhere. Finalizing sends `invoice.finalized` and paying `invoice.paid` to the sandbox's
-webhook URL, signed with its webhook secret in `Stripe-Signature`. Writes honour `Idempotency-Key` (a replay
+webhook URL, signed with its webhook secret in `Stripe-Signature`. Customers are found with
+`GET customers?email=` (exact) and `GET customers/search?query=` (Stripe's search language, the clauses on
+email, name and metadata that matching uses). Writes honour `Idempotency-Key` (a replay
 answers `Idempotent-Replayed: true`) and errors come as Stripe's `{"error": {"type", "code", "message", "param"}}`.
 """
 
@@ -175,6 +177,77 @@ def customer_update(ctx: Context, record_id: str) -> Answer:
 
 def customer_list(ctx: Context) -> Answer:
     return _listing(ctx, "customer", "/v1/customers", email=ctx.request.GET.get("email"))
+
+
+# Stripe's search query language, the part customers need: `field:'value'` (exact, case-insensitive) and
+# `field~'value'` (substring, at least 3 characters) on email, name and metadata['key'], joined by AND or OR.
+SEARCH_CLAUSE = re.compile(r"""\s*(email|name|metadata\['([^']+)'\])\s*([:~])\s*'((?:[^'\\]|\\.)*)'""")
+SEARCH_LIMIT = 10  # Stripe allows at most 10 clauses in one query
+SEARCH_JOIN = re.compile(r"\s+(AND|OR)\s+")
+
+
+def _search_clauses(query: str) -> tuple[list, str]:
+    """The clauses of a search query and how they are joined ("AND"/"OR"); a 400 in Stripe's words if invalid."""
+    clauses, joins, position, text = [], set(), 0, query.strip()
+    while True:
+        match = SEARCH_CLAUSE.match(text, position)
+        if not match:
+            raise param_error("query", f"Could not parse the search query near: {text[position : position + 40]!r}.")
+        field, metadata_key, operator, value = match.groups()
+        value = re.sub(r"\\(.)", r"\1", value)
+        if operator == "~" and len(value) < 3:
+            raise param_error("query", "A substring search (~) needs at least 3 characters.")
+        clauses.append((f"metadata.{metadata_key}" if metadata_key else field, operator, value))
+        position = match.end()
+        if position >= len(text):
+            break
+        join = SEARCH_JOIN.match(text, position)
+        if not join:
+            raise param_error("query", f"Could not parse the search query near: {text[position : position + 40]!r}.")
+        joins.add(join.group(1))
+        position = join.end()
+    if len(joins) > 1:
+        raise param_error("query", "Search queries cannot mix AND and OR.")
+    if len(clauses) > SEARCH_LIMIT:
+        raise param_error("query", f"A search query may have at most {SEARCH_LIMIT} clauses.")
+    return clauses, (joins.pop() if joins else "AND")
+
+
+def _clause_holds(data: dict, clause: tuple) -> bool:
+    field, operator, value = clause
+    if field.startswith("metadata."):
+        found, value_seen = (data.get("metadata") or {}).get(field[9:]), value
+        return found is not None and (str(found) == value_seen if operator == ":" else value in str(found))
+    found = str(data.get(field) or "").casefold()
+    return found == value.casefold() if operator == ":" else value.casefold() in found
+
+
+def customer_search(ctx: Context) -> Answer:
+    """GET customers/search?query=…&limit=&page=: {"object": "search_result", "data", "has_more", "next_page"}."""
+    query = ctx.request.GET
+    if not query.get("query"):
+        raise param_error("query", "Missing required param: query.", "parameter_missing")
+    clauses, join = _search_clauses(query["query"])
+    try:
+        limit = min(MAX_LIMIT, max(1, int(query.get("limit", DEFAULT_LIMIT))))
+        offset = int(query.get("page") or 0)
+    except ValueError as exc:
+        raise param_error("page", "Invalid page: use the next_page of the previous answer.") from exc
+    combine = all if join == "AND" else any
+    rows = [
+        record
+        for record in SandboxRecord.objects.filter(kind=KIND, object_type="customer").order_by("-id")
+        if combine(_clause_holds(record.data, clause) for clause in clauses)
+    ]
+    page, more = rows[offset : offset + limit], len(rows) > offset + limit
+    body = {
+        "object": "search_result",
+        "data": [render(record) for record in page],
+        "has_more": more,
+        "next_page": str(offset + limit) if more else None,
+        "url": "/v1/customers/search",
+    }
+    return Answer(200, body)
 
 
 # --- products (a project's billing terms live on its product) ---------------------------------------------
@@ -391,6 +464,7 @@ def invoice_pay(ctx: Context, record_id: str) -> Answer:
 
 customers_view = endpoint(KIND, GET=customer_list, POST=customer_create)
 customer_view = endpoint(KIND, GET=customer_read, POST=customer_update)
+customer_search_view = endpoint(KIND, GET=customer_search)
 products_view = endpoint(KIND, POST=product_create)
 product_view = endpoint(KIND, GET=product_read, POST=product_update)
 invoiceitems_view = endpoint(KIND, GET=invoiceitem_list, POST=invoiceitem_create)

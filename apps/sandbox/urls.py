@@ -65,6 +65,7 @@ urlpatterns = [
     re_path(r"^hubspot/", hubspot.anything_else),
     # stripe (Stripe-like)
     path(STRIPE + "customers", stripe.customers_view, name="sandbox-stripe-customers"),
+    path(STRIPE + "customers/search", stripe.customer_search_view, name="sandbox-stripe-customer-search"),
     path(STRIPE + "customers/<str:record_id>", stripe.customer_view, name="sandbox-stripe-customer"),
     path(STRIPE + "products", stripe.products_view, name="sandbox-stripe-products"),
     path(STRIPE + "products/<str:record_id>", stripe.product_view, name="sandbox-stripe-product"),

@@ -28,6 +28,9 @@ class StepSpec:
     name: str
     title: str
     target: str | None = None  # system kind: crm, psa, erp, billing
+    # A step that writes back to a record (a deal, an account) goes to the enabled system of its kind that holds
+    # that record, when exactly one does; otherwise routes decide. Names the object type (opportunity, customer).
+    writes_back: str = ""
     max_attempts: int = 6
 
 
@@ -81,7 +84,7 @@ class WorkflowDefinition(ABC):
         spec = next((s for s in self.plan(ctx.transaction.effective_input) if s.name == step_name), None)
         if spec is None or spec.target is None:
             return None
-        choice = targets.route_step(ctx.transaction, spec.target)
+        choice = targets.route_step(ctx.transaction, spec.target, writes_back=spec.writes_back)
         if choice is not None and ctx.step.target_system_id != choice.system.pk:
             ctx.step.target_system = choice.system
             ctx.step.save(update_fields=["target_system", "updated_at"])

@@ -29,9 +29,12 @@ class RouteChoice:
 
     system: ConnectedSystem
     route: Route | None = None
+    reason: str = ""  # set when the step chose its system by what it updates, not by a route
 
     @property
     def explanation(self) -> str:
+        if self.reason:
+            return self.reason
         if self.route is None:
             return f"{self.system.name} is the only enabled {self.system.get_kind_display()} system (no route applies)"
         return f"route #{self.route.pk}: {self.route.scope_label} → {self.system.name} ({self.route.period_label()})"

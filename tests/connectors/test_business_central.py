@@ -17,6 +17,7 @@ from apps.mapping.services import builtin_profiles_install, cross_reference_reco
 from apps.sandbox.seeds import BC_COMPANY_ID
 from apps.sandbox.services import sandbox_faults_set, sandbox_reset, sandbox_webhooks_wait
 from apps.sync.engine import run_due_steps
+from apps.sync.workflows.existing import AmbiguousMatch, existing_customer
 from apps.systems.models import SigningSecret
 
 from .. import factories
@@ -156,3 +157,85 @@ def test_a_posted_invoice_comes_back_through_the_webhook_subscription(bc, live_s
     assert recorded.total == Decimal("600.00") and recorded.tax_total == Decimal("100.00")
     event = InboundEvent.objects.get(system=system)
     assert event.event_type == "salesInvoices.updated"
+
+
+# --- match before create -------------------------------------------------------------------------------
+
+
+def someone_creates_in_bc(bc, **fields) -> dict:
+    """A customer made in Business Central itself (its own number series), not through the connector."""
+    response = requests.post(
+        bc.system.base_url + "customers", json=fields, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def bc_customers(bc, **params) -> list[dict]:
+    response = requests.get(
+        bc.system.base_url + "customers", params=params, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["value"]
+
+
+def test_bc_filters_customers_with_odata_eq_joined_by_or(bc):
+    someone_creates_in_bc(bc, number="10000", displayName="Initech Ltd", email="ap@initech.example")
+    someone_creates_in_bc(bc, number="20000", displayName="O'Brien & Sons", email="ap@obrien.example")
+    someone_creates_in_bc(bc, number="30000", displayName="Globex", email="ap@globex.example")
+    found = bc_customers(bc, **{"$filter": "displayName eq 'O''Brien & Sons' or email eq 'ap@initech.example'"})
+    assert sorted(row["number"] for row in found) == ["10000", "20000"]
+    both = bc_customers(bc, **{"$filter": "number eq '10000' and email eq 'ap@globex.example'"})
+    assert both == []
+    refused = requests.get(
+        bc.system.base_url + "customers",
+        params={"$filter": "contains(displayName,'Init')"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "BadRequest"
+
+
+def test_a_customer_already_in_bc_is_matched_and_updated_not_duplicated(bc):
+    there = someone_creates_in_bc(bc, number="10000", displayName="Initech Ltd", email="ap@initech.example")
+    someone_creates_in_bc(bc, number="20000", displayName="Initech Holdings", email="hq@initech.example")
+    customer = factories.customer(
+        name="Initech Ltd", billing_email="ap@initech.example", tax_id="GB123456789", currency="GBP"
+    )
+    bc.system.match_customers_by = ["external_id", "tax_id", "name"]
+
+    match = existing_customer(bc.system, bc, customer)
+    assert match.rule == "name" and match.unique.id == there["id"] and match.unique.external_id == "10000"
+    record = bc.upsert_customer(
+        customer=customer, subsidiary_id="", currency_id="GBP", idempotency_key="k", record_id=match.unique.id
+    )
+
+    assert record.id == there["id"] and not record.created
+    assert len(bc_customers(bc)) == 2  # no third one
+    updated = bc.fetch("customer", there["id"])
+    assert updated["number"] == "10000"  # Business Central keeps its own number
+    assert updated["taxRegistrationNumber"] == "GB123456789"
+
+
+def test_two_bc_customers_with_the_name_are_an_exception_listing_both(bc):
+    first = someone_creates_in_bc(bc, number="10000", displayName="Initech Ltd", email="ap@initech.example")
+    second = someone_creates_in_bc(bc, number="20000", displayName="Initech Ltd", email="uk@initech.example")
+    customer = factories.customer(name="Initech Ltd", currency="GBP")
+    bc.system.match_customers_by = ["name"]
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        existing_customer(bc.system, bc, customer)
+
+    assert "may already exist in Business Central: 2 customers there match by exact name" in caught.value.message
+    assert f"{first['id']} “Initech Ltd” (ap@initech.example)" in caught.value.message
+    assert f"{second['id']} “Initech Ltd” (uk@initech.example)" in caught.value.message
+
+
+def test_a_customer_we_created_in_bc_is_found_by_our_number(bc):
+    customer = factories.customer(name="Initech Ltd", currency="GBP")
+    ours = bc.upsert_customer(customer=customer, subsidiary_id="", currency_id="GBP", idempotency_key="k")
+    bc.system.match_customers_by = ["external_id"]
+
+    match = existing_customer(bc.system, bc, customer)
+
+    assert match.unique.id == ours.id and match.unique.external_id == customer.number

@@ -4,12 +4,15 @@ import datetime
 from decimal import Decimal
 
 import pytest
+import requests
 
+from apps.canonical.models import Customer
 from apps.connectors.errors import ConcurrencyError, PermanentError, TargetRejected, TransientError
 from apps.connectors.interfaces import Charge
 from apps.connectors.registry import adapter_for
 from apps.core.errors import BusinessError
 from apps.sandbox.services import sandbox_calls, sandbox_faults_set, sandbox_reset
+from apps.sync.workflows.existing import AmbiguousMatch, existing_customer
 
 from .. import factories
 
@@ -113,3 +116,76 @@ def test_a_reused_idempotency_key_is_a_permanent_error_for_the_integration_team(
         stripe.post_charges(customer_billing_id=customer.id, currency="USD", charges=[], idempotency_key="x")
         stripe.invoice_charges(customer_billing_id=customer.id, idempotency_key="cust-1")
     assert "idempotency key was already used for a different request" in caught.value.message
+
+
+# --- match before create -------------------------------------------------------------------------------
+
+
+def someone_creates_in_stripe(stripe, **fields):
+    """A customer made in Stripe's dashboard (form-encoded, as Stripe takes it), not through the connector."""
+    response = requests.post(
+        stripe.system.base_url + "customers", data=fields, auth=("sk_test_sandbox0042", ""), timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["id"]
+
+
+def test_stripe_search_answers_its_query_language(stripe):
+    first = someone_creates_in_stripe(stripe, name="Globex Corporation", email="ap@globex.example")
+    someone_creates_in_stripe(stripe, name="Initech", email="ap@initech.example")
+    url = stripe.system.base_url + "customers/search"
+    auth = ("sk_test_sandbox0042", "")
+    found = requests.get(url, params={"query": "name:'globex corporation' OR email:'nobody@x.example'"}, auth=auth)
+    assert found.status_code == 200
+    assert found.json()["object"] == "search_result"
+    assert [row["id"] for row in found.json()["data"]] == [first]
+    by_domain = requests.get(url, params={"query": "email~'@globex.example'"}, auth=auth).json()["data"]
+    assert [row["id"] for row in by_domain] == [first]
+    mixed = requests.get(url, params={"query": "name:'a' AND email:'b' OR name:'c'"}, auth=auth)
+    assert mixed.status_code == 400
+    assert mixed.json()["error"]["param"] == "query"
+
+
+def test_a_customer_already_in_stripe_is_found_by_the_firms_rules_and_linked(stripe):
+    existing = someone_creates_in_stripe(stripe, name="Globex Corporation", email="AP@globex.example")
+    someone_creates_in_stripe(stripe, name="Globex Holdings", email="treasury@globex.example")
+    customer = factories.customer(name="Globex Corporation", billing_email="ap@globex.example")
+    stripe.system.match_customers_by = ["external_id", "email", "name"]
+
+    match = existing_customer(stripe.system, stripe, customer)
+
+    assert match.rule == "email" and match.unique.id == existing
+    paths = [(call.path, call.query) for call in sandbox_calls("stripe", method="GET")]
+    assert any(path.endswith("/customers/search") for path, _ in paths)
+
+
+def test_our_own_customer_is_found_by_the_number_in_its_metadata(stripe):
+    ours = customer_in(stripe)
+    customer = Customer.objects.get(name="Globex Corporation")
+    stripe.system.match_customers_by = ["external_id"]
+
+    match = existing_customer(stripe.system, stripe, customer)
+
+    assert match.unique.id == ours.id and match.unique.external_id == customer.number
+
+
+def test_two_stripe_customers_with_the_name_are_an_exception_listing_both(stripe):
+    first = someone_creates_in_stripe(stripe, name="Globex Corporation", email="ap@globex.example")
+    second = someone_creates_in_stripe(stripe, name="Globex Corporation", email="finance@globex.example")
+    customer = factories.customer(name="Globex Corporation")
+    stripe.system.match_customers_by = ["name"]
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        existing_customer(stripe.system, stripe, customer)
+
+    assert "may already exist in Stripe: 2 customers there match by exact name" in caught.value.message
+    assert f"{first} “Globex Corporation” (ap@globex.example)" in caught.value.message
+    assert f"{second} “Globex Corporation” (finance@globex.example)" in caught.value.message
+
+
+def test_no_stripe_customer_matching_means_a_new_one(stripe):
+    someone_creates_in_stripe(stripe, name="Initech", email="ap@initech.example")
+    customer = factories.customer(name="Globex Corporation", billing_email="ap@globex.example")
+    stripe.system.match_customers_by = ["external_id", "tax_id", "email", "email_domain", "name"]
+
+    assert existing_customer(stripe.system, stripe, customer) is None

@@ -61,7 +61,7 @@ def value_maps(db):
 def test_every_builtin_profile_is_valid_documented_and_fits_the_source_profile_model():
     profiles = builtin_profiles()
     model_fields = {field.name for field in SourceProfile._meta.get_fields()}
-    assert len(profiles) == 15  # stripe-invoice-finalized and stripe-invoice-payment-succeeded added
+    assert len(profiles) == 16  # business-central-customer-payments added
     for item in profiles:
         assert validate_spec(item["spec"]) == [], item["name"]
         assert item["documentation_url"].startswith("https://"), item["name"]

@@ -20,6 +20,7 @@ FETCHED = {
     "salesforce-opportunity-cdc-pubsub": "salesforce/Opportunity-fetched.json",
     "hubspot-deal-closedwon": "hubspot/deal-fetched.json",
     "business-central-sales-invoices": "business-central/salesInvoice-fetched.json",
+    "business-central-customer-payments": "business-central/customerPayment-fetched.json",
 }
 
 

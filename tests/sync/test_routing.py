@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
+from apps.mapping.services import cross_reference_record
 from apps.sync.engine import run_due_steps
 from apps.sync.registry import StepSpec, WorkflowDefinition, register
 from apps.sync.services import transaction_start
@@ -122,3 +123,63 @@ def test_the_trace_page_links_to_every_transaction_of_its_chain(admin_client, fi
     chain = admin_client.get(reverse("admin:sync_transaction_changelist"), {"queue": "all", "q": "delivery-42"})
     assert [row.pk for row in chain.context["cl"].result_list] == [txn.pk]  # not `other`, started by no delivery
     assert other.root_correlation_id != "delivery-42"
+
+
+@register
+class WriteBackTestFlow(WorkflowDefinition):
+    """Records which customer the run is about, then updates that customer's CRM account."""
+
+    name = "write_back_test"
+
+    def plan(self, data):
+        return [
+            StepSpec("record", "Record the customer"),
+            StepSpec("report", "Report to CRM", target="crm", writes_back="customer"),
+        ]
+
+    def step_record(self, ctx):
+        return StepResult(output={"customer_id": ctx.input["customer_id"]})
+
+    def step_report(self, ctx):
+        return StepResult(output={"wrote_to": ctx.target.slug})
+
+
+@pytest.fixture
+def two_crms(systems):
+    hubspot = factories.system("hubspot", "crm", name="HubSpot", vendor="hubspot")
+    customer = factories.customer(legal_entity=factories.legal_entity("NW-US", country="US"))
+    return {"salesforce": systems["crm"], "hubspot": hubspot, "customer": customer}
+
+
+def write_back_for(customer):
+    txn = transaction_start(workflow="write_back_test", data={"customer_id": customer.pk}, reason="test")
+    run_due_steps()
+    txn.refresh_from_db()
+    return txn
+
+
+def test_a_write_back_goes_to_the_crm_that_holds_the_account_without_a_route(two_crms):
+    cross_reference_record(system=two_crms["hubspot"], obj=two_crms["customer"], external_id="901")
+
+    txn = write_back_for(two_crms["customer"])
+
+    report = txn.steps.get(name="report")
+    assert txn.status == "completed" and report.output["wrote_to"] == "hubspot"
+    assert report.output["route"] == {
+        "system": "hubspot",
+        "route_id": None,
+        "rule": "HubSpot holds the customer / account this step updates",
+    }
+
+
+def test_a_write_back_held_by_two_crms_or_none_follows_the_routes(two_crms):
+    customer = two_crms["customer"]
+    nowhere = write_back_for(customer)
+    assert nowhere.status == "exception"
+    assert "2 CRM systems are enabled (HubSpot and Salesforce)" in nowhere.steps.get(name="report").error_message
+
+    cross_reference_record(system=two_crms["hubspot"], obj=customer, external_id="901")
+    cross_reference_record(system=two_crms["salesforce"], obj=customer, external_id="001A")
+    Route.objects.create(target_kind="crm", system=two_crms["salesforce"], effective_from=datetime.date(2020, 1, 1))
+    both = write_back_for(customer)
+    assert both.status == "completed" and both.steps.get(name="report").output["wrote_to"] == "salesforce"

@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 from apps.core.errors import BusinessError
+from apps.systems.models import CustomerMatchRule
 
 from ..errors import ConcurrencyError, ConnectorError, PermanentError, TargetRejected
 from ..interfaces import ExternalRecord, InvoiceLineSpec
+from ..matching import CustomerCandidate
 from .base import Adapter, drop_empty
 
 ENTITY_SETS = {
@@ -89,12 +91,49 @@ class BusinessCentralERP(Adapter):
         rows = body.get("value", [])
         return rows[0] if rows else None
 
+    def find_customers(self, *, customer, rules: list[str]) -> list[CustomerCandidate]:
+        """Customers that may be ours, in one `$filter` of `eq` clauses joined by `or`: `number` (our customer
+        number, with the `external_id` rule), `displayName`, `email` and `taxRegistrationNumber`. An e-mail
+        domain is compared on what those clauses find. The system is one company, so no subsidiary."""
+        searches = (
+            (CustomerMatchRule.EXTERNAL_ID, "number", customer.number),
+            (CustomerMatchRule.NAME, "displayName", customer.name),
+            (CustomerMatchRule.EMAIL, "email", customer.billing_email),
+            (CustomerMatchRule.EMAIL_DOMAIN, "email", customer.billing_email),
+            (CustomerMatchRule.TAX_ID, "taxRegistrationNumber", customer.tax_id),
+        )
+        clauses = []
+        for rule, field, value in searches:
+            clause = f"{field} eq {odata_literal(value)}"
+            if rule in rules and value and clause not in clauses:
+                clauses.append(clause)
+        if not clauses:
+            return []
+        action = f"look for customer {customer.number} in {self.name}"
+        rows = self._list("customers", action, params={"$filter": " or ".join(clauses)})
+        return [
+            CustomerCandidate(
+                id=str(row["id"]),
+                name=str(row.get("displayName") or ""),
+                email=str(row.get("email") or ""),
+                tax_id=str(row.get("taxRegistrationNumber") or ""),
+                external_id=str(row.get("number") or ""),
+                data=row,
+            )
+            for row in rows
+        ]
+
     # --- writes ------------------------------------------------------------------------------------------
 
+    def adopt_customer(self, record_id: str, *, customer, idempotency_key: str) -> None:
+        """Nothing to change in Business Central: its customer keeps its own number, and the console's
+        cross-reference (with `record_id` passed to `upsert_customer`) makes later upserts update it."""
+
     def upsert_customer(
-        self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str
+        self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str, record_id: str | None = None
     ) -> ExternalRecord:
-        """Create the customer numbered with our customer number, or bring the one there up to date."""
+        """Bring the customer up to date: the record `record_id` when the console knows it (a customer that was
+        already there keeps its number), else the one numbered with our customer number, created if missing."""
         fields = drop_empty(
             {
                 "number": customer.number,
@@ -104,7 +143,12 @@ class BusinessCentralERP(Adapter):
                 "taxRegistrationNumber": customer.tax_id,
             }
         )
-        return self._upsert("customer", customer.number, fields, f"customer {customer.number}")
+        what = f"customer {customer.number}"
+        if record_id:
+            existing = self.fetch("customer", record_id)
+            fields.pop("number")
+            return self._change(existing, "customer", fields, what)
+        return self._upsert("customer", customer.number, fields, what)
 
     def upsert_financial_project(
         self, *, project, customer_erp_id: str, subsidiary_id: str, idempotency_key: str
@@ -207,6 +251,10 @@ class BusinessCentralERP(Adapter):
                 existing = self.find(record_type, "number", number)  # an earlier attempt made it; change it below
                 if existing is None:
                     raise
+        return self._change(existing, record_type, fields, what)
+
+    def _change(self, existing: dict, record_type: str, fields: dict, what: str) -> ExternalRecord:
+        """PATCH the fields that differ from the record as read (with its ETag); nothing when none do."""
         changed = {name: value for name, value in fields.items() if str(existing.get(name) or "") != str(value)}
         if not changed:
             return ExternalRecord(id=str(existing["id"]), data=existing, created=False)
@@ -243,8 +291,8 @@ class BusinessCentralERP(Adapter):
     def _company_root(self, company_id: str) -> str:
         return f"{self._api_root()}companies{key(company_id)}/"
 
-    def _list(self, path: str, action: str, *, page_size: int = 100) -> Iterator[dict]:
-        url, params, seen = path, None, set()
+    def _list(self, path: str, action: str, *, page_size: int = 100, params=None) -> Iterator[dict]:
+        url, seen = path, set()
         headers = {"Prefer": f"odata.maxpagesize={page_size}"}
         while url:
             body = self._get(url, action, params=params, headers=headers)

@@ -51,7 +51,7 @@ class NetSuiteERP(Adapter):
         )
 
     def upsert_customer(
-        self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str
+        self, *, customer, subsidiary_id: str, currency_id: str, idempotency_key: str, record_id: str | None = None
     ) -> ExternalRecord:
         """Create or update the customer whose external ID is our customer number."""
         fields = drop_empty(

@@ -19,15 +19,36 @@ from decimal import Decimal
 
 from apps.core.errors import BusinessError
 from apps.core.money import from_minor_units, to_minor_units
+from apps.systems.models import CustomerMatchRule
 
 from ..errors import ConcurrencyError, ConnectorError, PermanentError, TargetRejected
 from ..http import path_segment
 from ..interfaces import Charge, ExternalRecord
+from ..matching import CustomerCandidate
 from .base import Adapter, replayed, unix_seconds
 from .chargebee import schedule_id_for, to_form
 
 DAYS_UNTIL_DUE = 30
 PAGE_LIMIT = 100
+
+
+def search_literal(value: str) -> str:
+    """A quoted value for Stripe's search language (quotes and backslashes escaped)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def stripe_candidate(record_id: str, data: dict) -> CustomerCandidate:
+    """A Stripe customer as a match candidate; our customer number is in its metadata when we created it."""
+    metadata = data.get("metadata") or {}
+    tax_ids = (data.get("tax_ids") or {}).get("data") or []
+    return CustomerCandidate(
+        id=record_id,
+        name=str(data.get("name") or ""),
+        email=str(data.get("email") or ""),
+        tax_id=str(tax_ids[0].get("value") or "") if tax_ids else "",
+        external_id=str(metadata.get("customer_number") or ""),
+        data=data,
+    )
 
 
 class StripeBilling(Adapter):
@@ -201,9 +222,38 @@ class StripeBilling(Adapter):
                 return
             params = {"limit": min(page_size, PAGE_LIMIT), "starting_after": items[-1]["id"]}
 
-    def find_customers(self, *, email: str) -> list[dict]:
-        """The customers with this email (Stripe's list filter), for matching before creating."""
-        return self._get("customers", f"look up customers by email {email}", params={"email": email}).get("data", [])
+    def find_customers(self, *, customer, rules: list[str]) -> list[CustomerCandidate]:
+        """Customers that may be ours: one `customers/search` query with a clause per rule (our number in
+        `metadata['customer_number']`, the name, the e-mail or its domain), and the exact e-mail list, which,
+        unlike search, also sees customers created in the last minute. Stripe cannot search by tax ID: the
+        `tax_id` rule is compared on `tax_ids` where an answer carries them."""
+        clauses = []
+        if CustomerMatchRule.EXTERNAL_ID in rules and customer.number:
+            clauses.append(f"metadata['customer_number']:{search_literal(customer.number)}")
+        if CustomerMatchRule.NAME in rules and customer.name:
+            clauses.append(f"name:{search_literal(customer.name)}")
+        email = (customer.billing_email or "").strip()
+        if CustomerMatchRule.EMAIL in rules and email:
+            clauses.append(f"email:{search_literal(email)}")
+        domain = email.rpartition("@")[2] if "@" in email else ""
+        if CustomerMatchRule.EMAIL_DOMAIN in rules and len(domain) >= 3:
+            clauses.append(f"email~{search_literal('@' + domain)}")
+        found: dict[str, dict] = {}
+        if clauses:
+            params = {"query": " OR ".join(clauses), "limit": PAGE_LIMIT}
+            action = f"search for customer {customer.number} in Stripe"
+            while True:
+                body = self._get("customers/search", action, params=params)
+                for data in body.get("data", []):
+                    found.setdefault(str(data.get("id")), data)
+                if not body.get("has_more") or not body.get("next_page"):
+                    break
+                params = {**params, "page": body["next_page"]}
+        if CustomerMatchRule.EMAIL in rules and email:
+            listed = self._get("customers", f"look up customers by e-mail {email}", params={"email": email})
+            for data in listed.get("data", []):
+                found.setdefault(str(data.get("id")), data)
+        return [stripe_candidate(record_id, data) for record_id, data in found.items()]
 
     # --- HTTP --------------------------------------------------------------------------------------------
 

@@ -387,7 +387,8 @@ class CustomerUpdate(WorkflowDefinition):
             return StepResult(skipped="The change came from ERP itself.")
         if not ctx.state.get("changed"):
             return StepResult(skipped="Nothing changed, so ERP needs no update.")
-        if not external_id_for(system=erp, obj=customer):
+        known = external_id_for(system=erp, obj=customer)
+        if not known:
             return StepResult(skipped=f"{customer} is not in {erp.name} yet; its first project will create it.")
         today = timezone.localdate()
         record = ctx.connector().upsert_customer(
@@ -395,6 +396,7 @@ class CustomerUpdate(WorkflowDefinition):
             subsidiary_id=value_map_lookup(maps.LEGAL_ENTITY_SUBSIDIARY, customer.legal_entity.code, on=today),
             currency_id=value_map_lookup(maps.CURRENCY_ERP, customer.currency, on=today),
             idempotency_key=ctx.idempotency_key,
+            record_id=known,
         )
         return StepResult(output={"erp_customer_id": record.id})
 

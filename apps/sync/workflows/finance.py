@@ -10,6 +10,7 @@ from apps.canonical.services import governed_upsert
 from apps.connectors.interfaces import InvoiceLineSpec
 from apps.core.errors import BusinessError
 from apps.core.money import quantize
+from apps.core.objects import BusinessObject
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for, value_map_lookup
 from apps.systems.models import SystemKind
@@ -50,7 +51,9 @@ class InvoiceToErp(WorkflowDefinition):
         return [
             StepSpec("record_invoice", "Check and record the invoice"),
             StepSpec("post_ar_erp", "Post the invoice to ERP receivables", target="erp"),
-            StepSpec("report_status_crm", "Report the open balance to CRM", target="crm"),
+            StepSpec(
+                "report_status_crm", "Report the open balance to CRM", target="crm", writes_back=BusinessObject.CUSTOMER
+            ),
         ]
 
     def subject(self, data):
@@ -229,7 +232,12 @@ class PaymentToCrm(WorkflowDefinition):
         return [
             StepSpec("record_payment", "Check and record the payment"),
             StepSpec("apply_erp", "Apply the payment in ERP receivables", target="erp"),
-            StepSpec("report_status_crm", "Report the account status to CRM", target="crm"),
+            StepSpec(
+                "report_status_crm",
+                "Report the account status to CRM",
+                target="crm",
+                writes_back=BusinessObject.CUSTOMER,
+            ),
         ]
 
     def subject(self, data):
@@ -262,16 +270,17 @@ class PaymentToCrm(WorkflowDefinition):
                 f"Payment in {data['currency']} cannot settle invoice {invoice.number} in {invoice.currency}.",
                 fix="Check the payment's currency in the billing platform.",
             )
+        reference = str(data.get("reference") or data["payment_external_id"])[:80]
         if invoice is not None and amount > invoice.total - invoice.amount_paid:
+            # A payment we recorded already (e.g. the ERP telling us of the one we applied there) is not extra money.
             existing = by_xref(source, "payment", data["payment_external_id"], required=False)
-            if existing is None:
+            if existing is None and not Payment.objects.filter(reference=reference, invoice=invoice).exists():
                 raise BusinessError(
                     f"Payment of {amount} {data['currency']} is more than the {invoice.total - invoice.amount_paid} "
                     f"still open on invoice {invoice.number}.",
                     fix="Check for a duplicate payment or a credit note; apply the excess as unapplied cash in ERP.",
                 )
         received_on = day(data.get("received_on"), field="received_on") or timezone.localdate()
-        reference = str(data.get("reference") or data["payment_external_id"])[:80]
 
         def apply():
             existing = by_xref(source, "payment", data["payment_external_id"], required=False)

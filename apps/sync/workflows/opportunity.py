@@ -58,7 +58,7 @@ class OpportunityToProject(WorkflowDefinition):
             StepSpec("create_project_psa", "Create the project in PSA", target="psa"),
             StepSpec("create_financial_project_erp", "Create the financial project in ERP", target="erp"),
             StepSpec("create_billing_schedule", "Create the billing schedule", target="billing"),
-            StepSpec("report_status_crm", "Report the project back to CRM", target="crm"),
+            StepSpec("report_status_crm", "Report the project back to CRM", target="crm", writes_back="opportunity"),
         ]
 
     def subject(self, data):
@@ -200,7 +200,8 @@ class OpportunityToProject(WorkflowDefinition):
         currency = value_map_lookup(maps.CURRENCY_ERP, customer.currency, on=today)
         connector = ctx.connector()
         output = {}
-        if not external_id_for(system=erp, obj=customer):
+        known = external_id_for(system=erp, obj=customer)
+        if not known:
             match = existing_customer(erp, connector, customer, subsidiary_id=subsidiary)
             if match is not None and match.unique.external_id != customer.number:
                 # Already in the ERP under another key: make it ours, so the upsert updates it (no twin).
@@ -208,8 +209,13 @@ class OpportunityToProject(WorkflowDefinition):
                     match.unique.id, customer=customer, idempotency_key=f"{ctx.idempotency_key}.adopt"
                 )
                 output["erp_customer_matched"] = match.as_output()
+                known = match.unique.id
         record = connector.upsert_customer(
-            customer=customer, subsidiary_id=subsidiary, currency_id=currency, idempotency_key=ctx.idempotency_key
+            customer=customer,
+            subsidiary_id=subsidiary,
+            currency_id=currency,
+            idempotency_key=ctx.idempotency_key,
+            record_id=known,
         )
         return StepResult(
             output={"erp_customer_id": record.id, **output},
