@@ -32,7 +32,7 @@ from apps.core.history import bulk_create_tracked, bulk_update_tracked
 from apps.core.money import quantize
 from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
-from apps.mapping.services import cross_reference_record, external_id_for
+from apps.mapping.services import cross_reference_record, cross_references_record, external_id_for
 from apps.systems.models import ConnectedSystem
 from apps.systems.services import CREATE, UPDATE, may_write
 
@@ -547,9 +547,7 @@ def post_charges(ctx, event_ids: list[int]) -> StepResult:
         for event, _ in sent:
             event.status = BillingEvent.Status.SENT
         bulk_update_tracked(BillingEvent, [event for event, _ in sent], ["status"])
-        for event, charge_id in sent:
-            if charge_id:
-                cross_reference_record(system=billing, obj=event, external_id=charge_id)
+        cross_references_record(system=billing, links=[(event, charge_id) for event, charge_id in sent if charge_id])
         return {"charges_sent": len(sent), "amount_sent": str(sum((e.amount for e, _ in sent), Decimal(0)))}
 
     return StepResult(apply=apply)
