@@ -28,7 +28,7 @@ from apps.canonical.models import (
 from apps.canonical.services import governed_upsert, rate_for
 from apps.connectors.interfaces import Charge
 from apps.core.errors import BusinessError, OwnershipConflict
-from apps.core.history import bulk_create_tracked, bulk_update_tracked
+from apps.core.history import bulk_create_tracked, bulk_update_tracked, update_tracked
 from apps.core.money import quantize
 from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
@@ -546,7 +546,7 @@ def post_charges(ctx, event_ids: list[int]) -> StepResult:
     def apply():
         for event, _ in sent:
             event.status = BillingEvent.Status.SENT
-        bulk_update_tracked(BillingEvent, [event for event, _ in sent], ["status"])
+        update_tracked(BillingEvent, [event.pk for event, _ in sent], status=BillingEvent.Status.SENT)
         cross_references_record(system=billing, links=[(event, charge_id) for event, charge_id in sent if charge_id])
         return {"charges_sent": len(sent), "amount_sent": str(sum((e.amount for e, _ in sent), Decimal(0)))}
 
