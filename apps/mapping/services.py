@@ -151,7 +151,7 @@ def cross_reference_record(
 def cross_references_record(
     *, system: ConnectedSystem, links: list[tuple[object, str]], origin: str = CrossReference.Origin.WORKFLOW
 ) -> int:
-    """`cross_reference_record` for many objects of one type at once (two reads, one tracked bulk insert).
+    """`cross_reference_record` for many objects of one type at once (one read, one tracked bulk insert).
 
     Same answers: a pair already recorded is left as it is, and a conflict (the object linked to another ID,
     or the ID taken by another object) is refused with the first one found. Returns the links created.
@@ -168,26 +168,24 @@ def cross_references_record(
         if held != external_id:
             cross_reference_record(system=system, obj=obj, external_id=external_id)  # raises its conflict
     new = {object_id: pair for object_id, pair in wanted.items() if object_id not in existing}
-    by_external = {external_id: object_id for object_id, (_, external_id) in new.items()}
-    taken = mine.filter(external_id__in=list(by_external)).values_list("external_id", flat=True).first()
-    if taken is not None:
-        obj, external_id = new[by_external[taken]]
-        cross_reference_record(system=system, obj=obj, external_id=external_id)  # raises its conflict
     now = timezone.now()
-    bulk_create_tracked(
-        CrossReference,
-        [
-            CrossReference(
-                system=system,
-                object_type=object_type,
-                object_id=object_id,
-                external_id=external_id,
-                origin=origin,
-                last_synced_at=now,
-            )
-            for object_id, (_, external_id) in new.items()
-        ],
-    )
+    rows = [
+        CrossReference(
+            system=system,
+            object_type=object_type,
+            object_id=object_id,
+            external_id=external_id,
+            origin=origin,
+            last_synced_at=now,
+        )
+        for object_id, (_, external_id) in new.items()
+    ]
+    try:
+        with transaction.atomic():  # an ID taken by another object fails the unique constraint: find which
+            bulk_create_tracked(CrossReference, rows)
+    except IntegrityError:
+        for obj, external_id in new.values():
+            cross_reference_record(system=system, obj=obj, external_id=external_id)  # raises its conflict
     return len(new)
 
 

@@ -500,18 +500,21 @@ class TimeToBill(WorkflowDefinition):
 def post_charges(ctx, event_ids: list[int]) -> StepResult:
     """Send pending billing events to the billing platform: one batch per invoice recipient."""
     billing = ctx.target
+    # A month-end batch is a thousand events of a few projects: read the projects once, not with every event.
     events = list(
         BillingEvent.objects.filter(pk__in=event_ids, status=BillingEvent.Status.PENDING)
-        .select_related("project__customer", "project__contract__bill_to", "project__contract__customer")
+        .only("pk", "project_id", "description", "amount", "currency", "event_date", "status")
         .order_by("pk")
     )
     if not events:
         return StepResult(skipped="No billable amounts to send (non-billable or already sent).")
+    projects = Project.objects.select_related("customer", "contract__bill_to", "contract__customer")
+    recipients = {}
+    for project in projects.filter(pk__in={event.project_id for event in events}):
+        recipients[project.pk] = project.contract.invoice_recipient() if project.contract else project.customer
     by_customer = defaultdict(list)
     for event in events:
-        contract = event.project.contract
-        recipient = contract.invoice_recipient() if contract else event.project.customer
-        by_customer[recipient].append(event)
+        by_customer[recipients[event.project_id]].append(event)
     connector = ctx.connector()
     sent: list[tuple[BillingEvent, str]] = []
     for customer, batch in by_customer.items():
