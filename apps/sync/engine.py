@@ -298,10 +298,13 @@ def _give_back_attempt(step: Step, claim: Claim, calls: list[dict]) -> None:
     """A wait for the rate limit is not a failed attempt: the step keeps its whole budget.
 
     With no call made, the claim is undone (no attempt row; attempts back to what they were). A step that
-    made calls before it had to wait keeps that attempt in the log with its calls, and gets one more.
+    made calls before it had to wait keeps that attempt in the log with its calls, and gets one more, up to
+    SYNC_MAX_ATTEMPTS_WITH_WAITS: a step whose calls never fit in the limit's wait (each retry repeats its
+    first calls) still ends as an exception instead of retrying for ever.
     """
     if calls:
-        step.max_attempts += 1
+        if step.max_attempts < _setting("SYNC_MAX_ATTEMPTS_WITH_WAITS", 50):
+            step.max_attempts += 1
     else:
         StepAttempt.objects.filter(pk=claim.attempt_id).delete()
         step.attempts -= 1

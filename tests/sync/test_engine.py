@@ -210,6 +210,24 @@ def test_a_wait_after_some_calls_keeps_its_attempt_and_gives_the_step_one_more()
     assert all(a.http_calls and a.retry_at for a in attempts)
 
 
+def test_a_step_whose_calls_never_fit_the_limit_still_ends_as_an_exception(settings):
+    settings.SYNC_MAX_ATTEMPTS_WITH_WAITS = 5
+
+    def call_then_wait(ctx):
+        ctx.calls.append({"method": "POST", "url": "https://billing.example/unbilled_charges", "status": 200})
+        wait_for_the_limit(ctx)
+
+    BEHAVIOUR["first"] = call_then_wait
+    txn = start()
+    for _ in range(5):
+        make_due(txn)
+        run_due_steps()
+    txn.refresh_from_db()
+    step = txn.steps.get(name="first")
+    assert (step.attempts, step.max_attempts, step.status) == (5, 5, Step.Status.FAILED)
+    assert txn.status == Transaction.Status.EXCEPTION
+
+
 def test_a_transient_failure_still_spends_its_attempt():
     def down(ctx):
         raise TransientError("Chargebee had a problem of its own (HTTP 503).")
