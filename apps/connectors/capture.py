@@ -7,6 +7,7 @@ it appears (a URL, an echoed body, a vendor error message).
 """
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -37,6 +38,7 @@ _SENSITIVE_WHOLE = frozenset({"auth", "key", "pwd", "pin", "cvv", "card_number"}
 _BRACKETS = re.compile(r"[\[\]]+")
 
 
+@functools.lru_cache(maxsize=8192)  # a month-end body repeats the same few hundred names in every call
 def is_sensitive_name(name: str) -> bool:
     """Does a header, JSON key or form field name look like it holds a secret? (`Idempotency-Key` does not.)"""
     normalized = str(name).strip().lower().replace("-", "_").replace(" ", "_")

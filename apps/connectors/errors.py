@@ -2,6 +2,8 @@
 
 - `TransientError`: try again later (no answer, 5xx, 429, rate limit). `retry_at` says when, if the
   target said so; `maybe_committed` says the target may have done the work before the answer was lost.
+- `RateLimitWait`: our own shared rate limit held the call back before it left (the bucket is empty, or the
+  target's Retry-After has not passed): a wait until `retry_at`, not a failure, so it spends no attempt.
 - `PermanentError`: retrying the same call will not help (credentials, permissions, missing record,
   a configuration problem on our side).
 - `TargetRejected`: the target refused the data (400/409/422); someone must correct the record or
@@ -49,6 +51,7 @@ class TransientError(ConnectorError):
 
     error_class = ErrorClass.TRANSIENT
     code = "target_unavailable"
+    attempt_spent = True  # a call was tried (or the target asked us to wait): it counts against the step's budget
 
     def __init__(
         self,
@@ -65,6 +68,17 @@ class TransientError(ConnectorError):
         context["maybe_committed"] = maybe_committed
         kwargs.setdefault("fix", "Nothing to do: the step is retried automatically.")
         super().__init__(message, context=context, **kwargs)
+
+
+class RateLimitWait(TransientError):
+    """No request was sent: the shared rate limit says this call may start only at `retry_at`."""
+
+    code = "rate_limit_wait"
+    attempt_spent = False  # the ledger reschedules the step for its slot without using up an attempt
+
+    def __init__(self, message: str, *, retry_at: datetime.datetime, **kwargs):
+        kwargs.setdefault("fix", "Nothing to do: the step waits for its turn and runs then.")
+        super().__init__(message, retry_at=retry_at, **kwargs)
 
 
 class PermanentError(ConnectorError):

@@ -5,7 +5,8 @@ A token bucket per system: `rate_limit_burst` calls may start at once, then call
 `select_for_update()` (PostgreSQL row lock; on SQLite the IMMEDIATE transaction mode serialises
 writers). A caller that would wait a little reserves its slot (tokens go below zero, so the next
 caller queues behind it) and sleeps outside the transaction; one that would wait long is refused with
-a `TransientError` carrying `retry_at`, so the ledger schedules the step instead of holding a worker.
+a `RateLimitWait` carrying `retry_at`, so the ledger reschedules the step for that slot instead of holding
+a worker, and without spending one of the step's attempts (no request left the machine).
 
 After a 429 (or a 503 with Retry-After) the system's `blocked_until` is set, and until then nobody
 calls it: every caller is refused before any request leaves the machine.
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .errors import TransientError
+from .errors import RateLimitWait
 from .models import RateLimitState
 
 DEFAULT_MAX_WAIT_SECONDS = 2.0
@@ -48,7 +49,7 @@ def _locked_state(system, now) -> RateLimitState:
 
 def _refuse_if_blocked(system, blocked_until, now) -> None:
     if blocked_until and blocked_until > now:
-        raise TransientError(
+        raise RateLimitWait(
             f"{system.name} asked us to pause until {blocked_until:%H:%M:%S} UTC (too many requests); "
             f"no call is made to it before then.",
             retry_at=blocked_until,
@@ -58,7 +59,7 @@ def _refuse_if_blocked(system, blocked_until, now) -> None:
 
 
 def rate_limit_acquire(*, system, max_wait: float | None = None) -> float:
-    """Take one call slot for the system; returns the seconds to sleep before calling, or raises TransientError."""
+    """Take one call slot for the system; returns the seconds to sleep before calling, or raises RateLimitWait."""
     max_wait = max_wait_seconds() if max_wait is None else max_wait
     if not system.rate_limit_per_minute:
         blocked = RateLimitState.objects.filter(system=system).values_list("blocked_until", flat=True).first()
@@ -74,7 +75,7 @@ def rate_limit_acquire(*, system, max_wait: float | None = None) -> float:
         wait = 0.0 if tokens >= 1 else (1 - tokens) / per_second
         if wait > max_wait:
             retry_at = now + datetime.timedelta(seconds=wait)
-            raise TransientError(
+            raise RateLimitWait(
                 f"Calls to {system.name} are limited to {system.rate_limit_per_minute} a minute and the limit is "
                 f"reached; this call waits for the next free slot at {retry_at:%H:%M:%S} UTC.",
                 retry_at=retry_at,

@@ -83,6 +83,23 @@ def bulk_create_tracked(model, objs, *, batch_size: int = 1000, **kwargs):
     return objs
 
 
+def update_tracked(model, pks, **values) -> int:
+    """`queryset.update(**values)` of the rows with these keys plus one history row each ("~"), set-based.
+
+    For one change applied to many rows at once (month-end: a thousand billing events become "sent"); the
+    history rows are copied from the rows as updated, with who/why/correlation like every other write.
+    """
+    pks = list(pks)
+    if not pks:
+        return 0
+    if any(field.name == "updated_at" for field in model._meta.concrete_fields):
+        values.setdefault("updated_at", timezone.now())
+    changed = model.objects.filter(pk__in=pks).update(**values)  # history-ok: history rows copied just below
+    if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        copy_history_rows(model, pks, history_type="~")
+    return changed
+
+
 def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000) -> None:
     """INSERT INTO <history> SELECT <tracked columns>, when, why, who, correlation FROM <table> WHERE pk IN …"""
     history_model = model.history.model

@@ -9,6 +9,7 @@ from apps.core import approvals
 from apps.core.approvals import approval_request, needs_second_person
 from apps.core.context import audit_context, system_context
 from apps.core.errors import MappingError
+from apps.core.history import bulk_create_tracked
 from apps.core.objects import BusinessObject, object_type_of
 from apps.systems.models import ConnectedSystem
 
@@ -145,6 +146,47 @@ def cross_reference_record(
                 "recorded at the same time.",
                 fix="Open the cross-references of this record and keep the right one.",
             ) from None
+
+
+def cross_references_record(
+    *, system: ConnectedSystem, links: list[tuple[object, str]], origin: str = CrossReference.Origin.WORKFLOW
+) -> int:
+    """`cross_reference_record` for many objects of one type at once (one read, one tracked bulk insert).
+
+    Same answers: a pair already recorded is left as it is, and a conflict (the object linked to another ID,
+    or the ID taken by another object) is refused with the first one found. Returns the links created.
+    Call it inside the caller's transaction: a concurrent writer's link fails the insert and rolls it back.
+    """
+    if not links:
+        return 0
+    object_type = object_type_of(links[0][0])
+    wanted = {obj.pk: (obj, str(external_id)) for obj, external_id in links}
+    mine = CrossReference.objects.filter(system=system, object_type=object_type)
+    existing = dict(mine.filter(object_id__in=list(wanted)).values_list("object_id", "external_id"))
+    for object_id, held in existing.items():
+        obj, external_id = wanted[object_id]
+        if held != external_id:
+            cross_reference_record(system=system, obj=obj, external_id=external_id)  # raises its conflict
+    new = {object_id: pair for object_id, pair in wanted.items() if object_id not in existing}
+    now = timezone.now()
+    rows = [
+        CrossReference(
+            system=system,
+            object_type=object_type,
+            object_id=object_id,
+            external_id=external_id,
+            origin=origin,
+            last_synced_at=now,
+        )
+        for object_id, (_, external_id) in new.items()
+    ]
+    try:
+        with transaction.atomic():  # an ID taken by another object fails the unique constraint: find which
+            bulk_create_tracked(CrossReference, rows)
+    except IntegrityError:
+        for obj, external_id in new.values():
+            cross_reference_record(system=system, obj=obj, external_id=external_id)  # raises its conflict
+    return len(new)
 
 
 def profiles_for_system(system: ConnectedSystem):

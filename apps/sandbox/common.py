@@ -444,6 +444,30 @@ class AppliedFault:
     rejection: str = ""  # the Rejection answered for reject_next
 
 
+RATE_WINDOW = datetime.timedelta(seconds=60)
+
+
+def rate_limit_reached(system: SandboxSystem, now) -> AppliedFault | None:
+    """A 429 when the calls served in the past 60 seconds reached the kind's requests_per_minute.
+
+    Chargebee counts "requests in the past 60 seconds" and answers 429 beyond its plan's limit (the call log is
+    the count here; refused calls are not served, so they do not count). Retry-After is when the oldest call that
+    keeps the window full ages out of it.
+    """
+    limit = system.requests_per_minute
+    if not limit:
+        return None
+    served = SandboxCall.objects.filter(kind=system.kind, received_at__gt=now - RATE_WINDOW).exclude(
+        fault=Fault.RATE_LIMITED
+    )
+    count = served.count()
+    if count < limit:
+        return None
+    oldest = served.order_by("received_at").values_list("received_at", flat=True)[count - limit]
+    retry_after = max(1, math.ceil((oldest + RATE_WINDOW - now).total_seconds()))
+    return AppliedFault(Fault.RATE_LIMITED, 429, retry_after=retry_after)
+
+
 def fault_consume(system: SandboxSystem, *, write: bool) -> AppliedFault | None:
     """The fault this call meets, if any; each counter is consumed under the row lock, so exactly once."""
     if not system.has_faults(timezone.now()):
@@ -552,7 +576,7 @@ def _answer(request, kind, handlers, *, write, key, kwargs):
         return refusal, None, False
     if system.latency_ms:
         time.sleep(system.latency_ms / 1000)
-    applied = fault_consume(system, write=write)
+    applied = rate_limit_reached(system, timezone.now()) or fault_consume(system, write=write)
     if applied is not None and applied.status is not None:
         return fault_answer(kind, applied), applied, False
     handler = handlers.get(request.method)

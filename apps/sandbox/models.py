@@ -29,6 +29,7 @@ class Fault(models.TextChoices):
     TIMEOUT = "timeout", "Slept, nothing done (timeout_next)"
     DROPPED = "dropped", "Committed, answer delayed (drop_next)"
     REJECTED = "rejected", "Vendor error (reject_next)"
+    RATE_LIMITED = "rate_limited", "429 (requests_per_minute reached)"
 
 
 class Rejection(models.TextChoices):
@@ -81,6 +82,11 @@ class SandboxSystem(models.Model):
         null=True, blank=True, help_text="Makes error_rate's draws repeatable; empty = truly random."
     )
     random_draws = models.PositiveIntegerField(default=0, help_text="Draws made since the seed was set.")
+    requests_per_minute = models.PositiveIntegerField(
+        default=0,
+        help_text="The vendor's rate limit: calls served in any 60 seconds (Chargebee counts the requests of the "
+        "past 60 seconds); beyond it a call answers 429 with Retry-After. 0: no limit.",
+    )
     fail_next = models.PositiveIntegerField(default=0, help_text="The next N calls answer 503.")
     throttle_next = models.PositiveIntegerField(default=0, help_text="The next N calls answer 429 with Retry-After.")
     retry_after_seconds = models.PositiveIntegerField(default=5)

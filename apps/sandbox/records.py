@@ -8,6 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast
 
+from apps.core.history import bulk_create_tracked
+
 from .models import SandboxRecord
 
 ALPHANUMERIC = string.ascii_letters + string.digits
@@ -24,6 +26,32 @@ def find_external(kind: str, object_type: str, external_id: str) -> SandboxRecor
     if not external_id:
         return None
     return SandboxRecord.objects.filter(kind=kind, object_type=object_type, external_id=str(external_id)).first()
+
+
+def find_external_many(kind: str, object_type: str, external_ids) -> dict[str, SandboxRecord]:
+    """The records with these caller-given ids, by id (one query)."""
+    wanted = {str(external_id) for external_id in external_ids if external_id}
+    if not wanted:
+        return {}
+    found = SandboxRecord.objects.filter(kind=kind, object_type=object_type, external_id__in=wanted)
+    return {record.external_id: record for record in found}
+
+
+def create_many(kind: str, object_type: str, rows: list[tuple[dict, str, str]]) -> list[SandboxRecord]:
+    """New records from (data, internal id, external id) rows, written set-based with their history rows."""
+    return bulk_create_tracked(
+        SandboxRecord,
+        [
+            SandboxRecord(
+                kind=kind,
+                object_type=object_type,
+                internal_id=str(internal_id),
+                external_id=external_id or "",
+                data=data,
+            )
+            for data, internal_id, external_id in rows
+        ],
+    )
 
 
 def create(kind: str, object_type: str, data: dict, *, internal_id: str, external_id: str | None = None):

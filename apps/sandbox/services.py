@@ -18,6 +18,7 @@ KINDS = tuple(SandboxKind.values)
 
 FAULT_DEFAULTS = {
     "latency_ms": 0,
+    "requests_per_minute": 0,
     "error_rate": Decimal("0"),
     "random_seed": None,
     "fail_next": 0,

@@ -102,17 +102,7 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
         if step.status == Step.Status.RUNNING:
             _abandon_running_attempt(step, now)
             if step.attempts >= step.max_attempts:
-                _fail_for_good(
-                    step,
-                    BusinessError(
-                        f"Step '{step.title or step.name}' was started {step.attempts} times and the worker stopped "
-                        f"every time before finishing.",
-                        fix="Check the worker logs for crashes or time-outs on this step, then re-run the transaction.",
-                        technical="lease expired on every attempt",
-                    ),
-                    error_class=ErrorClass.PERMANENT,
-                    now=now,
-                )
+                _fail_for_good(step, _stopped_error(step), error_class=ErrorClass.PERMANENT, now=now)
                 return None
         with audit_context(reason=f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"):
             step.status = Step.Status.RUNNING
@@ -126,6 +116,28 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
                 txn.status = Transaction.Status.RUNNING
                 txn.save(update_fields=["status", "updated_at"])
     return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
+
+
+def _stopped_error(step: Step) -> BusinessError:
+    """The last attempt's worker stopped and no attempt is left; say how many of them really stopped."""
+    stopped = StepAttempt.objects.filter(step=step, outcome=StepAttempt.Outcome.ABANDONED).count()
+    name = step.title or step.name
+    if stopped >= step.attempts:
+        message = f"Step '{name}' was started {step.attempts} times and the worker stopped every time before finishing."
+    else:
+        others = step.attempts - stopped
+        message = (
+            f"Step '{name}' has used all {step.attempts} of its attempts: the worker stopped before finishing "
+            f"{stopped} {'time' if stopped == 1 else 'times'}, the last one included, and {others} "
+            f"{'attempt' if others == 1 else 'attempts'} failed"
+            + (f" (the last failure: {step.error_message})" if step.error_message else "")
+            + "."
+        )
+    return BusinessError(
+        message,
+        fix="Check the worker logs for crashes or time-outs on this step, then re-run the transaction.",
+        technical=f"lease expired on {stopped} of {step.attempts} attempts",
+    )
 
 
 def _abandon_running_attempt(step: Step, now) -> None:
@@ -249,12 +261,13 @@ def finish_failure(claim: Claim, error: BusinessError, calls: list[dict], *, ret
         step.error_message = error.message
         step.error_fix = error.fix
         step.error_technical = error.technical
+        hinted = getattr(error, "retry_at", None)
+        waited = retryable and hinted is not None and not getattr(error, "attempt_spent", True)
+        if waited:
+            _give_back_attempt(step, claim, calls)
         if retryable and step.attempts < step.max_attempts:
-            delay = backoff_seconds(step.attempts)
-            retry_at = now + timedelta(seconds=delay)
-            hinted = getattr(error, "retry_at", None)
-            if hinted is not None and hinted > retry_at:
-                retry_at = hinted
+            # The target (Retry-After) or our own rate limit said when: come back then, not after a backoff.
+            retry_at = hinted if hinted is not None else now + timedelta(seconds=backoff_seconds(step.attempts))
             step.status = Step.Status.WAITING_RETRY
             step.next_attempt_at = retry_at
             step.enqueued_at = now
@@ -267,7 +280,7 @@ def finish_failure(claim: Claim, error: BusinessError, calls: list[dict], *, ret
             retry_step_id = step.pk
         else:
             _fail_for_good(step, error, error_class=error.error_class, now=now)
-        StepAttempt.objects.filter(pk=claim.attempt_id).update(
+        StepAttempt.objects.filter(pk=claim.attempt_id).update(  # gone if the claim was undone (a wait, no call)
             outcome=StepAttempt.Outcome.FAILED,
             finished_at=now,
             duration_ms=duration,
@@ -279,6 +292,22 @@ def finish_failure(claim: Claim, error: BusinessError, calls: list[dict], *, ret
         )
         if retry_step_id is not None:
             transaction.on_commit(lambda: schedule_retry(retry_step_id, retry_at))
+
+
+def _give_back_attempt(step: Step, claim: Claim, calls: list[dict]) -> None:
+    """A wait for the rate limit is not a failed attempt: the step keeps its whole budget.
+
+    With no call made, the claim is undone (no attempt row; attempts back to what they were). A step that
+    made calls before it had to wait keeps that attempt in the log with its calls, and gets one more, up to
+    SYNC_MAX_ATTEMPTS_WITH_WAITS: a step whose calls never fit in the limit's wait (each retry repeats its
+    first calls) still ends as an exception instead of retrying for ever.
+    """
+    if calls:
+        if step.max_attempts < _setting("SYNC_MAX_ATTEMPTS_WITH_WAITS", 50):
+            step.max_attempts += 1
+    else:
+        StepAttempt.objects.filter(pk=claim.attempt_id).delete()
+        step.attempts -= 1
 
 
 def _fail_for_good(step: Step, error: BusinessError, *, error_class: str, now) -> None:

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.connectors.errors import TransientError
+from apps.connectors.errors import RateLimitWait, TransientError
 from apps.connectors.http import HttpClient
 from apps.connectors.models import RateLimitState
 from apps.connectors.ratelimit import rate_limit_block
@@ -163,3 +163,31 @@ def test_a_block_is_never_shortened_by_a_shorter_retry_after(target_system):
     rate_limit_block(system=target_system, until=timezone.now() + datetime.timedelta(seconds=5))
 
     assert RateLimitState.objects.get(system=target_system).blocked_until == far
+
+
+@pytest.mark.django_db
+def test_a_call_held_back_by_the_limit_is_a_wait_that_spends_no_attempt(target, target_system):
+    limited(target_system, per_minute=60, burst=1)
+    call(target_system)
+    with pytest.raises(RateLimitWait) as waited:
+        call(target_system)
+
+    assert len(target.received) == 1  # the held-back call never left
+    assert waited.value.attempt_spent is False
+    assert waited.value.retry_at > timezone.now()
+    assert waited.value.fix == "Nothing to do: the step waits for its turn and runs then."
+
+
+@pytest.mark.django_db
+def test_a_429_from_the_target_is_a_spent_attempt_and_later_calls_wait_for_its_retry_after(target, target_system):
+    target.queue(Reply(429, {"message": "Too many requests"}, headers={"Retry-After": "30"}))
+    with pytest.raises(TransientError) as throttled:
+        call(target_system)
+    with pytest.raises(RateLimitWait) as held:
+        call(target_system)
+
+    assert not isinstance(throttled.value, RateLimitWait)
+    assert throttled.value.attempt_spent is True
+    assert held.value.attempt_spent is False
+    assert held.value.retry_at == throttled.value.retry_at
+    assert len(target.received) == 1

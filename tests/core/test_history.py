@@ -4,7 +4,7 @@ import pytest
 
 from apps.canonical.models import LegalEntity
 from apps.core.context import audit_context, system_context
-from apps.core.history import bulk_create_tracked, bulk_update_tracked
+from apps.core.history import bulk_create_tracked, bulk_update_tracked, update_tracked
 from apps.core.users import system_user
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +52,20 @@ def test_bulk_writes_keep_history_with_who_why_and_correlation(steward):
     assert rows.count() == 5
     assert {row.history_user_id for row in rows} == {steward.pk}
     assert {row.history_change_reason for row in rows} == {"Rename"}
+
+
+def test_a_set_based_update_writes_one_history_row_per_row_with_who_and_why(steward):
+    created = bulk_create_tracked(
+        LegalEntity, [LegalEntity(code=f"U-{n}", name=f"Entity {n}", country="US", currency="USD") for n in range(4)]
+    )
+    with audit_context(actor=steward, reason="Rename three", correlation_id="upd-1"):
+        changed = update_tracked(LegalEntity, [entity.pk for entity in created[:3]], name="Renamed")
+
+    assert changed == 3
+    assert list(LegalEntity.objects.order_by("code").values_list("name", flat=True)) == ["Renamed"] * 3 + ["Entity 3"]
+    rows = LegalEntity.history.filter(history_correlation_id="upd-1")
+    assert {(row.name, row.history_type, row.history_user_id, row.history_change_reason) for row in rows} == {
+        ("Renamed", "~", steward.pk, "Rename three")
+    }
+    assert rows.count() == 3
+    assert update_tracked(LegalEntity, [], name="Nobody") == 0

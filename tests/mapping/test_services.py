@@ -13,6 +13,7 @@ from apps.mapping.services import (
     ValueMapMiss,
     canonical_id_for,
     cross_reference_record,
+    cross_references_record,
     external_id_for,
     require_external_id,
     value_map_lookup,
@@ -126,6 +127,23 @@ def test_a_record_has_one_external_id_per_system(systems):
     cross_reference_record(system=systems["erp"], obj=customer, external_id="CUST-1")
     with pytest.raises(CrossReferenceConflict, match="already linked to NetSuite ID 'CUST-1', not 'CUST-2'"):
         cross_reference_record(system=systems["erp"], obj=customer, external_id="CUST-2")
+
+
+def test_many_links_are_recorded_at_once_with_history_and_the_same_refusals(systems):
+    erp = systems["erp"]
+    held, first, second, third = (factories.customer() for _ in range(4))
+    cross_reference_record(system=erp, obj=held, external_id="CUST-0")
+
+    created = cross_references_record(system=erp, links=[(held, "CUST-0"), (first, "CUST-1"), (second, "CUST-2")])
+
+    assert created == 2
+    assert [external_id_for(system=erp, obj=c) for c in (held, first, second)] == ["CUST-0", "CUST-1", "CUST-2"]
+    assert CrossReference.history.filter(external_id__in=["CUST-1", "CUST-2"], history_type="+").count() == 2
+    with pytest.raises(CrossReferenceConflict, match="already linked to NetSuite ID 'CUST-1', not 'CUST-9'"):
+        cross_references_record(system=erp, links=[(third, "CUST-3"), (first, "CUST-9")])
+    with pytest.raises(CrossReferenceConflict, match="NetSuite ID 'CUST-2' already belongs to another customer"):
+        cross_references_record(system=erp, links=[(third, "CUST-2")])
+    assert external_id_for(system=erp, obj=third) is None
 
 
 def test_the_database_enforces_uniqueness_even_without_the_service(systems):

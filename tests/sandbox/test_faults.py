@@ -1,5 +1,6 @@
 """Fault injection: failures, 429 bursts and windows, timeouts, dropped answers, random errors, concurrency."""
 
+import datetime
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,6 +38,28 @@ def test_throttle_next_answers_429_with_retry_after_in_the_vendors_shape(vendor)
     assert answers[0]["Retry-After"] == "0"
     assert answers[0].json()["api_error_code"] == "api_request_limit_exceeded"
     assert answers[0].json()["http_status_code"] == 429
+
+
+def test_requests_per_minute_serves_that_many_calls_in_any_60_seconds_then_answers_429(vendor):
+    billing = vendor("billing")
+    sandbox_faults_set("billing", requests_per_minute=3)
+
+    answers = [billing.get("customers") for _ in range(5)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429]
+    assert answers[3].json()["api_error_code"] == "api_request_limit_exceeded"
+    assert 59 <= int(answers[3]["Retry-After"]) <= 60  # when the first of the three ages out of the window
+    assert [call.fault for call in sandbox_calls("billing")][3:] == [Fault.RATE_LIMITED, Fault.RATE_LIMITED]
+
+    calls = sandbox_calls("billing").order_by("received_at")
+    first = calls.first()
+    first.received_at -= datetime.timedelta(seconds=61)  # a minute later, the first call left the window
+    first.save()
+    assert billing.get("customers").status_code == 200
+    assert billing.get("customers").status_code == 429
+
+    sandbox_faults_set("billing", requests_per_minute=0)
+    assert billing.get("customers").status_code == 200
 
 
 def test_inside_a_429_window_every_call_is_throttled_with_the_seconds_remaining(vendor):

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from apps.canonical.models import LegalEntity
+from apps.connectors.errors import RateLimitWait, TransientError
 from apps.core.errors import BusinessError
 from apps.sync import engine, tasks
 from apps.sync.engine import claim_step, run_due_steps, run_step, sweep
@@ -138,6 +139,109 @@ def test_retry_after_from_the_target_is_honoured_when_longer_than_the_backoff():
     assert txn.steps.get(name="first").next_attempt_at == retry_at
 
 
+def test_a_shorter_retry_after_is_honoured_instead_of_the_backoff():
+    tries = {"n": 0}
+
+    def throttled(ctx):
+        tries["n"] += 1
+        if tries["n"] < 2:
+            raise Retryable("Down for a moment.")
+        raise TransientError("Chargebee asked us to slow down (too many requests).", retry_at=BEHAVIOUR["retry_at"])
+
+    BEHAVIOUR["first"] = throttled
+    txn = start()
+    for _ in range(2):
+        BEHAVIOUR["retry_at"] = timezone.now() + datetime.timedelta(seconds=1)
+        make_due(txn)
+        run_due_steps()
+    step = txn.steps.get(name="first")
+    assert (step.attempts, step.status) == (2, Step.Status.WAITING_RETRY)
+    # The second attempt's backoff would be 5-10 s; the target said 1 s, so the step comes back then.
+    assert step.next_attempt_at == BEHAVIOUR["retry_at"]
+
+
+def wait_for_the_limit(ctx):
+    raise RateLimitWait(
+        "Calls to NetSuite are limited to 60 a minute and the limit is reached; this call waits for the next slot.",
+        retry_at=timezone.now() + datetime.timedelta(seconds=1),
+    )
+
+
+def test_waiting_for_the_rate_limit_spends_no_attempt_however_often_it_happens():
+    BEHAVIOUR["first"] = wait_for_the_limit
+    txn = start()
+    step = txn.steps.get(name="first")
+    for _ in range(step.max_attempts * 3):
+        make_due(txn)
+        assert run_due_steps() == 1
+    step.refresh_from_db()
+    txn.refresh_from_db()
+    assert step.status == Step.Status.WAITING_RETRY
+    assert txn.status == Transaction.Status.WAITING_RETRY
+    assert step.attempts == 0 and step.max_attempts == 3
+    assert not StepAttempt.objects.filter(step=step).exists()  # no call left: nothing was attempted
+    assert step.error_message.startswith("Calls to NetSuite are limited to 60 a minute")
+    assert step.history.filter(history_change_reason__contains="limited to 60 a minute").exists()
+
+    BEHAVIOUR.pop("first")
+    make_due(txn)
+    run_due_steps()
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.COMPLETED
+    assert list(StepAttempt.objects.filter(step=step).values_list("number", "outcome")) == [(1, "succeeded")]
+
+
+def test_a_wait_after_some_calls_keeps_its_attempt_and_gives_the_step_one_more():
+    def call_then_wait(ctx):
+        ctx.calls.append({"method": "POST", "url": "https://billing.example/unbilled_charges", "status": 200})
+        wait_for_the_limit(ctx)
+
+    BEHAVIOUR["first"] = call_then_wait
+    txn = start()
+    step = txn.steps.get(name="first")
+    for _ in range(5):
+        make_due(txn)
+        run_due_steps()
+    step.refresh_from_db()
+    assert step.status == Step.Status.WAITING_RETRY
+    assert (step.attempts, step.max_attempts) == (5, 8)
+    attempts = StepAttempt.objects.filter(step=step)
+    assert [a.outcome for a in attempts] == ["failed"] * 5
+    assert all(a.http_calls and a.retry_at for a in attempts)
+
+
+def test_a_step_whose_calls_never_fit_the_limit_still_ends_as_an_exception(settings):
+    settings.SYNC_MAX_ATTEMPTS_WITH_WAITS = 5
+
+    def call_then_wait(ctx):
+        ctx.calls.append({"method": "POST", "url": "https://billing.example/unbilled_charges", "status": 200})
+        wait_for_the_limit(ctx)
+
+    BEHAVIOUR["first"] = call_then_wait
+    txn = start()
+    for _ in range(5):
+        make_due(txn)
+        run_due_steps()
+    txn.refresh_from_db()
+    step = txn.steps.get(name="first")
+    assert (step.attempts, step.max_attempts, step.status) == (5, 5, Step.Status.FAILED)
+    assert txn.status == Transaction.Status.EXCEPTION
+
+
+def test_a_transient_failure_still_spends_its_attempt():
+    def down(ctx):
+        raise TransientError("Chargebee had a problem of its own (HTTP 503).")
+
+    BEHAVIOUR["first"] = down
+    txn = start()
+    for _ in range(3):
+        make_due(txn)
+        run_due_steps()
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.EXCEPTION
+    assert txn.steps.get(name="first").attempts == 3
+
+
 def test_after_the_last_attempt_the_transaction_becomes_an_exception():
     def always_down(ctx):
         raise Retryable("Kantata is unavailable (503).")
@@ -232,6 +336,30 @@ def test_a_step_that_kills_its_worker_every_time_ends_as_an_exception_not_a_loop
     txn.refresh_from_db()
     assert txn.status == Transaction.Status.EXCEPTION
     assert "the worker stopped every time" in txn.error_message
+
+
+def test_a_step_that_failed_before_its_worker_stopped_says_how_many_times_the_worker_stopped():
+    def down(ctx):
+        raise Retryable("Kantata is unavailable (503).")
+
+    BEHAVIOUR["first"] = down
+    txn = start()
+    step = txn.steps.get(name="first")
+    for _ in range(step.max_attempts - 1):
+        make_due(txn)
+        run_due_steps()
+    make_due(txn)
+    assert claim_step(step.pk, worker="killed") is not None
+    Step.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert claim_step(step.pk, worker="next") is None
+    txn.refresh_from_db()
+    assert txn.status == Transaction.Status.EXCEPTION
+    assert "every time" not in txn.error_message
+    assert txn.error_message == (
+        "Step 'First step' has used all 3 of its attempts: the worker stopped before finishing 1 time, the last one "
+        "included, and 2 attempts failed (the last failure: Kantata is unavailable (503).)."
+    )
+    assert txn.error_technical == "lease expired on 1 of 3 attempts"
 
 
 def test_the_sweep_queues_due_and_orphaned_steps_but_not_ones_queued_moments_ago():

@@ -28,11 +28,11 @@ from apps.canonical.models import (
 from apps.canonical.services import governed_upsert, rate_for
 from apps.connectors.interfaces import Charge
 from apps.core.errors import BusinessError, OwnershipConflict
-from apps.core.history import bulk_create_tracked, bulk_update_tracked
+from apps.core.history import bulk_create_tracked, bulk_update_tracked, update_tracked
 from apps.core.money import quantize
 from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
-from apps.mapping.services import cross_reference_record, external_id_for
+from apps.mapping.services import cross_reference_record, cross_references_record, external_id_for
 from apps.systems.models import ConnectedSystem
 from apps.systems.services import CREATE, UPDATE, may_write
 
@@ -500,18 +500,21 @@ class TimeToBill(WorkflowDefinition):
 def post_charges(ctx, event_ids: list[int]) -> StepResult:
     """Send pending billing events to the billing platform: one batch per invoice recipient."""
     billing = ctx.target
+    # A month-end batch is a thousand events of a few projects: read the projects once, not with every event.
     events = list(
         BillingEvent.objects.filter(pk__in=event_ids, status=BillingEvent.Status.PENDING)
-        .select_related("project__customer", "project__contract__bill_to", "project__contract__customer")
+        .only("pk", "project_id", "description", "amount", "currency", "event_date", "status")
         .order_by("pk")
     )
     if not events:
         return StepResult(skipped="No billable amounts to send (non-billable or already sent).")
+    projects = Project.objects.select_related("customer", "contract__bill_to", "contract__customer")
+    recipients = {}
+    for project in projects.filter(pk__in={event.project_id for event in events}):
+        recipients[project.pk] = project.contract.invoice_recipient() if project.contract else project.customer
     by_customer = defaultdict(list)
     for event in events:
-        contract = event.project.contract
-        recipient = contract.invoice_recipient() if contract else event.project.customer
-        by_customer[recipient].append(event)
+        by_customer[recipients[event.project_id]].append(event)
     connector = ctx.connector()
     sent: list[tuple[BillingEvent, str]] = []
     for customer, batch in by_customer.items():
@@ -546,10 +549,8 @@ def post_charges(ctx, event_ids: list[int]) -> StepResult:
     def apply():
         for event, _ in sent:
             event.status = BillingEvent.Status.SENT
-        bulk_update_tracked(BillingEvent, [event for event, _ in sent], ["status"])
-        for event, charge_id in sent:
-            if charge_id:
-                cross_reference_record(system=billing, obj=event, external_id=charge_id)
+        update_tracked(BillingEvent, [event.pk for event, _ in sent], status=BillingEvent.Status.SENT)
+        cross_references_record(system=billing, links=[(event, charge_id) for event, charge_id in sent if charge_id])
         return {"charges_sent": len(sent), "amount_sent": str(sum((e.amount for e, _ in sent), Decimal(0)))}
 
     return StepResult(apply=apply)
