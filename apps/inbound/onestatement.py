@@ -20,6 +20,8 @@ by the unique (system, key) constraint. All sub-statements see one snapshot, so 
 request committed while this statement waited on its key is read afterwards, by key.
 """
 
+import functools
+
 from django.conf import settings
 from django.db import connections
 from django.db.models import Model
@@ -70,33 +72,52 @@ class _Statement:
         """(quoted columns, value expressions) of `obj` as Django's INSERT would write it; params appended.
         `overrides`: {attname: (SQL expression, its params)} for the columns computed in the statement."""
         columns, values = [], []
-        for field in model._meta.concrete_fields:
+        for field, column, cast in _insert_fields(model, self.connection.alias):
             if field.attname in skip or (field.primary_key and field.attname not in overrides):
                 continue
-            columns.append(self.qn(field.column))
+            columns.append(column)
             if field.attname in overrides:
                 expression, params = overrides[field.attname]
                 values.append(expression)
                 self.params.extend(params)
                 continue
-            values.append(f"CAST(%s AS {field.db_type(self.connection)})")
+            values.append(cast)
             self.params.append(field.get_db_prep_save(field.pre_save(obj, True), self.connection))
         return columns, values
 
     def history(self, name: str, model: type[Model], source: str, stamp: list) -> None:
         if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
             return
-        history_model = model.history.model
-        tracked = [field.attname for field in history_model.tracked_fields]
-        extra = ["history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id"]
-        columns = ", ".join(self.qn(history_model._meta.get_field(attname).column) for attname in tracked + extra)
-        selected = ", ".join(f"{source}.{self.qn(model._meta.get_field(attname).column)}" for attname in tracked)
+        table, columns, selected = _history_columns(model, self.connection.alias)
         self.cte(
             name,
-            f"INSERT INTO {self.qn(history_model._meta.db_table)} ({columns}) "  # noqa: S608 (quoted model metadata)
-            f"SELECT {selected}, %s, %s, %s, %s, %s FROM {source}",
+            f"INSERT INTO {table} ({columns}) "  # noqa: S608 (quoted model metadata)
+            f"SELECT {selected.format(source=source)}, %s, %s, %s, %s, %s FROM {source}",
             stamp,
         )
+
+
+@functools.cache
+def _insert_fields(model: type[Model], alias: str) -> list[tuple]:
+    """(field, quoted column, typed placeholder) of each column an INSERT of `model` writes."""
+    connection = connections[alias]
+    return [
+        (field, connection.ops.quote_name(field.column), f"CAST(%s AS {field.db_type(connection)})")
+        for field in model._meta.concrete_fields
+    ]
+
+
+@functools.cache
+def _history_columns(model: type[Model], alias: str) -> tuple[str, str, str]:
+    """The history table, its columns, and the matching select list over a CTE named {source} (as
+    `apps.core.history.copy_history_rows` maps them)."""
+    qn = connections[alias].ops.quote_name
+    history_model = model.history.model
+    tracked = [field.attname for field in history_model.tracked_fields]
+    extra = ["history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id"]
+    columns = ", ".join(qn(history_model._meta.get_field(attname).column) for attname in tracked + extra)
+    selected = ", ".join("{source}." + qn(model._meta.get_field(attname).column) for attname in tracked)
+    return qn(history_model._meta.db_table), columns, selected
 
 
 def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlation_id: str, using: str) -> list[dict]:
@@ -180,7 +201,8 @@ def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlati
         f"d.id, d.status, d.duplicate_count "
         f"FROM incoming CROSS JOIN d "
         f"LEFT JOIN ev ON ev.{key} = incoming.{key} AND ev.{position} = incoming.{position} "
-        f"LEFT JOIN {event_table} old ON old.{system_column} = %s AND old.{key} = incoming.{key} "
+        f"LEFT JOIN LATERAL (SELECT held.id, held.event_type, held.status FROM {event_table} held "
+        f"WHERE held.{system_column} = %s AND held.{key} = incoming.{key} LIMIT 1) old ON true "
         f"ORDER BY incoming.{position}"
     )
     with connection.cursor() as cursor:
