@@ -5,19 +5,21 @@ a savepoint, each event and its history row, the release, the pick-up message an
 the same rows are written by one statement of data-modifying CTEs, so the 202 costs one round trip:
 
     new_delivery  SELECT nextval(<the delivery id sequence>)
-    incoming      VALUES (one row per event, every column as Django would write it)
-    ev            INSERT INTO events SELECT … FROM incoming ON CONFLICT (system, key) DO NOTHING RETURNING *
-    ev_history    INSERT INTO historical events SELECT <tracked columns>, when, why, '+', who, correlation FROM ev
+    stamp         the history stamp: when, why, '+', who, correlation ID
+    ev            INSERT INTO events VALUES (…), (…) ON CONFLICT (system, key) DO NOTHING RETURNING *
     d             INSERT INTO deliveries … (duplicate_count and status from how many rows `ev` inserted) RETURNING *
+    ev_history    INSERT INTO historical events SELECT <tracked columns>, stamp FROM ev
     d_history     INSERT INTO historical deliveries SELECT … FROM d
     message_N     INSERT INTO <queue> SELECT … WHERE EXISTS (SELECT 1 FROM ev)   (`pick_up_message` receivers)
-    SELECT        each event's new row, or the row that already held its key
+    SELECT        each event's new row, or the row that already held its key (one index probe per event)
 
-The rows are exactly those of the ORM path: every column goes through the model field's `pre_save` and
-`get_db_prep_save`, and each history row carries the user, reason and correlation ID simple-history would
-give it (`tests/inbound/test_one_statement.py` compares both paths row by row). Duplicates are still decided
-by the unique (system, key) constraint. All sub-statements see one snapshot, so an event that a concurrent
-request committed while this statement waited on its key is read afterwards, by key.
+Its text depends only on the number of events (it is built once per shape and kept); every request only
+makes its parameters. The rows are exactly those of the ORM path: every column goes through the model
+field's `pre_save` and `get_db_prep_save`, and each history row carries the user, reason and correlation
+ID simple-history would give it (`tests/inbound/test_one_statement.py` compares both paths row by row).
+Duplicates are still decided by the unique (system, key) constraint. All sub-statements see one snapshot,
+so an event that a concurrent request committed while this statement waited on its key is read afterwards,
+by key.
 """
 
 import functools
@@ -57,86 +59,101 @@ def history_stamp(now) -> list:
     ]
 
 
-class _Statement:
-    def __init__(self, connection):
-        self.connection = connection
-        self.qn = connection.ops.quote_name
-        self.ctes: list[str] = []
-        self.params: list = []
-
-    def cte(self, name: str, sql: str, params=()) -> None:
-        self.ctes.append(f"{name} AS ({sql})")
-        self.params.extend(params)
-
-    def row(self, model: type[Model], obj: Model, overrides: dict, skip=()) -> tuple[list[str], list[str]]:
-        """(quoted columns, value expressions) of `obj` as Django's INSERT would write it; params appended.
-        `overrides`: {attname: (SQL expression, its params)} for the columns computed in the statement."""
-        columns, values = [], []
-        for field, column, cast in _insert_fields(model, self.connection.alias):
-            if field.attname in skip or (field.primary_key and field.attname not in overrides):
-                continue
-            columns.append(column)
-            if field.attname in overrides:
-                expression, params = overrides[field.attname]
-                values.append(expression)
-                self.params.extend(params)
-                continue
-            values.append(cast)
-            self.params.append(field.get_db_prep_save(field.pre_save(obj, True), self.connection))
-        return columns, values
-
-    def history(self, name: str, model: type[Model], source: str, stamp: list) -> None:
-        if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
-            return
-        table, columns, selected = _history_columns(model, self.connection.alias)
-        self.cte(
-            name,
-            f"INSERT INTO {table} ({columns}) "  # noqa: S608 (quoted model metadata)
-            f"SELECT {selected.format(source=source)}, %s, %s, %s, %s, %s FROM {source}",
-            stamp,
-        )
+def _values(model: type[Model], obj: Model, connection, skip: frozenset) -> list:
+    """The parameters of an INSERT of `obj`, one per column `_columns` lists, as Django's INSERT prepares them."""
+    return [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for field in model._meta.concrete_fields
+        if not field.primary_key and field.attname not in skip
+    ]
 
 
 @functools.cache
-def _insert_fields(model: type[Model], alias: str) -> list[tuple]:
-    """(field, quoted column, typed placeholder) of each column an INSERT of `model` writes."""
-    connection = connections[alias]
+def _columns(model: type[Model], alias: str, skip: frozenset) -> list[str]:
+    qn = connections[alias].ops.quote_name
     return [
-        (field, connection.ops.quote_name(field.column), f"CAST(%s AS {field.db_type(connection)})")
-        for field in model._meta.concrete_fields
+        qn(field.column) for field in model._meta.concrete_fields if not field.primary_key and field.attname not in skip
     ]
 
 
 @functools.cache
 def _history_columns(model: type[Model], alias: str) -> tuple[str, str, str]:
     """The history table, its columns, and the matching select list over a CTE named {source} (as
-    `apps.core.history.copy_history_rows` maps them)."""
+    `apps.core.history.copy_history_rows` maps them), the stamp last."""
     qn = connections[alias].ops.quote_name
     history_model = model.history.model
     tracked = [field.attname for field in history_model.tracked_fields]
-    extra = ["history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id"]
-    columns = ", ".join(qn(history_model._meta.get_field(attname).column) for attname in tracked + extra)
+    columns = ", ".join(qn(history_model._meta.get_field(attname).column) for attname in tracked + STAMP)
     selected = ", ".join("{source}." + qn(model._meta.get_field(attname).column) for attname in tracked)
-    return qn(history_model._meta.db_table), columns, selected
+    return qn(history_model._meta.db_table), columns, selected + ", " + ", ".join(f"stamp.{name}" for name in STAMP)
+
+
+STAMP = ["history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id"]
+NO_PK = frozenset()
+NOT_DELIVERY = frozenset({"delivery_id"})
+COMPUTED = frozenset({"duplicate_count", "status"})
+
+
+@functools.cache
+def _template(alias: str, events: int, messages: tuple, with_history: bool) -> str:
+    """The statement for a delivery of `events` events and these message models (the same text every time, so
+    only its parameters are made per request). Unknown-typed literals in INSERT … VALUES and INSERT … SELECT
+    take their column's type, so only the stamp, which no INSERT reads directly, is cast."""
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    delivery_table, event_table = qn(Delivery._meta.db_table), qn(InboundEvent._meta.db_table)
+    key, position, system_column = qn("idempotency_key"), qn("position"), qn("system_id")
+    history_model = Delivery.history.model
+    stamp = ", ".join(
+        f"CAST(%s AS {history_model._meta.get_field(name).db_type(connection)}) AS {name}" for name in STAMP
+    )
+    event_columns = _columns(InboundEvent, alias, NOT_DELIVERY)
+    event_row = "((SELECT id FROM new_delivery), " + ", ".join(["%s"] * len(event_columns)) + ")"
+    delivery_columns = _columns(Delivery, alias, COMPUTED)
+    new_count = "(SELECT count(*) FROM ev)"
+    ctes = [
+        "new_delivery AS (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS id)",
+        f"stamp AS (SELECT {stamp})",
+        f"ev AS (INSERT INTO {event_table} ({qn('delivery_id')}, {', '.join(event_columns)}) "  # noqa: S608
+        f"VALUES {', '.join([event_row] * events)} ON CONFLICT ({system_column}, {key}) DO NOTHING RETURNING *)",
+        f"d AS (INSERT INTO {delivery_table} ({qn('id')}, {', '.join(delivery_columns)}, "  # noqa: S608
+        f"{qn('duplicate_count')}, {qn('status')}) "
+        f"SELECT new_delivery.id, {', '.join(['%s'] * len(delivery_columns))}, {events} - {new_count}, "
+        f"CASE WHEN {new_count} = 0 THEN %s ELSE %s END FROM new_delivery RETURNING *)",
+    ]
+    if with_history:
+        for name, model, source in (("ev_history", InboundEvent, "ev"), ("d_history", Delivery, "d")):
+            table, columns, selected = _history_columns(model, alias)
+            ctes.append(
+                f"{name} AS (INSERT INTO {table} ({columns}) "  # noqa: S608 (quoted model metadata)
+                f"SELECT {selected.format(source=source)} FROM {source}, stamp)"
+            )
+    for number, model in enumerate(messages):
+        columns = _columns(model, alias, NO_PK)
+        ctes.append(
+            f"message_{number} AS (INSERT INTO {qn(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(['%s'] * len(columns))} WHERE EXISTS (SELECT 1 FROM ev))"
+        )
+    incoming = ", ".join(["(%s, %s)"] * events)
+    return (
+        f"WITH {', '.join(ctes)} "  # noqa: S608 (quoted model metadata)
+        f"SELECT incoming.key, ev.id, ev.event_type, ev.status, old.id, old.event_type, old.status, "
+        f"d.id, d.status, d.duplicate_count "
+        f"FROM (VALUES {incoming}) AS incoming (position, key) CROSS JOIN d "
+        f"LEFT JOIN ev ON ev.{key} = incoming.key AND ev.{position} = incoming.position "
+        f"LEFT JOIN LATERAL (SELECT held.id, held.event_type, held.status FROM {event_table} held "
+        f"WHERE held.{system_column} = %s AND held.{key} = incoming.key LIMIT 1) old ON true "
+        f"ORDER BY incoming.position"
+    )
 
 
 def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlation_id: str, using: str) -> list[dict]:
     """Write `delivery` (unsaved; counts filled here), its events, their history and the pick-up message in
     one statement. Returns the answer for each event (see `services.Received`); `delivery` gets its id."""
     connection = connections[using]
-    statement = _Statement(connection)
-    qn = statement.qn
-    delivery_table, event_table = qn(Delivery._meta.db_table), qn(InboundEvent._meta.db_table)
-    now = timezone.now()
-    stamp = history_stamp(now)
-
-    statement.cte(
-        "new_delivery",
-        "SELECT nextval(pg_get_serial_sequence(%s, %s)) AS id",
-        [Delivery._meta.db_table, Delivery._meta.pk.column],
-    )
-
-    rows, columns = [], []
+    with_history = getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
+    params = [Delivery._meta.db_table, Delivery._meta.pk.column, *history_stamp(timezone.now())]
+    keys = []
     for event in events:
         obj = InboundEvent(
             system=system,
@@ -149,64 +166,20 @@ def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlati
             payload=event.payload,
             correlation_id=correlation_id,
         )
-        columns, values = statement.row(InboundEvent, obj, {}, skip=("delivery_id",))
-        rows.append(f"({', '.join(values)})")
-    incoming = ", ".join(columns)
-    statement.ctes.append(f"incoming ({incoming}) AS (VALUES {', '.join(rows)})")
-    key, position, system_column = qn("idempotency_key"), qn("position"), qn("system_id")
-    selected = ", ".join(f"incoming.{column}" for column in columns)
-    statement.cte(
-        "ev",
-        f"INSERT INTO {event_table} ({qn('delivery_id')}, {incoming}) "  # noqa: S608 (quoted model metadata)
-        f"SELECT new_delivery.id, {selected} FROM new_delivery, incoming ORDER BY incoming.{position} "
-        f"ON CONFLICT ({system_column}, {key}) DO NOTHING RETURNING *",
-    )
-    statement.history("ev_history", InboundEvent, "ev", stamp)
-
-    delivery.event_count = len(events)
-    delivery.duplicate_count = 0
-    new_count = "(SELECT count(*) FROM ev)"
-    columns, values = statement.row(
-        Delivery,
-        delivery,
-        {
-            "id": ("new_delivery.id", []),
-            "duplicate_count": (f"%s - {new_count}", [len(events)]),
-            "status": (
-                f"CASE WHEN {new_count} = 0 THEN %s ELSE %s END",
-                [Delivery.Status.DUPLICATE.value, Delivery.Status.ACCEPTED.value],
-            ),
-        },
-    )
-    statement.ctes.append(
-        f"d AS (INSERT INTO {delivery_table} ({', '.join(columns)}) "  # noqa: S608 (quoted model metadata)
-        f"SELECT {', '.join(values)} FROM new_delivery RETURNING *)"
-    )
-    statement.history("d_history", Delivery, "d", stamp)
-
-    keys = [event.idempotency_key[:255] for event in events]
+        params += _values(InboundEvent, obj, connection, NOT_DELIVERY)
+        keys.append(obj.idempotency_key)
+    delivery.event_count, delivery.duplicate_count = len(events), 0
+    params += _values(Delivery, delivery, connection, COMPUTED)
+    params += [Delivery.Status.DUPLICATE.value, Delivery.Status.ACCEPTED.value]
     messages = [row for _, row in pick_up_message.send(sender=Delivery, system=system, keys=keys, using=using) if row]
-    for number, message in enumerate(messages):
-        model = message["model"]
-        obj = model(**message["values"])
-        columns, values = statement.row(model, obj, {})
-        statement.ctes.append(
-            f"message_{number} AS (INSERT INTO {qn(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT {', '.join(values)} WHERE EXISTS (SELECT 1 FROM ev))"
-        )
-
-    sql = (
-        f"WITH {', '.join(statement.ctes)} "  # noqa: S608 (quoted model metadata)
-        f"SELECT incoming.{key}, ev.id, ev.event_type, ev.status, old.id, old.event_type, old.status, "
-        f"d.id, d.status, d.duplicate_count "
-        f"FROM incoming CROSS JOIN d "
-        f"LEFT JOIN ev ON ev.{key} = incoming.{key} AND ev.{position} = incoming.{position} "
-        f"LEFT JOIN LATERAL (SELECT held.id, held.event_type, held.status FROM {event_table} held "
-        f"WHERE held.{system_column} = %s AND held.{key} = incoming.{key} LIMIT 1) old ON true "
-        f"ORDER BY incoming.{position}"
-    )
+    for message in messages:
+        params += _values(message["model"], message["model"](**message["values"]), connection, NO_PK)
+    for event, event_key in zip(events, keys, strict=True):
+        params += [event.position, event_key]
+    params.append(system.pk)
+    sql = _template(using, len(events), tuple(message["model"] for message in messages), with_history)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*statement.params, system.pk])
+        cursor.execute(sql, params)
         found = cursor.fetchall()
 
     delivery.pk, delivery.status, delivery.duplicate_count = found[0][7], found[0][8], found[0][9]
