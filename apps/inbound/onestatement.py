@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import Model
 from django.utils import timezone
+from psycopg.adapt import Transformer
 from simple_history.models import HistoricalRecords
 
 from apps.core.context import current_reason, get_correlation_id, new_correlation_id
@@ -94,8 +95,18 @@ NOT_DELIVERY = frozenset({"delivery_id"})
 COMPUTED = frozenset({"duplicate_count", "status"})
 
 
+def _bound(connection, parts: list[bytes], params: list) -> str:
+    """The statement with its parameters as literals, quoted by psycopg exactly as its client-side binding
+    quotes them (what Django's cursors do), without psycopg parsing this long text again on every request."""
+    quote = Transformer.from_context(connection.connection).as_literal
+    bound = [parts[0]]
+    for value, part in zip(params, parts[1:], strict=True):
+        bound += [b"NULL" if value is None else quote(value), part]
+    return b"".join(bound).decode()
+
+
 @functools.cache
-def _template(alias: str, events: int, messages: tuple, with_history: bool) -> str:
+def _template(alias: str, events: int, messages: tuple, with_history: bool) -> list[bytes]:
     """The statement for a delivery of `events` events and these message models (the same text every time, so
     only its parameters are made per request). Unknown-typed literals in INSERT … VALUES and INSERT … SELECT
     take their column's type, so only the stamp, which no INSERT reads directly, is cast."""
@@ -135,7 +146,7 @@ def _template(alias: str, events: int, messages: tuple, with_history: bool) -> s
             f"SELECT {', '.join(['%s'] * len(columns))} WHERE EXISTS (SELECT 1 FROM ev))"
         )
     incoming = ", ".join(["(%s, %s)"] * events)
-    return (
+    sql = (
         f"WITH {', '.join(ctes)} "  # noqa: S608 (quoted model metadata)
         f"SELECT incoming.key, ev.id, ev.event_type, ev.status, old.id, old.event_type, old.status, "
         f"d.id, d.status, d.duplicate_count "
@@ -145,6 +156,7 @@ def _template(alias: str, events: int, messages: tuple, with_history: bool) -> s
         f"WHERE held.{system_column} = %s AND held.{key} = incoming.key LIMIT 1) old ON true "
         f"ORDER BY incoming.position"
     )
+    return sql.encode().split(b"%s")  # the text around each parameter (no other % in it: quoted metadata only)
 
 
 def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlation_id: str, using: str) -> list[dict]:
@@ -177,9 +189,9 @@ def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlati
     for event, event_key in zip(events, keys, strict=True):
         params += [event.position, event_key]
     params.append(system.pk)
-    sql = _template(using, len(events), tuple(message["model"] for message in messages), with_history)
+    parts = _template(using, len(events), tuple(message["model"] for message in messages), with_history)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_bound(connection, parts, params))
         found = cursor.fetchall()
 
     delivery.pk, delivery.status, delivery.duplicate_count = found[0][7], found[0][8], found[0][9]
