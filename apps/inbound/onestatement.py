@@ -6,8 +6,8 @@ the same rows are written by one statement of data-modifying CTEs, so the 202 co
 
     new_delivery  SELECT nextval(<the delivery id sequence>)
     stamp         the history stamp: when, why, '+', who, correlation ID
-    ev            INSERT INTO events VALUES (…), (…) ON CONFLICT (system, key) DO NOTHING RETURNING *
-    d             INSERT INTO deliveries … (duplicate_count and status from how many rows `ev` inserted) RETURNING *
+    ev            INSERT INTO events VALUES (…), (…) ON CONFLICT (system, key) DO NOTHING RETURNING …
+    d             INSERT INTO deliveries … (duplicate_count and status from how many rows `ev` inserted) RETURNING …
     ev_history    INSERT INTO historical events SELECT <tracked columns>, stamp FROM ev
     d_history     INSERT INTO historical deliveries SELECT … FROM d
     message_N     INSERT INTO <queue> SELECT … WHERE EXISTS (SELECT 1 FROM ev)   (`pick_up_message` receivers)
@@ -78,6 +78,16 @@ def _columns(model: type[Model], alias: str, skip: frozenset) -> list[str]:
 
 
 @functools.cache
+def _returned(model: type[Model], alias: str, also: tuple[str, ...]) -> str:
+    """What a CTE inserting `model` returns: the columns its history copies (not the raw body or payload) and
+    those the answer reads."""
+    qn = connections[alias].ops.quote_name
+    names = [field.attname for field in model.history.model.tracked_fields]
+    names += [name for name in also if name not in names]
+    return ", ".join(qn(model._meta.get_field(name).column) for name in names)
+
+
+@functools.cache
 def _history_columns(model: type[Model], alias: str) -> tuple[str, str, str]:
     """The history table, its columns, and the matching select list over a CTE named {source} (as
     `apps.core.history.copy_history_rows` maps them), the stamp last."""
@@ -126,11 +136,13 @@ def _template(alias: str, events: int, messages: tuple, with_history: bool) -> l
         "new_delivery AS (SELECT nextval(pg_get_serial_sequence(%s, %s)) AS id)",
         f"stamp AS (SELECT {stamp})",
         f"ev AS (INSERT INTO {event_table} ({qn('delivery_id')}, {', '.join(event_columns)}) "  # noqa: S608
-        f"VALUES {', '.join([event_row] * events)} ON CONFLICT ({system_column}, {key}) DO NOTHING RETURNING *)",
+        f"VALUES {', '.join([event_row] * events)} ON CONFLICT ({system_column}, {key}) DO NOTHING "
+        f"RETURNING {_returned(InboundEvent, alias, ('id', 'event_type', 'status', 'idempotency_key', 'position'))})",
         f"d AS (INSERT INTO {delivery_table} ({qn('id')}, {', '.join(delivery_columns)}, "  # noqa: S608
         f"{qn('duplicate_count')}, {qn('status')}) "
         f"SELECT new_delivery.id, {', '.join(['%s'] * len(delivery_columns))}, {events} - {new_count}, "
-        f"CASE WHEN {new_count} = 0 THEN %s ELSE %s END FROM new_delivery RETURNING *)",
+        f"CASE WHEN {new_count} = 0 THEN %s ELSE %s END FROM new_delivery "
+        f"RETURNING {_returned(Delivery, alias, ('id', 'status', 'duplicate_count'))})",
     ]
     if with_history:
         for name, model, source in (("ev_history", InboundEvent, "ev"), ("d_history", Delivery, "d")):
