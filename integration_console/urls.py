@@ -14,10 +14,11 @@ admin.site.index_title = "Systems, canonical records, mappings and history"
 admin.site.login = login_throttled(admin.site.login)
 
 api_v1 = [
+    # First: the signed webhook endpoint is the busiest URL, and Django tries the patterns in order.
+    path("", include("apps.inbound.api.urls")),
     path("", include("apps.systems.api.urls")),
     path("", include("apps.canonical.api.urls")),
     path("", include("apps.mapping.api.urls")),
-    path("", include("apps.inbound.api.urls")),
     path("", include("apps.sync.api.urls")),
     path("", include("apps.reconciliation.api.urls")),
     path("", include("apps.metrics.api.urls")),

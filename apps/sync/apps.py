@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from apps.inbound.signals import events_stored
+from apps.inbound.signals import events_stored, pick_up_message
 
 
 class SyncConfig(AppConfig):
@@ -16,6 +16,7 @@ class SyncConfig(AppConfig):
 
         registry.discover_workflows()
         events_stored.connect(intake.hand_over_on_commit, dispatch_uid="sync.intake")
+        pick_up_message.connect(intake.pick_up_row, dispatch_uid="sync.intake.row")
 
         from .services import transaction_replay_apply_approval
 

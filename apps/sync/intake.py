@@ -23,7 +23,7 @@ from apps.core.context import system_context
 from apps.inbound.models import Delivery, InboundEvent
 
 from .models import Transaction, Workflow
-from .queue import enqueue_pickup, send_with_commit
+from .queue import enqueue_pickup, pickup_row, send_with_commit
 from .services import transaction_start
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,27 @@ def hand_over_on_commit(sender, delivery: Delivery, **kwargs) -> None:
     """
     delivery_id = delivery.pk
     send_with_commit(lambda: enqueue_pickup(delivery_id), using=router.db_for_write(Delivery))
+
+
+def pick_up_row(sender, system, keys: list[str], using: str, **kwargs) -> dict | None:
+    """Receiver of `pick_up_message` (PostgreSQL's one-statement intake): the queue row asking a worker to pick
+    the new events up, written by that statement only if one of them is new; None with any other broker (then
+    `events_stored` follows the commit, as on the ORM path)."""
+    return pickup_row(system.pk, keys, using=using)
+
+
+def pick_up_events(system_id: int, keys: list[str]) -> list[Transaction]:
+    """Start the transactions of the webhook deliveries holding these events (the message of one-statement
+    intake names events by key, their delivery's id being unknown when it was written); repeats start nothing."""
+    delivery_ids = (
+        InboundEvent.objects.filter(system_id=system_id, idempotency_key__in=keys, delivery__kind=Delivery.Kind.WEBHOOK)
+        .values_list("delivery_id", flat=True)
+        .distinct()
+    )
+    started = []
+    for delivery_id in sorted(set(delivery_ids)):
+        started += pick_up_delivery(delivery_id)
+    return started
 
 
 def _mapping_transaction_of(event_ref) -> Exists:

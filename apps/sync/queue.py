@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django_q.models import Schedule
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
@@ -71,3 +73,39 @@ def enqueue_pickup(delivery_id: int) -> None:
         )
     except Exception:
         logger.exception("Could not enqueue the pick-up of delivery %s; the sweep will pick it up", delivery_id)
+
+
+class _Captured:
+    """A broker that keeps the package instead of sending it (django-q2 builds and signs it as usual)."""
+
+    def __init__(self, list_key: str):
+        self.list_key = list_key
+        self.package: str | None = None
+
+    def enqueue(self, package: str) -> str:
+        self.package = package
+        return "captured"
+
+
+def pickup_row(system_id: int, keys: list[str], *, using: str = DEFAULT_DB_ALIAS) -> dict | None:
+    """The django-q2 queue row asking a worker to pick up the events `keys` of a system, for a caller that
+    inserts it itself (in the same statement as the events), or None when the broker is not this database.
+
+    The delivery's id is not known before that statement, so the message names the events by their unique
+    (system, idempotency key); the worker starts the transactions of the deliveries holding them.
+    """
+    if not broker_is_database(using) or Conf.SYNC:
+        return None
+    captured = _Captured(Conf.CLUSTER_NAME)
+    async_task(
+        "apps.sync.tasks.pick_up_events",
+        system_id,
+        list(keys),
+        task_name=f"pick-up-events-{system_id}-{keys[0][:40] if keys else ''}",
+        q_options={"timeout": settings.Q_TIMEOUT},
+        broker=captured,
+    )
+    return {
+        "model": OrmQ,
+        "values": {"key": captured.list_key, "payload": captured.package, "lock": timezone.now()},
+    }

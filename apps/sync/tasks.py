@@ -4,6 +4,7 @@ from .batches import rerun_batch_process as _rerun_batch_process
 from .engine import run_step as _run_step
 from .engine import sweep as _sweep
 from .intake import pick_up_delivery as _pick_up_delivery
+from .intake import pick_up_events as _pick_up_events
 
 
 def run_step(step_id) -> str:
@@ -15,6 +16,11 @@ def run_step(step_id) -> str:
 def pick_up_delivery(delivery_id) -> int:
     """Start the ledger transactions of a stored delivery (a repeat finds them started and does nothing)."""
     return len(_pick_up_delivery(int(delivery_id)))
+
+
+def pick_up_events(system_id, keys) -> int:
+    """Start the ledger transactions of the deliveries holding these events (a repeat does nothing)."""
+    return len(_pick_up_events(int(system_id), list(keys)))
 
 
 def sweep() -> int:

@@ -6,6 +6,7 @@ The log (deliveries and events) is read by integration admins and auditors with 
 """
 
 import logging
+import time
 
 from django.conf import settings
 from django.db.models import F
@@ -28,7 +29,7 @@ from .. import bulk, signatures
 from ..envelopes import UnreadableDelivery
 from ..filters import DeliveryFilter, InboundEventFilter
 from ..models import Delivery, InboundEvent
-from ..senders import sender_for
+from ..senders import cache_seconds, sender_for
 from ..services import active_secrets, receive_webhook, record_rejection, redact_headers
 from .serializers import DeliveryDetailSerializer, DeliverySerializer, InboundEventSerializer, ledger_transactions
 
@@ -40,6 +41,36 @@ BULK_TYPES = ("application/json", "application/x-ndjson", "application/jsonl", "
 
 class TooLarge(Exception):
     pass
+
+
+class SenderRejections(RejectedDeliveryThrottle):
+    """The refused-delivery throttle, without a cache read per good delivery.
+
+    A sender (system and address) found with no refusal at all is remembered as clear for
+    `INBOUND_SENDER_CACHE_SECONDS` in this process, so its next deliveries skip the shared cache (a database
+    round trip with the default cache). A refusal counted in this process forgets it at once; one counted by
+    another web process is seen within those seconds. A sender with any refusal is read every time.
+    """
+
+    clear_until: dict[str, float] = {}
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        now = time.monotonic()
+        if self.clear_until.get(key, 0) > now:
+            return True
+        allowed = super().allow_request(request, view)
+        if allowed and not self.history and cache_seconds() > 0:
+            if len(self.clear_until) > 10_000:
+                self.clear_until.clear()
+            self.clear_until[key] = now + cache_seconds()
+        return allowed
+
+    def record_rejection(self, request, view) -> None:
+        self.clear_until.pop(self.get_cache_key(request, view), None)
+        super().record_rejection(request, view)
 
 
 class EventResult(serializers.Serializer):
@@ -134,11 +165,11 @@ class _SignedEndpoint(APIView):
 
     def refused(self, request) -> None:
         """Count a refused delivery against its sender (see RejectedDeliveryThrottle)."""
-        RejectedDeliveryThrottle().record_rejection(request, self)
+        SenderRejections().record_rejection(request, self)
 
     def _prepare(self, request, system_slug):
         """(system, body, verification, meta) or a problem Response."""
-        rejected = RejectedDeliveryThrottle()
+        rejected = SenderRejections()
         if not rejected.allow_request(request, self):
             wait = int(rejected.wait() or 60) + 1
             response = problem(
