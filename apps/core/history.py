@@ -83,6 +83,41 @@ def bulk_create_tracked(model, objs, *, batch_size: int = 1000, **kwargs):
     return objs
 
 
+def copy_create_tracked(model, objs, *, batch_size: int = 1000):
+    """bulk_create_tracked, written with COPY on PostgreSQL: same rows, same history rows, a fraction of the time.
+
+    Django's bulk INSERT quotes every value in Python (client-side binding) and sends one huge statement;
+    COPY streams the rows. The keys are taken from the table's sequence first, so the objects come back with
+    their pks as from bulk_create. Like bulk_create, it sends no signals; objects with a pk keep it. Other
+    databases use bulk_create_tracked.
+    """
+    objs = list(objs)
+    if connection.vendor != "postgresql" or not objs:
+        return bulk_create_tracked(model, objs, batch_size=batch_size)
+    opts = model._meta
+    qn = connection.ops.quote_name
+    fresh = [obj for obj in objs if obj.pk is None]
+    with connection.cursor() as cursor:
+        if fresh:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [opts.db_table, opts.pk.column, len(fresh)],
+            )
+            for obj, (pk,) in zip(fresh, cursor.fetchall(), strict=True):
+                obj.pk = pk
+        fields = list(opts.concrete_fields)
+        columns = ", ".join(qn(field.column) for field in fields)
+        with cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                obj._prepare_related_fields_for_save(operation_name="copy_create_tracked")
+                copy.write_row([field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields])
+                obj._state.adding = False
+                obj._state.db = connection.alias
+    if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        copy_history_rows(model, [obj.pk for obj in objs])
+    return objs
+
+
 def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000) -> None:
     """INSERT INTO <history> SELECT <tracked columns>, when, why, who, correlation FROM <table> WHERE pk IN …"""
     history_model = model.history.model

@@ -6,6 +6,8 @@ The log (deliveries and events) is read by integration admins and auditors with 
 """
 
 import logging
+import mmap
+import tempfile
 
 from django.conf import settings
 from django.db.models import F
@@ -102,6 +104,31 @@ def _read_body(request, cap: int) -> bytes:
     return body
 
 
+def _spool_body(request, cap: int):
+    """The raw body spooled to a temporary file and memory-mapped: bytes-like, but never held in the process.
+
+    Read 1 MB at a time, refusing anything over `cap` bytes; an empty body is b"".
+    """
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > cap:
+        raise TooLarge
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (the map keeps it open; closed when the map is)
+    size = 0
+    while chunk := request._request.read(min(1 << 20, cap + 1 - size)):
+        size += len(chunk)
+        if size > cap:
+            spool.close()
+            raise TooLarge
+        spool.write(chunk)
+    if not size:
+        spool.close()
+        return b""
+    spool.flush()
+    mapped = mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
+    spool.close()  # the map holds its own reference to the file
+    return mapped
+
+
 def _sender_url(request) -> str:
     raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
     if raw:
@@ -135,6 +162,9 @@ class _SignedEndpoint(APIView):
     def refused(self, request) -> None:
         """Count a refused delivery against its sender (see RejectedDeliveryThrottle)."""
         RejectedDeliveryThrottle().record_rejection(request, self)
+
+    def read_body(self, request, cap: int):
+        return _read_body(request, cap)
 
     def _prepare(self, request, system_slug):
         """(system, body, verification, meta) or a problem Response."""
@@ -172,7 +202,7 @@ class _SignedEndpoint(APIView):
             )
         cap = getattr(settings, self.max_body_setting, self.max_body_default)
         try:
-            body = _read_body(request, cap)
+            body = self.read_body(request, cap)
         except TooLarge:
             return problem(
                 413,
@@ -303,11 +333,21 @@ class BulkView(_SignedEndpoint):
         responses={202: BulkAccepted, 422: OpenApiResponse(Problem, description="No record was valid"), **PROBLEMS},
         tags=["inbound"],
     )
+    def read_body(self, request, cap: int):
+        return _spool_body(request, cap)  # month-end uploads run to hundreds of megabytes: never read whole
+
     def post(self, request, system):
         prepared = self._prepare(request, system)
         if isinstance(prepared, Response):
             return prepared
         connected, body, verification, meta = prepared
+        try:
+            return self._receive(request, connected, body, verification, meta)
+        finally:
+            if isinstance(body, mmap.mmap):
+                body.close()
+
+    def _receive(self, request, connected, body, verification, meta):
         try:
             report = bulk.receive_bulk(
                 system=connected,
@@ -319,8 +359,9 @@ class BulkView(_SignedEndpoint):
             )
         except bulk.BulkRefused as exc:
             self.refused(request)
+            kept = bytes(body) if len(body) <= bulk.KEPT_REFUSED_BODY_BYTES else None  # a trace, not the upload
             record_rejection(
-                system=connected, request_meta=meta, reason=exc.detail, body=body, kind="bulk", code="bulk_refused"
+                system=connected, request_meta=meta, reason=exc.detail, body=kept, kind="bulk", code="bulk_refused"
             )
             return problem(exc.status, "Upload refused", exc.detail, request)
         except UnicodeDecodeError:
