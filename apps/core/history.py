@@ -4,10 +4,13 @@ Use `history()` instead of `HistoricalRecords()` on each model, and `bulk_create
 `bulk_update_tracked` instead of plain `bulk_create`/`bulk_update`, which record nothing.
 """
 
+import operator
+
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.dispatch import receiver
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 from simple_history.utils import bulk_update_with_history
@@ -107,15 +110,44 @@ def copy_create_tracked(model, objs, *, batch_size: int = 1000):
                 obj.pk = pk
         fields = list(opts.concrete_fields)
         columns = ", ".join(qn(field.column) for field in fields)
+        values = [_copy_value(field, connections[connection.alias]) for field in fields]
+        alias = connection.alias
         with cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 obj._prepare_related_fields_for_save(operation_name="copy_create_tracked")
-                copy.write_row([field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields])
+                copy.write_row([value(obj) for value in values])
                 obj._state.adding = False
-                obj._state.db = connection.alias
+                obj._state.db = alias
     if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
         copy_history_rows(model, [obj.pk for obj in objs])
     return objs
+
+
+# Fields whose Python value psycopg writes as is (Django's preparation of them changes nothing on PostgreSQL).
+_AS_IS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.BooleanField,
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.DecimalField,
+    models.DateField,
+    models.ForeignKey,
+    models.UUIDField,
+)
+
+
+def _copy_value(field, real_connection):
+    """How one column's value is taken from an object for COPY (the slow generic path only where needed)."""
+    attname = field.attname
+    if isinstance(field, models.DateTimeField | models.DateField) and (field.auto_now or field.auto_now_add):
+        return lambda obj: field.pre_save(obj, True)
+    if isinstance(field, models.JSONField) and field.encoder is None:
+        return lambda obj: None if getattr(obj, attname) is None else Jsonb(getattr(obj, attname))
+    if type(field) in _AS_IS or (isinstance(field, models.ForeignKey) and type(field) is models.ForeignKey):
+        return operator.attrgetter(attname)
+    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), real_connection)
 
 
 def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000) -> None:
