@@ -169,8 +169,11 @@ def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000)
     now = timezone.now()
     with connection.cursor() as cursor:
         for start in range(0, len(pks), chunk):
-            part = pks[start : start + chunk]
-            placeholders = ", ".join(["%s"] * len(part))
+            part = list(pks[start : start + chunk])
+            if connection.vendor == "postgresql":  # one array parameter: no 5,000-literal IN list to parse and plan
+                placeholders, part = "SELECT unnest(%s::bigint[])", [part]
+            else:
+                placeholders = ", ".join(["%s"] * len(part))
             cursor.execute(
                 f"INSERT INTO {qn(history_model._meta.db_table)} ({columns}) "  # noqa: S608 (identifiers are quoted model metadata)
                 f"SELECT {source_columns}, %s, %s, %s, %s, %s FROM {qn(model._meta.db_table)} "
