@@ -97,30 +97,73 @@ def copy_create_tracked(model, objs, *, batch_size: int = 1000):
     objs = list(objs)
     if connection.vendor != "postgresql" or not objs:
         return bulk_create_tracked(model, objs, batch_size=batch_size)
-    opts = model._meta
-    qn = connection.ops.quote_name
-    fresh = [obj for obj in objs if obj.pk is None]
     with connection.cursor() as cursor:
-        if fresh:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [opts.db_table, opts.pk.column, len(fresh)],
-            )
-            for obj, (pk,) in zip(fresh, cursor.fetchall(), strict=True):
-                obj.pk = pk
-        fields = list(opts.concrete_fields)
-        columns = ", ".join(qn(field.column) for field in fields)
-        values = [_copy_value(field, connections[connection.alias]) for field in fields]
-        alias = connection.alias
-        with cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                obj._prepare_related_fields_for_save(operation_name="copy_create_tracked")
-                copy.write_row([value(obj) for value in values])
-                obj._state.adding = False
-                obj._state.db = alias
+        _copy_rows(cursor, model, objs, model._meta.db_table)
     if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
         copy_history_rows(model, [obj.pk for obj in objs])
     return objs
+
+
+def copy_create_new_tracked(model, objs, *, unique: tuple[str, ...]) -> list:
+    """copy_create_tracked for rows that may be stored already: PostgreSQL only.
+
+    The rows are COPYed into a temporary table and moved with INSERT … ON CONFLICT (unique) DO NOTHING, so
+    the unique index decides which are new (whatever the planner thinks of the table's size, and without
+    failing on a row another transaction just stored). Returns the objects inserted, with history rows;
+    the others come back without a pk.
+    """
+    objs = list(objs)
+    if not objs:
+        return []
+    opts = model._meta
+    qn = connection.ops.quote_name
+    table, stage = qn(opts.db_table), qn(f"copy_stage_{opts.db_table}")
+    columns = ", ".join(qn(field.column) for field in opts.concrete_fields)
+    conflict = ", ".join(qn(opts.get_field(name).column) for name in unique)
+    with connection.cursor() as cursor:
+        # Empty at the start: emptied at the end, and a failed transaction takes its rows with it.
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table})")
+        _copy_rows(cursor, model, objs, f"copy_stage_{opts.db_table}")
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608 (quoted model metadata)
+            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {qn(opts.pk.column)}"
+        )
+        inserted = {pk for (pk,) in cursor.fetchall()}
+        cursor.execute(f"TRUNCATE {stage}")
+    new = []
+    for obj in objs:
+        if obj.pk in inserted:
+            new.append(obj)
+        else:
+            obj.pk = None
+            obj._state.adding = True
+    if new and getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        copy_history_rows(model, [obj.pk for obj in new])
+    return new
+
+
+def _copy_rows(cursor, model, objs, table: str) -> None:
+    """Give the objects keys from the model's sequence and COPY them into `table`."""
+    opts = model._meta
+    qn = connection.ops.quote_name
+    fresh = [obj for obj in objs if obj.pk is None]
+    if fresh:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [opts.db_table, opts.pk.column, len(fresh)],
+        )
+        for obj, (pk,) in zip(fresh, cursor.fetchall(), strict=True):
+            obj.pk = pk
+    fields = list(opts.concrete_fields)
+    columns = ", ".join(qn(field.column) for field in fields)
+    values = [_copy_value(field, connections[connection.alias]) for field in fields]
+    alias = connection.alias
+    with cursor.cursor.copy(f"COPY {qn(table)} ({columns}) FROM STDIN") as copy:
+        for obj in objs:
+            obj._prepare_related_fields_for_save(operation_name="copy_create_tracked")
+            copy.write_row([value(obj) for value in values])
+            obj._state.adding = False
+            obj._state.db = alias
 
 
 # Fields whose Python value psycopg writes as is (Django's preparation of them changes nothing on PostgreSQL).
@@ -187,6 +230,23 @@ def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000)
                     *part,
                 ],
             )
+
+
+def update_tracked(model, pks, **values) -> int:
+    """UPDATE the rows with these keys to `values` and copy one history row ("~") per row, set-based.
+
+    For many rows at once where every row gets the same values: two statements, not a CASE per row and a
+    history object per row as with bulk_update_tracked. Returns how many rows were updated.
+    """
+    pks = list(pks)
+    if not pks:
+        return 0
+    updated = 0
+    for start in range(0, len(pks), 5000):
+        updated += model.objects.filter(pk__in=pks[start : start + 5000]).update(**values)
+    if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        copy_history_rows(model, pks, history_type="~")
+    return updated
 
 
 def bulk_update_tracked(model, objs, fields, *, batch_size: int = 1000):

@@ -4,7 +4,7 @@ import pytest
 
 from apps.canonical.models import LegalEntity
 from apps.core.context import audit_context, system_context
-from apps.core.history import bulk_create_tracked, bulk_update_tracked, copy_create_tracked
+from apps.core.history import bulk_create_tracked, bulk_update_tracked, copy_create_tracked, update_tracked
 from apps.core.users import system_user
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +75,18 @@ def test_copy_writes_the_same_rows_and_history_as_bulk_create(steward):
     created[0].name = "Changed later"
     created[0].save()  # the objects come back usable, as from bulk_create
     assert LegalEntity.objects.get(pk=created[0].pk).name == "Changed later"
+
+
+def test_set_based_updates_keep_one_history_row_per_row(steward):
+    entities = bulk_create_tracked(
+        LegalEntity, [LegalEntity(code=f"U-{n}", name=f"Entity {n}", country="US", currency="USD") for n in range(4)]
+    )
+    with audit_context(actor=steward, reason="Move to Canada", correlation_id="upd-1"):
+        updated = update_tracked(LegalEntity, [e.pk for e in entities[:3]], country="CA")
+    assert updated == 3
+    assert sorted(LegalEntity.objects.filter(country="CA").values_list("code", flat=True)) == ["U-0", "U-1", "U-2"]
+    rows = LegalEntity.history.filter(history_correlation_id="upd-1")
+    assert sorted(row.id for row in rows) == sorted(e.pk for e in entities[:3])
+    assert {(r.history_type, r.country, r.history_user_id, r.history_change_reason) for r in rows} == {
+        ("~", "CA", steward.pk, "Move to Canada")
+    }

@@ -28,7 +28,7 @@ from apps.canonical.models import (
 from apps.canonical.services import governed_upsert, rate_for
 from apps.connectors.interfaces import Charge
 from apps.core.errors import BusinessError, OwnershipConflict
-from apps.core.history import bulk_update_tracked, copy_create_tracked
+from apps.core.history import bulk_update_tracked, copy_create_tracked, update_tracked
 from apps.core.money import quantize
 from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
@@ -672,9 +672,10 @@ def _mark_bulk_processed(txn) -> None:
     event_ids = txn.input.get("event_ids")
     if not event_ids:
         return
-    events = list(InboundEvent.objects.filter(pk__in=event_ids).exclude(status=InboundEvent.Status.PROCESSED))
-    now = timezone.now()
-    for event in events:
-        event.status = InboundEvent.Status.PROCESSED
-        event.processed_at = now
-    bulk_update_tracked(InboundEvent, events, ["status", "processed_at"])
+    waiting = InboundEvent.objects.filter(pk__in=event_ids).exclude(status=InboundEvent.Status.PROCESSED)
+    update_tracked(
+        InboundEvent,
+        waiting.values_list("pk", flat=True),
+        status=InboundEvent.Status.PROCESSED,
+        processed_at=timezone.now(),
+    )
