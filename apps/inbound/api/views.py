@@ -310,6 +310,9 @@ class BulkView(_SignedEndpoint):
     max_body_setting = "INBOUND_BULK_MAX_BODY_BYTES"
     max_body_default = 64 * 1024 * 1024
 
+    def read_body(self, request, cap: int):
+        return _spool_body(request, cap)  # month-end uploads run to hundreds of megabytes: never read whole
+
     @extend_schema(
         operation_id="inbound_bulk",
         summary="Upload approved time or expense records in bulk",
@@ -333,9 +336,6 @@ class BulkView(_SignedEndpoint):
         responses={202: BulkAccepted, 422: OpenApiResponse(Problem, description="No record was valid"), **PROBLEMS},
         tags=["inbound"],
     )
-    def read_body(self, request, cap: int):
-        return _spool_body(request, cap)  # month-end uploads run to hundreds of megabytes: never read whole
-
     def post(self, request, system):
         prepared = self._prepare(request, system)
         if isinstance(prepared, Response):
