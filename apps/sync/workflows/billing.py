@@ -12,7 +12,6 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db import connection
 from django.utils import timezone
 
 from apps.canonical.models import (
@@ -101,34 +100,6 @@ def _period(on: datetime.date) -> tuple[datetime.date, datetime.date]:
     return start, end
 
 
-def _links(source, object_type: str, external_ids) -> dict[str, int]:
-    """{external id: object id} of the source's cross-references among these external ids.
-
-    On PostgreSQL one index probe per id (a LATERAL join on the unique external-id index): a bulk chunk asks
-    for 1,000 ids in a table of millions, and an `IN` list left to the planner scanned every cross-reference
-    of the type when the table's statistics were stale (seen at month-end volumes with autovacuum off).
-    OFFSET 0 keeps the planner from flattening the probe into a join.
-    """
-    external_ids = sorted({str(external_id) for external_id in external_ids})
-    if connection.vendor != "postgresql":
-        return dict(
-            CrossReference.objects.filter(
-                system=source, object_type=object_type, external_id__in=external_ids
-            ).values_list("external_id", "object_id")
-        )
-    if not external_ids:
-        return {}
-    table = connection.ops.quote_name(CrossReference._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT k.external_id, x.object_id FROM unnest(%s::text[]) AS k(external_id) "  # noqa: S608 (model metadata)
-            f"CROSS JOIN LATERAL (SELECT object_id FROM {table} WHERE system_id = %s AND object_type = %s "
-            "AND external_id = k.external_id OFFSET 0) AS x",  # OFFSET 0: probe per id, never a hash of the type
-            [external_ids, source.pk, object_type],
-        )
-        return dict(cursor.fetchall())
-
-
 class _Lookups:
     """Everything a batch needs, read with a handful of queries instead of several per entry."""
 
@@ -137,7 +108,11 @@ class _Lookups:
             return {str(e["data"].get(key)) for e in entries if e.get("data", {}).get(key)}
 
         def by_external(object_type, external_ids, model, related=()):
-            links = _links(source, object_type, external_ids)
+            links = dict(
+                CrossReference.objects.filter(
+                    system=source, object_type=object_type, external_id__in=external_ids
+                ).values_list("external_id", "object_id")
+            )
             records = model.objects.select_related(*related).in_bulk(list(links.values()))
             return {ext: records.get(pk) for ext, pk in links.items()}
 
