@@ -4,10 +4,13 @@ Use `history()` instead of `HistoricalRecords()` on each model, and `bulk_create
 `bulk_update_tracked` instead of plain `bulk_create`/`bulk_update`, which record nothing.
 """
 
+import operator
+
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.dispatch import receiver
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 from simple_history.utils import bulk_update_with_history
@@ -83,21 +86,111 @@ def bulk_create_tracked(model, objs, *, batch_size: int = 1000, **kwargs):
     return objs
 
 
-def update_tracked(model, pks, **values) -> int:
-    """`queryset.update(**values)` of the rows with these keys plus one history row each ("~"), set-based.
+def copy_create_tracked(model, objs, *, batch_size: int = 1000):
+    """bulk_create_tracked, written with COPY on PostgreSQL: same rows, same history rows, a fraction of the time.
 
-    For one change applied to many rows at once (month-end: a thousand billing events become "sent"); the
-    history rows are copied from the rows as updated, with who/why/correlation like every other write.
+    Django's bulk INSERT quotes every value in Python (client-side binding) and sends one huge statement;
+    COPY streams the rows. The keys are taken from the table's sequence first, so the objects come back with
+    their pks as from bulk_create. Like bulk_create, it sends no signals; objects with a pk keep it. Other
+    databases use bulk_create_tracked.
     """
-    pks = list(pks)
-    if not pks:
-        return 0
-    if any(field.name == "updated_at" for field in model._meta.concrete_fields):
-        values.setdefault("updated_at", timezone.now())
-    changed = model.objects.filter(pk__in=pks).update(**values)  # history-ok: history rows copied just below
+    objs = list(objs)
+    if connection.vendor != "postgresql" or not objs:
+        return bulk_create_tracked(model, objs, batch_size=batch_size)
+    with connection.cursor() as cursor:
+        _copy_rows(cursor, model, objs, model._meta.db_table)
     if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
-        copy_history_rows(model, pks, history_type="~")
-    return changed
+        copy_history_rows(model, [obj.pk for obj in objs])
+    return objs
+
+
+def copy_create_new_tracked(model, objs, *, unique: tuple[str, ...]) -> list:
+    """copy_create_tracked for rows that may be stored already: PostgreSQL only.
+
+    The rows are COPYed into a temporary table and moved with INSERT … ON CONFLICT (unique) DO NOTHING, so
+    the unique index decides which are new (whatever the planner thinks of the table's size, and without
+    failing on a row another transaction just stored). Returns the objects inserted, with history rows;
+    the others come back without a pk.
+    """
+    objs = list(objs)
+    if not objs:
+        return []
+    opts = model._meta
+    qn = connection.ops.quote_name
+    table, stage = qn(opts.db_table), qn(f"copy_stage_{opts.db_table}")
+    columns = ", ".join(qn(field.column) for field in opts.concrete_fields)
+    conflict = ", ".join(qn(opts.get_field(name).column) for name in unique)
+    with connection.cursor() as cursor:
+        # Empty at the start: emptied at the end, and a failed transaction takes its rows with it.
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table})")
+        _copy_rows(cursor, model, objs, f"copy_stage_{opts.db_table}")
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608 (quoted model metadata)
+            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {qn(opts.pk.column)}"
+        )
+        inserted = {pk for (pk,) in cursor.fetchall()}
+        cursor.execute(f"TRUNCATE {stage}")
+    new = []
+    for obj in objs:
+        if obj.pk in inserted:
+            new.append(obj)
+        else:
+            obj.pk = None
+            obj._state.adding = True
+    if new and getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        copy_history_rows(model, [obj.pk for obj in new])
+    return new
+
+
+def _copy_rows(cursor, model, objs, table: str) -> None:
+    """Give the objects keys from the model's sequence and COPY them into `table`."""
+    opts = model._meta
+    qn = connection.ops.quote_name
+    fresh = [obj for obj in objs if obj.pk is None]
+    if fresh:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [opts.db_table, opts.pk.column, len(fresh)],
+        )
+        for obj, (pk,) in zip(fresh, cursor.fetchall(), strict=True):
+            obj.pk = pk
+    fields = list(opts.concrete_fields)
+    columns = ", ".join(qn(field.column) for field in fields)
+    values = [_copy_value(field, connections[connection.alias]) for field in fields]
+    alias = connection.alias
+    with cursor.cursor.copy(f"COPY {qn(table)} ({columns}) FROM STDIN") as copy:
+        for obj in objs:
+            obj._prepare_related_fields_for_save(operation_name="copy_create_tracked")
+            copy.write_row([value(obj) for value in values])
+            obj._state.adding = False
+            obj._state.db = alias
+
+
+# Fields whose Python value psycopg writes as is (Django's preparation of them changes nothing on PostgreSQL).
+_AS_IS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.BooleanField,
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.DecimalField,
+    models.DateField,
+    models.ForeignKey,
+    models.UUIDField,
+)
+
+
+def _copy_value(field, real_connection):
+    """How one column's value is taken from an object for COPY (the slow generic path only where needed)."""
+    attname = field.attname
+    if isinstance(field, models.DateTimeField | models.DateField) and (field.auto_now or field.auto_now_add):
+        return lambda obj: field.pre_save(obj, True)
+    if isinstance(field, models.JSONField) and field.encoder is None:
+        return lambda obj: None if getattr(obj, attname) is None else Jsonb(getattr(obj, attname))
+    if type(field) in _AS_IS or (isinstance(field, models.ForeignKey) and type(field) is models.ForeignKey):
+        return operator.attrgetter(attname)
+    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), real_connection)
 
 
 def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000) -> None:
@@ -119,8 +212,11 @@ def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000)
     now = timezone.now()
     with connection.cursor() as cursor:
         for start in range(0, len(pks), chunk):
-            part = pks[start : start + chunk]
-            placeholders = ", ".join(["%s"] * len(part))
+            part = list(pks[start : start + chunk])
+            if connection.vendor == "postgresql":  # one array parameter: no 5,000-literal IN list to parse and plan
+                placeholders, part = "SELECT unnest(%s::bigint[])", [part]
+            else:
+                placeholders = ", ".join(["%s"] * len(part))
             cursor.execute(
                 f"INSERT INTO {qn(history_model._meta.db_table)} ({columns}) "  # noqa: S608 (identifiers are quoted model metadata)
                 f"SELECT {source_columns}, %s, %s, %s, %s, %s FROM {qn(model._meta.db_table)} "
@@ -134,6 +230,25 @@ def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000)
                     *part,
                 ],
             )
+
+
+def update_tracked(model, pks, **values) -> int:
+    """UPDATE the rows with these keys to `values` and copy one history row ("~") per row, set-based.
+
+    For many rows at once where every row gets the same values: two statements, not a CASE per row and a
+    history object per row as with bulk_update_tracked. Returns how many rows were updated.
+    """
+    pks = list(pks)
+    if not pks:
+        return 0
+    if any(field.name == "updated_at" for field in model._meta.concrete_fields):
+        values.setdefault("updated_at", timezone.now())
+    updated = 0
+    for start in range(0, len(pks), 5000):
+        updated += model.objects.filter(pk__in=pks[start : start + 5000]).update(**values)
+    if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        copy_history_rows(model, pks, history_type="~")
+    return updated
 
 
 def bulk_update_tracked(model, objs, fields, *, batch_size: int = 1000):

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.inbound import bulk
 from apps.inbound.models import Delivery, InboundEvent
 from apps.sync.models import Transaction
 
@@ -128,3 +129,39 @@ def test_fifty_thousand_records_are_stored_with_bulk_writes(client, inbound_syst
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "inbound_inboundevent"')]
     assert len(inserts) * 20 < 50_000  # batched inserts (SQLite caps a batch at ~60 rows), never one per record
     assert Delivery.objects.get().event_count == 50_000
+
+
+def test_a_large_ndjson_upload_is_stored_chunk_by_chunk_with_its_raw_body(
+    client, inbound_systems, settings, monkeypatch
+):
+    """Read line by line and written a few records at a time (COPY on PostgreSQL), the raw body kept whole."""
+    monkeypatch.setattr(bulk, "CHUNK", 3)
+    settings.INBOUND_BULK_INLINE_BODY_BYTES = 64  # PostgreSQL joins the raw body in the database
+    upload(client, [entry(1)], ndjson=True, record_type="time_entry")
+    records = [entry(n) for n in range(1, 11)] + [entry(4), entry(12, hours="30"), "not json", entry(11)]
+    body = "\n".join(record if isinstance(record, str) else json.dumps(record) for record in records).encode()
+    response = upload(client, records, ndjson=True, record_type="time_entry")
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    # TE-1 came before, TE-4 twice in this upload (in another chunk): both duplicates, neither stored twice.
+    assert (answer["received"], answer["accepted"], answer["duplicates"], answer["rejected"]) == (14, 10, 2, 2)
+    assert {item["position"] for item in answer["errors"]} == {11, 12}
+    delivery = Delivery.objects.get(pk=answer["delivery_id"])
+    assert bytes(delivery.body) == body and delivery.body_sha256 == Delivery.digest(body)
+    assert (delivery.event_count, delivery.duplicate_count, delivery.error_count) == (12, 2, 2)
+    events = InboundEvent.objects.filter(delivery=delivery).order_by("position")
+    assert [event.vendor_event_id for event in events] == [f"TE-{n}" for n in range(2, 12)]
+    assert [event.position for event in events] == [*range(1, 10), 13]
+    assert events[0].payload == entry(2) and events[0].commands[0]["data"] == entry(2)
+    assert InboundEvent.history.filter(history_correlation_id=answer["correlation_id"]).count() == 10
+    assert InboundEvent.objects.values("idempotency_key").distinct().count() == InboundEvent.objects.count() == 11
+
+
+def test_an_upload_over_the_record_limit_stores_nothing(client, inbound_systems, settings, monkeypatch):
+    monkeypatch.setattr(bulk, "CHUNK", 2)
+    settings.INBOUND_BULK_MAX_RECORDS = 5
+    response = upload(client, [entry(n) for n in range(6)], ndjson=True, record_type="time_entry")
+    assert response.status_code == 413
+    assert "at most 5" in response.json()["detail"]
+    assert not InboundEvent.objects.exists()
+    assert not Delivery.objects.filter(status=Delivery.Status.ACCEPTED).exists()

@@ -6,6 +6,8 @@ The log (deliveries and events) is read by integration admins and auditors with 
 """
 
 import logging
+import mmap
+import tempfile
 import time
 
 from django.conf import settings
@@ -133,6 +135,31 @@ def _read_body(request, cap: int) -> bytes:
     return body
 
 
+def _spool_body(request, cap: int):
+    """The raw body spooled to a temporary file and memory-mapped: bytes-like, but never held in the process.
+
+    Read 1 MB at a time, refusing anything over `cap` bytes; an empty body is b"".
+    """
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > cap:
+        raise TooLarge
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (the map keeps it open; closed when the map is)
+    size = 0
+    while chunk := request._request.read(min(1 << 20, cap + 1 - size)):
+        size += len(chunk)
+        if size > cap:
+            spool.close()
+            raise TooLarge
+        spool.write(chunk)
+    if not size:
+        spool.close()
+        return b""
+    spool.flush()
+    mapped = mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
+    spool.close()  # the map holds its own reference to the file
+    return mapped
+
+
 def _sender_url(request) -> str:
     raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
     if raw:
@@ -166,6 +193,9 @@ class _SignedEndpoint(APIView):
     def refused(self, request) -> None:
         """Count a refused delivery against its sender (see RejectedDeliveryThrottle)."""
         SenderRejections().record_rejection(request, self)
+
+    def read_body(self, request, cap: int):
+        return _read_body(request, cap)
 
     def _prepare(self, request, system_slug):
         """(system, body, verification, meta) or a problem Response."""
@@ -203,7 +233,7 @@ class _SignedEndpoint(APIView):
             )
         cap = getattr(settings, self.max_body_setting, self.max_body_default)
         try:
-            body = _read_body(request, cap)
+            body = self.read_body(request, cap)
         except TooLarge:
             return problem(
                 413,
@@ -311,6 +341,9 @@ class BulkView(_SignedEndpoint):
     max_body_setting = "INBOUND_BULK_MAX_BODY_BYTES"
     max_body_default = 64 * 1024 * 1024
 
+    def read_body(self, request, cap: int):
+        return _spool_body(request, cap)  # month-end uploads run to hundreds of megabytes: never read whole
+
     @extend_schema(
         operation_id="inbound_bulk",
         summary="Upload approved time or expense records in bulk",
@@ -340,6 +373,13 @@ class BulkView(_SignedEndpoint):
             return prepared
         connected, body, verification, meta = prepared
         try:
+            return self._receive(request, connected, body, verification, meta)
+        finally:
+            if isinstance(body, mmap.mmap):
+                body.close()
+
+    def _receive(self, request, connected, body, verification, meta):
+        try:
             report = bulk.receive_bulk(
                 system=connected,
                 request_meta=meta,
@@ -350,8 +390,9 @@ class BulkView(_SignedEndpoint):
             )
         except bulk.BulkRefused as exc:
             self.refused(request)
+            kept = bytes(body) if len(body) <= bulk.KEPT_REFUSED_BODY_BYTES else None  # a trace, not the upload
             record_rejection(
-                system=connected, request_meta=meta, reason=exc.detail, body=body, kind="bulk", code="bulk_refused"
+                system=connected, request_meta=meta, reason=exc.detail, body=kept, kind="bulk", code="bulk_refused"
             )
             return problem(exc.status, "Upload refused", exc.detail, request)
         except UnicodeDecodeError:

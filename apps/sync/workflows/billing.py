@@ -28,7 +28,7 @@ from apps.canonical.models import (
 from apps.canonical.services import governed_upsert, rate_for
 from apps.connectors.interfaces import Charge
 from apps.core.errors import BusinessError, OwnershipConflict
-from apps.core.history import bulk_create_tracked, bulk_update_tracked, update_tracked
+from apps.core.history import copy_create_tracked, update_tracked
 from apps.core.money import quantize
 from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
@@ -60,7 +60,7 @@ def _entries(txn) -> list[dict]:
     if "entries" in data:
         return data["entries"]
     events = InboundEvent.objects.filter(pk__in=data.get("event_ids", [])).order_by("pk")
-    return [dict(event.commands[0], inbound_event_id=event.pk) for event in events if event.commands]
+    return [dict(commands[0], inbound_event_id=pk) for pk, commands in events.values_list("pk", "commands") if commands]
 
 
 def _external_id(entry: dict) -> str:
@@ -476,17 +476,17 @@ class TimeToBill(WorkflowDefinition):
         rows = [facts for _, facts in good if not facts.get("duplicate")]
         groups = _billable_groups(rows)
         events = [_billing_event(key, members) for key, members in groups.items()]
-        bulk_create_tracked(BillingEvent, events)
+        copy_create_tracked(BillingEvent, events)
         event_for = {
             id(facts): event for members, event in zip(groups.values(), events, strict=True) for facts in members
         }
         time_rows = [f for f in rows if f["kind"] == "time"]
         expense_rows = [f for f in rows if f["kind"] == "expense"]
-        entries = bulk_create_tracked(TimeEntry, [_time_entry(f, event_for.get(id(f)), now) for f in time_rows])
-        expenses = bulk_create_tracked(Expense, [_expense(f, event_for.get(id(f)), now) for f in expense_rows])
+        entries = copy_create_tracked(TimeEntry, [_time_entry(f, event_for.get(id(f)), now) for f in time_rows])
+        expenses = copy_create_tracked(Expense, [_expense(f, event_for.get(id(f)), now) for f in expense_rows])
         links = [_inbound_link(source, "time_entry", e, f, now) for e, f in zip(entries, time_rows, strict=True)]
         links += [_inbound_link(source, "expense", e, f, now) for e, f in zip(expenses, expense_rows, strict=True)]
-        bulk_create_tracked(CrossReference, links)
+        copy_create_tracked(CrossReference, links)
         return events
 
     def step_post_charges(self, ctx):
@@ -673,9 +673,10 @@ def _mark_bulk_processed(txn) -> None:
     event_ids = txn.input.get("event_ids")
     if not event_ids:
         return
-    events = list(InboundEvent.objects.filter(pk__in=event_ids).exclude(status=InboundEvent.Status.PROCESSED))
-    now = timezone.now()
-    for event in events:
-        event.status = InboundEvent.Status.PROCESSED
-        event.processed_at = now
-    bulk_update_tracked(InboundEvent, events, ["status", "processed_at"])
+    waiting = InboundEvent.objects.filter(pk__in=event_ids).exclude(status=InboundEvent.Status.PROCESSED)
+    update_tracked(
+        InboundEvent,
+        waiting.values_list("pk", flat=True),
+        status=InboundEvent.Status.PROCESSED,
+        processed_at=timezone.now(),
+    )
