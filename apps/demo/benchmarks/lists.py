@@ -138,6 +138,16 @@ def generate(size: int) -> None:
             "sync_stepattempt, sync_step, sync_transaction, sync_historicaltransaction, inbound_inboundevent, "
             "inbound_delivery, mapping_crossreference, canonical_timeentry RESTART IDENTITY CASCADE"
         )
+    with fixture.bulk_load(ANALYZED):
+        _generate_ledger(size)
+        _generate_around(size)
+    with connection.cursor() as cursor:
+        for table in ANALYZED:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def _generate_ledger(size: int) -> None:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO sync_transaction (
@@ -198,10 +208,6 @@ def generate(size: int) -> None:
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT coalesce(max(id), 1) FROM {table}))"
             )
-    _generate_around(size)
-    with connection.cursor() as cursor:
-        for table in ANALYZED:
-            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 def _first_id(model) -> int | None:
