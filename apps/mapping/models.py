@@ -46,6 +46,7 @@ class CrossReference(Timestamped):
         indexes = [
             models.Index(fields=["object_type", "object_id"]),
             models.Index(fields=["created_at"], name="mapping_xref_created"),  # the admin's date drill-down
+            models.Index(fields=["external_id"], name="mapping_xref_external_id"),  # the timeline's search by any id
         ]
 
     def __str__(self) -> str:
