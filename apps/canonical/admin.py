@@ -371,6 +371,8 @@ class MilestoneAdmin(HistoryAdmin):
 @admin.register(TimeEntry)
 class TimeEntryAdmin(HistoryAdmin):
     filterset_class = filters.TimeEntryFilter
+    # Newest first from the (work date, id) index; the model's order by resource sorts every entry through a join.
+    ordering = ["-work_date", "-id"]
     list_display = [
         "work_date",
         "resource",

@@ -22,7 +22,7 @@ def event_type_choices() -> list[tuple[str, str]]:
 
 class DeliveryFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
-    status = django_filters.MultipleChoiceFilter(choices=Delivery.Status.choices)
+    status = django_filters.MultipleChoiceFilter(choices=Delivery.Status.choices, distinct=False)
     kind = django_filters.ChoiceFilter(choices=Delivery.Kind.choices)
     scheme = ListedCharFilter(choices=SigningScheme.choices, label="Signing scheme")
     received_after = DateTimeFilter(
@@ -39,7 +39,7 @@ class DeliveryFilter(FilterSet):
 
 class InboundEventFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
-    status = django_filters.MultipleChoiceFilter(choices=InboundEvent.Status.choices)
+    status = django_filters.MultipleChoiceFilter(choices=InboundEvent.Status.choices, distinct=False)
     type = ListedCharFilter(field_name="event_type", label="Event type", choices=event_type_choices)
     received_after = DateTimeFilter(
         field_name="delivery__received_at", lookup_expr="gte", label="Received at or after (ISO date-time)"

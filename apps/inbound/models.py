@@ -49,7 +49,10 @@ class Delivery(Timestamped):
     class Meta:
         ordering = ["-received_at"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["system", "-received_at"])]
+        indexes = [
+            models.Index(fields=["system", "-received_at"]),
+            models.Index(fields=["status", "-received_at"], name="inbound_delivery_status"),  # list filtered by status
+        ]
 
     def __str__(self) -> str:
         return f"{self.system.slug} {self.kind} {self.received_at:%Y-%m-%d %H:%M:%S} ({self.get_status_display()})"
@@ -98,7 +101,11 @@ class InboundEvent(Timestamped):
                 violation_error_message="This system already delivered an event with that idempotency key.",
             )
         ]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The admin's list order (newest first) without sorting every event.
+            models.Index(fields=["-created_at", "position"], name="inbound_event_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.system.slug} {self.event_type or 'event'} {self.vendor_event_id or self.idempotency_key[:16]}"

@@ -12,7 +12,7 @@ from .models import CrossReference, ReferenceValue, SourceProfile, ValueMap, Val
 
 class CrossReferenceFilter(FilterSet):
     system = django_filters.CharFilter(field_name="system__slug", label="System (slug)")
-    object_type = django_filters.MultipleChoiceFilter(choices=BusinessObject.choices)
+    object_type = django_filters.MultipleChoiceFilter(choices=BusinessObject.choices, distinct=False)
 
     class Meta:
         model = CrossReference

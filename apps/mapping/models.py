@@ -43,7 +43,11 @@ class CrossReference(Timestamped):
                 violation_error_message="This record already has an external ID in this system.",
             ),
         ]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["created_at"], name="mapping_xref_created"),  # the admin's date drill-down
+            models.Index(fields=["external_id"], name="mapping_xref_external_id"),  # the timeline's search by any id
+        ]
 
     def __str__(self) -> str:
         return f"{self.object_type} #{self.object_id} = {self.system.slug}:{self.external_id}"

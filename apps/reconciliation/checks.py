@@ -9,14 +9,28 @@ differences, streamed in chunks.
 Over 500 lines on purpose: every check is one set-based query built from the same few snapshot joins, kept side by side.
 """
 
+import contextlib
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import CharField, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import (
+    CharField,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Cast, Coalesce, Concat
 
 from apps.canonical.models import BillingEvent, BillingSchedule, ContractType, Invoice, Project, TimeEntry
@@ -63,6 +77,27 @@ class Scope:
     systems: dict = field(default_factory=dict)  # the systems pulled completely: {"billing": (...), "erp": (...)}
     schedule_systems: tuple = ()  # the billing systems whose billing schedules were listed (Stripe's are not)
     invoice_keys: object = None  # a Q on invoice_key from the range first pass (ranges.py); None: every key
+
+
+@contextlib.contextmanager
+def whole_results():
+    """Plan the checks' queries for reading every row (PostgreSQL), for the duration.
+
+    The checks stream findings through server-side cursors, which PostgreSQL plans for the first 10 % of the rows
+    (`cursor_tuple_fraction`): nested-loop anti joins with an index lookup per invoice. The checks always read to
+    the end, so hash joins are the better plan (measured: the two missing-invoice queries 2.7 s → 1.5 s at
+    200,000 invoices a side). SQLite has no such setting.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET cursor_tuple_fraction = 1.0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET cursor_tuple_fraction")
 
 
 def _ranged(scope: Scope, rows):
@@ -273,42 +308,42 @@ def invoice_lines(scope: Scope) -> Iterator[dict]:
 
 
 def period_totals(scope: Scope) -> Iterator[dict]:
-    """Per legal entity, period and currency: the sum of invoice totals, billing vs ERP."""
+    """Per legal entity, period and currency: the sum of invoice totals, billing vs ERP.
 
-    def grouped(system):
-        rows = _in_scope(scope, _snap(scope, system))
-        if system == BILLING:
-            rows = rows.exclude(status__in=NOT_POSTED_IN_BILLING)
-        return rows
+    One grouped pass over both sides' invoices (a conditional sum per side): a group's other-side sum as a
+    correlated subquery would scan the other side once per group and per use (four times with the HAVING).
+    The groups are few (entities × currencies), so the tolerance is applied here, as the SQL CASE would.
+    """
+    posted = Q(system=BILLING) & ~Q(status__in=NOT_POSTED_IN_BILLING)
+    groups = (
+        _in_scope(scope, SnapshotInvoice.objects.filter(run_id=scope.run_id, system__in=[BILLING, ERP]))
+        .order_by()
+        .values("legal_entity_code", "period", "currency")
+        .annotate(
+            billing_total=Sum("total", filter=posted),
+            billing_rows=Count("pk", filter=posted),
+            erp_total=Sum("total", filter=Q(system=ERP)),
+            erp_rows=Count("pk", filter=Q(system=ERP)),
+        )
+        .order_by("legal_entity_code", "period", "currency")
+    )
+    rows = list(groups)
+    for row in rows:
+        if not row["billing_rows"]:
+            continue
+        erp_total = _amount(row["erp_total"]) if row["erp_rows"] else Decimal(0)
+        billing_total = _amount(row["billing_total"])
+        if abs(billing_total - erp_total) > _sql_tolerance(row["currency"], "document"):
+            yield _period_finding(scope, row, billing_total, erp_total)
+    for row in rows:
+        if row["erp_rows"] and not row["billing_rows"]:
+            yield _period_finding(scope, row, Decimal(0), _amount(row["erp_total"]))
 
-    erp_sum = (
-        grouped(ERP)
-        .filter(legal_entity_code=OuterRef("legal_entity_code"), currency=OuterRef("currency"))
-        .values("currency")
-        .annotate(s=Sum("total"))
-        .values("s")
-    )
-    billing_side = (
-        grouped(BILLING)
-        .values("legal_entity_code", "period", "currency")
-        .annotate(billing_total=Sum("total"))
-        .annotate(erp_total=GroupSum(erp_sum))
-        .annotate(diff=ExpressionWrapper(F("billing_total") - F("erp_total"), output_field=MONEY))
-        .filter(beyond_tolerance("diff", "document"))
-    )
-    for row in _stream(billing_side):
-        yield _period_finding(scope, row, row["billing_total"], row["erp_total"])
-    billing_has = grouped(BILLING).filter(
-        legal_entity_code=OuterRef("legal_entity_code"), currency=OuterRef("currency")
-    )
-    erp_only = (
-        grouped(ERP)
-        .filter(~Exists(billing_has))
-        .values("legal_entity_code", "period", "currency")
-        .annotate(erp_total=Sum("total"))
-    )
-    for row in _stream(erp_only):
-        yield _period_finding(scope, row, Decimal(0), row["erp_total"])
+
+def _sql_tolerance(currency: str, level: str) -> Decimal:
+    """The tolerance `tolerance_expression` gives a row in this currency (the '*' entry for unlisted ones)."""
+    listed = currency != "*" and currency in getattr(settings, "RECONCILIATION_TOLERANCES", {})
+    return tolerance(currency if listed else "*", level) + FLOAT_GUARD
 
 
 def _period_finding(scope, row, billing_total, erp_total) -> dict:

@@ -202,13 +202,14 @@ def _execute(run: ReconciliationRun) -> None:
             }
         }
     plan = PLAN
-    for index, (types, needs, produce) in enumerate(plan):
-        if needs - ok.keys():
-            skipped |= types
-            continue
-        _progress(run, 65 + 25 * index // len(plan), f"Comparing: {', '.join(sorted(types))}")
-        recorder.record(produce(ranged_scope if produce in RANGED else scope))
-        compared |= types
+    with checks.whole_results():
+        for index, (types, needs, produce) in enumerate(plan):
+            if needs - ok.keys():
+                skipped |= types
+                continue
+            _progress(run, 65 + 25 * index // len(plan), f"Comparing: {', '.join(sorted(types))}")
+            recorder.record(produce(ranged_scope if produce in RANGED else scope))
+            compared |= types
     _progress(run, 92, "Closing what was not found again")
     recorder.close_missing(compared)
     not_compared = [

@@ -214,6 +214,7 @@ class Step(Timestamped):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="sync_step_due"),
+            models.Index(fields=["created_at"], name="sync_step_created"),  # the admin's date drill-down
             models.Index(fields=["status", "lease_expires_at"], name="sync_step_lease"),
         ]
 
@@ -252,7 +253,10 @@ class StepAttempt(models.Model):
     class Meta:
         ordering = ["step", "number"]
         constraints = [models.UniqueConstraint(fields=["step", "number"], name="unique_attempt_number")]
-        indexes = [models.Index(fields=["started_at"], name="sync_attempt_started")]  # the home's 24-hour figures
+        indexes = [
+            models.Index(fields=["started_at"], name="sync_attempt_started"),  # the home's 24-hour figures
+            models.Index(fields=["outcome", "step", "number"], name="sync_attempt_outcome"),  # the admin, by outcome
+        ]
 
     def __str__(self) -> str:
         return f"{self.step} attempt {self.number} ({self.get_outcome_display()})"

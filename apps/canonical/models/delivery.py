@@ -135,7 +135,10 @@ class TimeEntry(Timestamped):
     class Meta:
         ordering = ["-work_date", "resource"]
         verbose_name_plural = "time entries"
-        indexes = [models.Index(fields=["project", "status", "work_date"])]
+        indexes = [
+            models.Index(fields=["project", "status", "work_date"]),
+            models.Index(fields=["-work_date", "-id"], name="canonical_time_newest"),  # the admin's list order
+        ]
 
     def __str__(self) -> str:
         return f"{self.resource.name} {self.work_date} {self.hours}h on {self.project.code}"

@@ -21,8 +21,15 @@ from django.db import connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from apps.canonical.models import Project, Resource, TimeEntry
 from apps.console import health
 from apps.core.limits import LIST_ROW_LIMIT
+from apps.inbound.models import Delivery, InboundEvent
+from apps.mapping.models import CrossReference
+from apps.sync.models import Step, StepAttempt, Transaction
+from apps.systems.models import ConnectedSystem
+
+from . import fixture
 
 TIMED_PER_ROUND = 7  # 3 rounds × 7 = 21 timed requests per page and size
 DEEP_PAGE = 2000  # the deep page asked for; lists page through LIST_ROW_LIMIT rows at most (apps/core/paginators.py)
@@ -51,6 +58,29 @@ PAGES = [
     ("console exception groups", "/exceptions/", {}),
     ("console exception groups filtered", "/exceptions/", {"owner_role": "finance_ops"}),
     ("console home", "/", {}),
+    # Every other list whose table grows with the ledger: first page, a filtered page, the deepest page offered.
+    ("admin steps", "/admin/sync/step/", {}),
+    ("admin steps filtered", "/admin/sync/step/", {"status": "failed"}),
+    ("admin steps deep page", "/admin/sync/step/", {"p": DEEP_PAGE}),
+    ("admin step attempts", "/admin/sync/stepattempt/", {}),
+    ("admin step attempts filtered", "/admin/sync/stepattempt/", {"outcome": "failed"}),
+    ("admin step attempts deep page", "/admin/sync/stepattempt/", {"p": DEEP_PAGE}),
+    ("admin deliveries", "/admin/inbound/delivery/", {}),
+    ("admin deliveries filtered", "/admin/inbound/delivery/", {"status": "rejected"}),
+    ("admin deliveries deep page", "/admin/inbound/delivery/", {"p": DEEP_PAGE}),
+    ("admin inbound events", "/admin/inbound/inboundevent/", {}),
+    ("admin inbound events filtered", "/admin/inbound/inboundevent/", {"status": "exception"}),
+    ("admin inbound events deep page", "/admin/inbound/inboundevent/", {"p": DEEP_PAGE}),
+    ("admin cross references", "/admin/mapping/crossreference/", {}),
+    ("admin cross references filtered", "/admin/mapping/crossreference/", {"object_type": "project"}),
+    ("admin cross references deep page", "/admin/mapping/crossreference/", {"p": DEEP_PAGE}),
+    ("admin time entries", "/admin/canonical/timeentry/", {}),
+    ("admin time entries filtered", "/admin/canonical/timeentry/", {"status": "submitted"}),
+    ("admin time entries deep page", "/admin/canonical/timeentry/", {"p": DEEP_PAGE}),
+    ("console audit", "/audit/", {}),
+    ("console audit filtered", "/audit/", {"model": "sync.transaction"}),
+    ("console audit deep page", "/audit/", {"page": DEEP_PAGE}),
+    ("console timeline search", "/timeline/", {"q": "bench-7"}),
 ]
 
 # Shares of statuses per 1,000 transactions (the rest completed): a month end with a few percent in trouble.
@@ -80,6 +110,20 @@ WORKFLOWS = [
 ROLES = ["finance_ops", "delivery_ops", "mapping_steward", "integration_admin"]
 CURRENCIES = ["USD", "GBP", "EUR"]
 GROUPS = 40
+FAILED_ONE_IN = "i % 97 = 0"
+OBJECT_TYPES = ["project", "customer", "invoice", "time_entry"]
+ANALYZED = [
+    "sync_transaction",
+    "sync_exceptiongroupmember",
+    "sync_exceptiongroup",
+    "sync_step",
+    "sync_stepattempt",
+    "inbound_delivery",
+    "inbound_inboundevent",
+    "mapping_crossreference",
+    "canonical_timeentry",
+    "sync_historicaltransaction",
+]
 
 
 def _array(values) -> str:
@@ -91,8 +135,19 @@ def generate(size: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE sync_exceptiongroupmember, sync_exceptiongroupcomment, sync_rerunbatch, sync_exceptiongroup, "
-            "sync_stepattempt, sync_step, sync_transaction RESTART IDENTITY CASCADE"
+            "sync_stepattempt, sync_step, sync_transaction, sync_historicaltransaction, inbound_inboundevent, "
+            "inbound_delivery, mapping_crossreference, canonical_timeentry RESTART IDENTITY CASCADE"
         )
+    with fixture.bulk_load(ANALYZED):
+        _generate_ledger(size)
+        _generate_around(size)
+    with connection.cursor() as cursor:
+        for table in ANALYZED:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def _generate_ledger(size: int) -> None:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO sync_transaction (
@@ -153,10 +208,97 @@ def generate(size: int) -> None:
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT coalesce(max(id), 1) FROM {table}))"
             )
+
+
+def _first_id(model) -> int | None:
+    return model.objects.order_by("pk").values_list("pk", flat=True).first()
+
+
+def _generate_around(size: int) -> None:
+    """One step, one attempt, one delivery and event, one cross reference, one time entry and one history row of
+    the transaction per transaction: the other tables the ledger grows (emptied first, ids 1..size)."""
+    fixture.fill(
+        Step,
+        size,
+        {
+            "transaction_id": "i",
+            "sequence": "1",
+            "name": "'post'",
+            "title": "'Post to the target'",
+            "status": f"CASE WHEN {FAILED_ONE_IN} THEN 'failed' ELSE 'succeeded' END",
+            "attempts": "1",
+            "idempotency_key": "'bench-step-' || i",
+        },
+    )
+    fixture.fill(
+        StepAttempt,
+        size,
+        {
+            "step_id": "i",
+            "number": "1",
+            "worker": "'bench'",
+            "outcome": f"CASE WHEN {FAILED_ONE_IN} THEN 'failed' ELSE 'succeeded' END",
+        },
+    )
+    system = _first_id(ConnectedSystem)
+    if system is None:
+        system = ConnectedSystem.objects.create(slug="bench-lists", name="Bench lists", kind="psa").pk
+    fixture.fill(
+        Delivery,
+        size,
+        {
+            "system_id": str(system),
+            "status": f"CASE WHEN {FAILED_ONE_IN} THEN 'rejected' ELSE 'accepted' END",
+            "method": "'POST'",
+            "event_count": "1",
+            "correlation_id": "'bench-' || i",
+        },
+    )
+    fixture.fill(
+        InboundEvent,
+        size,
+        {
+            "delivery_id": "i",
+            "system_id": str(system),
+            "event_type": "'project.updated'",
+            "status": f"CASE WHEN {FAILED_ONE_IN} THEN 'exception' ELSE 'processed' END",
+            "correlation_id": "'bench-' || i",
+        },
+    )
+    fixture.fill(
+        CrossReference,
+        size,
+        {
+            "system_id": str(system),
+            "object_type": f"({_array(OBJECT_TYPES)})[1 + i % {len(OBJECT_TYPES)}]",
+            "object_id": "i",
+        },
+    )
+    project, resource = _first_id(Project), _first_id(Resource)
+    if project is not None and resource is not None:
+        fixture.fill(
+            TimeEntry,
+            size,
+            {
+                "project_id": str(project),
+                "resource_id": str(resource),
+                "hours": "8",
+                "status": "CASE WHEN i % 10 = 0 THEN 'submitted' ELSE 'billed' END",
+                "currency": "'USD'",
+            },
+        )
+    history = Transaction.history.model
+    tracked = {field.column for field in Transaction._meta.concrete_fields}
+    columns = [field.column for field in history._meta.concrete_fields if field.column in tracked]
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE sync_transaction")
-        cursor.execute("VACUUM ANALYZE sync_exceptiongroupmember")
-        cursor.execute("VACUUM ANALYZE sync_exceptiongroup")
+        cursor.execute(
+            f"INSERT INTO {history._meta.db_table} ({', '.join(columns)}, history_id, history_date, "
+            "history_type, history_change_reason, history_correlation_id) "
+            f"SELECT {', '.join(columns)}, id, updated_at, '~', 'Bench', correlation_id FROM sync_transaction"
+        )
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{history._meta.db_table}', 'history_id'), {max(size, 1)})"
+        )
 
 
 def _p95(samples: list[float]) -> float:

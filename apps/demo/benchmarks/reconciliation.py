@@ -139,9 +139,10 @@ def _reconcile(run: ReconciliationRun, *, first_pass: bool) -> int:
     if first_pass:
         ranged = dataclasses.replace(scope, invoice_keys=ranges.differing_ranges(scope).key_filter())
     found = 0
-    for check in CHECKS:
-        for _ in check(ranged if check is not checks.period_totals else scope):
-            found += 1
+    with checks.whole_results():
+        for check in CHECKS:
+            for _ in check(ranged if check is not checks.period_totals else scope):
+                found += 1
     return found
 
 
@@ -248,7 +249,7 @@ def measure(database_url: str, lines: int = 1_000_000, rounds: int = 3) -> list[
                     "target_ratio": TARGET_RATIO,
                     "ratio_ok": ratio is not None and ratio <= TARGET_RATIO,
                     "findings": findings[key],
-                    "python_peak_mb": round(peaks[key], 1),
+                    "python_peak_mb": round(peaks[key], 3),
                     "process_peak_rss_mb": round(rss_mb, 1),
                     "memory_ok": peaks[key] <= TARGET_PEAK_MB,
                     "range_pass": None

@@ -30,6 +30,9 @@ def canonical_admin_url(object_type: str, object_id: int) -> str | None:
 class CrossReferenceAdmin(HistoryAdmin):
     list_display = ["system", "object_type", "external_id", "canonical_link", "origin", "last_synced_at"]
     filterset_class = CrossReferenceFilter
+    # The (system, object type, external id) unique index gives this order without a sort; the model's ordering
+    # by the system's slug needs a join and a sort of every row.
+    ordering = ["system_id", "object_type", "external_id"]
     list_filter = ["system", "object_type", "origin"]
     list_select_related = ["system"]
     search_fields = ["external_id", "=object_id", "system__slug"]

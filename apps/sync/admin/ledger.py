@@ -44,6 +44,9 @@ class StepAdmin(ReadOnlyAdmin):
         "updated_at",
     ]
     filterset_class = StepFilter
+    # Newest transactions first, read backwards from the (transaction, sequence) unique index: the model's own
+    # ordering (by transaction) sorts a million steps by their transaction's creation time through a join.
+    ordering = ["-transaction_id", "-sequence"]
     list_filter = ["status", "target_system", "error_class"]
     list_select_related = ["transaction", "target_system"]
     search_fields = ["=transaction__correlation_id", "=idempotency_key", "name", "title", "error_message"]
@@ -114,6 +117,7 @@ class StepAttemptAdmin(ReadOnlyAdmin):
         "error_column",
     ]
     filterset_class = StepAttemptFilter
+    ordering = ["-step_id", "-number"]  # newest first, from the (step, number) unique index, no join
     list_filter = ["outcome", "error_class"]
     list_select_related = ["step__transaction"]
     search_fields = ["=step__transaction__correlation_id", "=step__idempotency_key", "worker", "error_message"]
