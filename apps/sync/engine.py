@@ -24,7 +24,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.core.context import audit_context, system_context
@@ -74,13 +74,36 @@ def _is_due(step: Step, now) -> bool:
     return False
 
 
-def _lock_step(step_id: int, *, skip_locked: bool) -> Step | None:
-    queryset = Step.objects.select_related("transaction", "target_system")
+def _locking(queryset, *, skip_locked: bool = False):
     if connection.features.has_select_for_update:
         queryset = queryset.select_for_update(
             skip_locked=skip_locked and connection.features.has_select_for_update_skip_locked, of=("self",)
         )
-    return queryset.filter(pk=step_id).first()
+    return queryset
+
+
+def _lock_step(step_id: int, *, skip_locked: bool) -> Step | None:
+    """The step (with its transaction and target), locked, and whether an earlier step is still open, in one query."""
+    earlier_open = Step.objects.filter(transaction_id=OuterRef("transaction_id"), sequence__lt=OuterRef("sequence"))
+    earlier_open = earlier_open.exclude(status__in=[Step.Status.SUCCEEDED, Step.Status.SKIPPED])
+    queryset = Step.objects.select_related("transaction", "target_system").annotate(earlier_open=Exists(earlier_open))
+    return _locking(queryset, skip_locked=skip_locked).filter(pk=step_id).first()
+
+
+def _lock_step_and_next(claim: "Claim") -> tuple[Step | None, Step | None]:
+    """The claimed step and the step after it in its transaction (if any), both locked, in sequence order: one query."""
+    if claim.step is None:
+        return _lock_step(claim.step_id, skip_locked=False), None
+    queryset = Step.objects.select_related("transaction", "target_system").filter(
+        transaction_id=claim.step.transaction_id, sequence__gte=claim.step.sequence
+    )
+    rows = list(_locking(queryset).order_by("sequence")[:2])
+    if not rows or rows[0].pk != claim.step_id:
+        return None, None
+    step, following = rows[0], (rows[1] if len(rows) > 1 else None)
+    if following is not None:
+        following.transaction = step.transaction  # one object, so the next step sees this step's output in state
+    return step, following
 
 
 def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
@@ -92,12 +115,7 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
         if step is None or not _is_due(step, now):
             return None
         txn = step.transaction
-        if txn.status not in Transaction.OPEN_STATUSES:
-            return None
-        earlier_open = txn.steps.filter(sequence__lt=step.sequence).exclude(
-            status__in=[Step.Status.SUCCEEDED, Step.Status.SKIPPED]
-        )
-        if earlier_open.exists():
+        if txn.status not in Transaction.OPEN_STATUSES or step.earlier_open:
             return None
         if step.status == Step.Status.RUNNING:
             _abandon_running_attempt(step, now)
@@ -114,17 +132,23 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
                     now=now,
                 )
                 return None
-        with audit_context(reason=f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"):
-            step.status = Step.Status.RUNNING
-            step.attempts += 1
-            step.lease_expires_at = now + timedelta(seconds=lease_seconds())
-            step.leased_by = worker
-            step.started_at = now
-            step.save()
-            attempt = StepAttempt.objects.create(step=step, number=step.attempts, worker=worker, started_at=now)
-            if txn.status != Transaction.Status.RUNNING:
-                txn.status = Transaction.Status.RUNNING
-                txn.save(update_fields=["status", "updated_at"])
+        return _take(step, worker, now)
+
+
+def _take(step: Step, worker: str, now) -> Claim:
+    """Mark a due (or lease-expired) step running for this worker, with a lease and an attempt row."""
+    txn = step.transaction
+    with audit_context(reason=f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"):
+        step.status = Step.Status.RUNNING
+        step.attempts += 1
+        step.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        step.leased_by = worker
+        step.started_at = now
+        step.save()
+        attempt = StepAttempt.objects.create(step=step, number=step.attempts, worker=worker, started_at=now)
+        if txn.status != Transaction.Status.RUNNING:
+            txn.status = Transaction.Status.RUNNING
+            txn.save(update_fields=["status", "updated_at"])
     return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
 
 
@@ -165,24 +189,26 @@ def follow_seconds() -> float:
     return _setting("SYNC_FOLLOW_SECONDS", settings.Q_TIMEOUT / 4)
 
 
-def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follow_until: float = 0) -> int | None:
+def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follow_until: float = 0) -> Claim | None:
     """Record a successful attempt and make the next step due, atomically with the step's writes.
 
-    Before `follow_until` (a monotonic time) the next step is left for this worker to run at once and its id
-    is returned; otherwise it is queued. Either way it is due and marked queued, so if this worker stops the
-    sweep re-queues it.
+    Before `follow_until` (a monotonic time) the next step is claimed for this worker in the same database
+    transaction (running, with a lease and an attempt row, as `claim_step` would) and its claim is returned, so
+    the worker runs it at once; if the worker stops first, the lease runs out and the sweep hands the step to
+    another worker. Otherwise the next step is due and queued.
     """
     now = timezone.now()
-    next_step_id = None
+    next_claim = next_step_id = None
     with transaction.atomic():
-        step = _lock_step(claim.step_id, skip_locked=False)
+        step, following = _lock_step_and_next(claim)
         if not _still_ours(step, claim):
             _supersede(claim, now)
             return None
         txn = step.transaction
         applied = result.apply() if callable(result.apply) else None
         output = {**result.output, **(applied or {})}
-        for name, value in output.pop("_transaction", {}).items():
+        refined = output.pop("_transaction", {})
+        for name, value in refined.items():
             setattr(txn, name, value)  # a step may refine what the transaction is about (subject, amount)
         duration = int((time.monotonic() - claim.started) * 1000)
         step.status = Step.Status.SKIPPED if result.skipped else Step.Status.SUCCEEDED
@@ -198,25 +224,33 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
             outcome=StepAttempt.Outcome.SUCCEEDED, finished_at=now, duration_ms=duration, http_calls=calls
         )
         txn.state = {**txn.state, **output}
+        had_error = any((txn.error_class, txn.error_message, txn.error_fix, txn.error_technical))
         txn.error_class = txn.error_message = txn.error_fix = txn.error_technical = ""
-        following = txn.steps.filter(sequence__gt=step.sequence).order_by("sequence").first()
         if following is None:
             workflow_for(txn.workflow).on_complete(txn)
             _mark_event_processed(txn)
             txn.status = Transaction.Status.COMPLETED
             txn.completed_at = now
+            txn.save()
+            return None
+        following.next_attempt_at = now
+        following.enqueued_at = now
+        if time.monotonic() < follow_until and following.status in Step.DUE_STATUSES:
+            # The transaction stays running; only its state (kept out of its history) changes, unless the step
+            # refined a tracked field or cleared an error.
+            if refined or had_error or txn.status != Transaction.Status.RUNNING:
+                txn.status = Transaction.Status.RUNNING
+                txn.save()
+            else:
+                Transaction.objects.filter(pk=txn.pk).update(state=txn.state, updated_at=now)  # history-ok: state only
+            next_claim = _take(following, claim.worker, now)
         else:
             txn.status = Transaction.Status.PENDING
-            following.next_attempt_at = now
-            following.enqueued_at = now
             following.save(update_fields=["next_attempt_at", "enqueued_at", "updated_at"])
+            txn.save()
             next_step_id = following.pk
-        txn.save()
-        if next_step_id is not None:
-            if time.monotonic() < follow_until:
-                return next_step_id
             send_with_commit(lambda: enqueue_step(next_step_id))
-    return None
+    return next_claim
 
 
 def _mark_event_processed(txn: Transaction) -> None:
@@ -347,19 +381,21 @@ def run_step(step_id: int, *, worker: str | None = None, follow: bool = False) -
     """Claim a step, run it, record the outcome. Returns what happened (for logs and tests).
 
     With `follow` (the task entry point), a step that succeeds is followed at once by the next step of its
-    transaction in this worker, for up to `follow_seconds()`, instead of a round trip through the queue.
+    transaction in this worker, for up to `follow_seconds()`, instead of a round trip through the queue: the
+    finishing transaction claims the next step too.
     """
     follow_until = time.monotonic() + follow_seconds() if follow else 0
-    outcome, next_step_id = _run_one(step_id, worker=worker, follow_until=follow_until)
-    while next_step_id is not None:
-        _, next_step_id = _run_one(next_step_id, worker=worker, follow_until=follow_until)
+    claim = claim_step(step_id, worker=worker)
+    if claim is None:
+        return "not-claimed"
+    outcome, next_claim = _run_claimed(claim, follow_until=follow_until)
+    while next_claim is not None:
+        _, next_claim = _run_claimed(next_claim, follow_until=follow_until)
     return outcome
 
 
-def _run_one(step_id: int, *, worker: str | None, follow_until: float) -> tuple[str, int | None]:
-    claim = claim_step(step_id, worker=worker)
-    if claim is None:
-        return "not-claimed", None
+def _run_claimed(claim: Claim, *, follow_until: float) -> tuple[str, Claim | None]:
+    step_id = claim.step_id
     calls: list[dict] = []
     correlation_id = None
     label = f"Step #{step_id}"
@@ -372,8 +408,8 @@ def _run_one(step_id: int, *, worker: str | None, follow_until: float) -> tuple[
             f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
         ):
             result = workflow_for(txn.workflow).run(step.name, StepContext(transaction=txn, step=step, calls=calls))
-            next_step_id = _with_reconnect(finish_success, claim, result, calls, follow_until=follow_until)
-        return "succeeded", next_step_id
+            next_claim = _with_reconnect(finish_success, claim, result, calls, follow_until=follow_until)
+        return "succeeded", next_claim
     except Exception as exc:  # every failure is recorded on the step, never lost in a worker log
         error, retryable = classify(exc)
         logger.warning("Step %s failed: %s", step_id, error.message)

@@ -357,13 +357,21 @@ def test_the_task_runs_the_next_step_itself_instead_of_queueing_it():
     assert not OrmQ.objects.exists()  # no queue round trip for the second step
 
 
-def test_a_followed_step_left_by_a_stopped_worker_is_found_by_the_sweep(settings):
-    settings.SYNC_REQUEUE_AFTER_SECONDS = 0
+def test_a_followed_step_left_by_a_stopped_worker_is_found_by_the_sweep_once_its_lease_runs_out():
     txn = transaction_start(workflow="ledger_test", data={"code": "T-STOP"}, reason="test")
     first, second = txn.steps.order_by("sequence")
     claim = claim_step(first.pk, worker="w")
-    assert engine.finish_success(claim, StepResult(output={}), [], follow_until=float("inf")) == second.pk
+    following = engine.finish_success(claim, StepResult(output={}), [], follow_until=float("inf"))
+    assert following.step_id == second.pk  # claimed for this worker in the transaction that finished the first
+    second.refresh_from_db()
+    assert (second.status, second.leased_by, second.attempts) == (Step.Status.RUNNING, "w", 1)
+    assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.RUNNING
     OrmQ.objects.all().delete()  # the worker stops here, before running the second step
 
-    assert sweep(now=timezone.now() + datetime.timedelta(seconds=1)) == 1
-    assert run_step(second.pk) == "succeeded"
+    assert sweep() == 0  # its lease still runs: nobody else may take it
+    Step.objects.filter(pk=second.pk).update(lease_expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert sweep() == 1
+    assert run_step(second.pk, worker="other") == "succeeded"
+    outcomes = dict(StepAttempt.objects.filter(step=second).values_list("number", "outcome"))
+    assert outcomes == {1: "abandoned", 2: "succeeded"}
+    assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.COMPLETED
