@@ -37,6 +37,7 @@ from .models import Step, StepAttempt, Transaction
 from .queue import enqueue_step, schedule_retry, send_with_commit
 from .registry import workflow_for
 from .steps import StepContext, StepResult
+from .writes import save_with_history
 
 logger = logging.getLogger(__name__)
 
@@ -138,17 +139,18 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
 def _take(step: Step, worker: str, now) -> Claim:
     """Mark a due (or lease-expired) step running for this worker, with a lease and an attempt row."""
     txn = step.transaction
-    with audit_context(reason=f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"):
+    reason = f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"
+    with audit_context(reason=reason, correlation_id=txn.correlation_id):
         step.status = Step.Status.RUNNING
         step.attempts += 1
         step.lease_expires_at = now + timedelta(seconds=lease_seconds())
         step.leased_by = worker
         step.started_at = now
-        step.save()
+        save_with_history(step)
         attempt = StepAttempt.objects.create(step=step, number=step.attempts, worker=worker, started_at=now)
         if txn.status != Transaction.Status.RUNNING:
             txn.status = Transaction.Status.RUNNING
-            txn.save(update_fields=["status", "updated_at"])
+            save_with_history(txn, update_fields=["status", "updated_at"])  # an open transaction: nothing to settle
     return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
 
 
@@ -219,7 +221,7 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
         step.error_class = step.error_message = step.error_fix = step.error_technical = ""
         if calls:
             step.request, step.response = _split_call(calls[-1])
-        step.save()
+        save_with_history(step)
         StepAttempt.objects.filter(pk=claim.attempt_id).update(
             outcome=StepAttempt.Outcome.SUCCEEDED, finished_at=now, duration_ms=duration, http_calls=calls
         )
@@ -240,7 +242,7 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
             # refined a tracked field or cleared an error.
             if refined or had_error or txn.status != Transaction.Status.RUNNING:
                 txn.status = Transaction.Status.RUNNING
-                txn.save()
+                save_with_history(txn)  # still open: nothing to settle
             else:
                 Transaction.objects.filter(pk=txn.pk).update(state=txn.state, updated_at=now)  # history-ok: state only
             next_claim = _take(following, claim.worker, now)
