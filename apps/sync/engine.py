@@ -37,7 +37,7 @@ from .models import Step, StepAttempt, Transaction
 from .queue import enqueue_step, schedule_retry, send_with_commit
 from .registry import workflow_for
 from .steps import StepContext, StepResult
-from .writes import save_with_history
+from .writes import Insert, Update, save_with_history
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +136,11 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
         return _take(step, worker, now)
 
 
-def _take(step: Step, worker: str, now) -> Claim:
-    """Mark a due (or lease-expired) step running for this worker, with a lease and an attempt row."""
+def _take(step: Step, worker: str, now, *, writes: tuple = ()) -> Claim:
+    """Mark a due (or lease-expired) step running for this worker, with a lease and an attempt row.
+
+    `writes` go out with the step's own (one statement on PostgreSQL, apps/sync/writes.py).
+    """
     txn = step.transaction
     reason = f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"
     with audit_context(reason=reason, correlation_id=txn.correlation_id):
@@ -146,11 +149,11 @@ def _take(step: Step, worker: str, now) -> Claim:
         step.lease_expires_at = now + timedelta(seconds=lease_seconds())
         step.leased_by = worker
         step.started_at = now
-        save_with_history(step)
-        attempt = StepAttempt.objects.create(step=step, number=step.attempts, worker=worker, started_at=now)
+        attempt = StepAttempt(step=step, number=step.attempts, worker=worker, started_at=now)
+        save_with_history(step, writes=(*writes, Insert(attempt)))
         if txn.status != Transaction.Status.RUNNING:
             txn.status = Transaction.Status.RUNNING
-            save_with_history(txn, update_fields=["status", "updated_at"])  # an open transaction: nothing to settle
+            save_with_history(txn, update_fields=["status", "updated_at"])
     return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
 
 
@@ -221,10 +224,9 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
         step.error_class = step.error_message = step.error_fix = step.error_technical = ""
         if calls:
             step.request, step.response = _split_call(calls[-1])
-        save_with_history(step)
-        StepAttempt.objects.filter(pk=claim.attempt_id).update(
-            outcome=StepAttempt.Outcome.SUCCEEDED, finished_at=now, duration_ms=duration, http_calls=calls
-        )
+        attempt = StepAttempt.objects.filter(pk=claim.attempt_id)
+        outcome = {"outcome": StepAttempt.Outcome.SUCCEEDED, "finished_at": now, "duration_ms": duration}
+        save_with_history(step, writes=(Update(attempt, {**outcome, "http_calls": calls}),))
         txn.state = {**txn.state, **output}
         had_error = any((txn.error_class, txn.error_message, txn.error_fix, txn.error_technical))
         txn.error_class = txn.error_message = txn.error_fix = txn.error_technical = ""
@@ -233,19 +235,20 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
             _mark_event_processed(txn)
             txn.status = Transaction.Status.COMPLETED
             txn.completed_at = now
-            txn.save()
+            save_with_history(txn)  # post_save still runs: a closed transaction settles its exception group
             return None
         following.next_attempt_at = now
         following.enqueued_at = now
         if time.monotonic() < follow_until and following.status in Step.DUE_STATUSES:
             # The transaction stays running; only its state (kept out of its history) changes, unless the step
             # refined a tracked field or cleared an error.
+            writes = ()
             if refined or had_error or txn.status != Transaction.Status.RUNNING:
                 txn.status = Transaction.Status.RUNNING
-                save_with_history(txn)  # still open: nothing to settle
-            else:
-                Transaction.objects.filter(pk=txn.pk).update(state=txn.state, updated_at=now)  # history-ok: state only
-            next_claim = _take(following, claim.worker, now)
+                save_with_history(txn)
+            else:  # history-ok: state only, which its history leaves out
+                writes = (Update(Transaction.objects.filter(pk=txn.pk), {"state": txn.state, "updated_at": now}),)
+            next_claim = _take(following, claim.worker, now, writes=writes)
         else:
             txn.status = Transaction.Status.PENDING
             following.save(update_fields=["next_attempt_at", "enqueued_at", "updated_at"])

@@ -1,17 +1,23 @@
-"""The ledger's hot writes: a row update and its history row in one statement on PostgreSQL.
+"""The ledger's hot writes: a row update, its history row and the writes that go with it in one statement.
 
-`save_with_history(instance)` is `instance.save()` for a tracked ledger row (a step, an open transaction) that
-already exists. On PostgreSQL it sends one statement instead of two, an `UPDATE … RETURNING` feeding the
-`INSERT … SELECT` of the history row, which carries exactly what django-simple-history would write: every
-tracked column as stored, when, who (`history_user_for`), why (the instance's `_change_reason`, else the
-current reason) and the correlation ID. Elsewhere (SQLite) it is `instance.save()`, whose signal writes the
-same history row.
-
-Only for models whose one `post_save` receiver is their history: no other receiver runs on the fast path.
+`save_with_history(instance, writes=[...])` is `instance.save()` for a tracked row that already exists (a step, a
+transaction), plus the given companion writes (`Update`: a queryset's UPDATE; `Insert`: a new row, e.g. an
+attempt). On PostgreSQL everything is one statement: the companion writes and an `UPDATE … RETURNING` as
+data-modifying CTEs, feeding the `INSERT … SELECT` of the history row, which carries exactly what
+django-simple-history writes: every tracked column as stored, when, who (`history_user_for`), why (the
+instance's `_change_reason`, else the current reason) and the correlation ID. Elsewhere (SQLite) each write is
+its ordinary ORM call and `save()` writes the history row. Either way `pre_save`/`post_save` are sent, so every
+other receiver runs (simple-history's own is told to skip: the row is already written).
 """
+
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Model, QuerySet
+from django.db.models.signals import post_save, pre_save
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from apps.core.context import current_reason, get_correlation_id, new_correlation_id
@@ -20,17 +26,76 @@ from apps.core.history import history_user_for
 HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id")
 
 
+@dataclass
+class Update:
+    """`queryset.update(**values)`, sent with the save."""
+
+    queryset: QuerySet
+    values: dict = dataclass_field(default_factory=dict)
+
+
+@dataclass
+class Insert:
+    """`instance.save()` of a new row without history (e.g. an attempt), sent with the save; sets its pk."""
+
+    instance: Model
+
+
 def fast_path() -> bool:
     return connection.vendor == "postgresql" and getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
 
 
-def save_with_history(instance, *, update_fields: list[str] | None = None) -> None:
-    """Save an existing tracked row and write its history row (one statement on PostgreSQL)."""
+def save_with_history(instance, *, update_fields: list[str] | None = None, writes: tuple = ()) -> None:
+    """Save an existing tracked row, write its history row and the companion writes (one statement on PostgreSQL)."""
     if not fast_path() or instance.pk is None:
+        for write in writes:
+            if isinstance(write, Update):
+                write.queryset.update(**write.values)
+            else:
+                write.instance.save()
         instance.save(update_fields=update_fields)
         return
     model = type(instance)
-    meta = model._meta
+    pre_save.send(sender=model, instance=instance, raw=False, using=connection.alias, update_fields=update_fields)
+    ctes, params, inserted = [], [], []
+    for number, write in enumerate(writes):
+        sql, write_params = _update_sql(write) if isinstance(write, Update) else _insert_sql(write.instance)
+        ctes.append(f"w{number} AS ({sql})")
+        params += write_params
+        if isinstance(write, Insert):
+            inserted.append((number, write.instance))
+    sql, update_params = _save_sql(instance, update_fields)
+    ctes.append(f"changed AS ({sql})")
+    params += update_params
+    history_sql, history_params = _history_sql(instance)
+    params += history_params
+    returning = ", ".join(f"(SELECT new_pk FROM w{number})" for number, _ in inserted) or "1"
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} {history_sql} RETURNING {returning}", params)
+        row = cursor.fetchone()
+    if row is None:
+        raise model.DoesNotExist(f"{model._meta.object_name} {instance.pk} was not found to be saved.")
+    for (_, new), pk in zip(inserted, row, strict=False):
+        new.pk = pk
+        new._state.adding = False
+        new._state.db = connection.alias
+    instance._state.db = connection.alias
+    instance.skip_history_when_saving = True  # simple-history's receiver: the history row is already written
+    try:
+        post_save.send(
+            sender=model,
+            instance=instance,
+            created=False,
+            update_fields=update_fields,
+            raw=False,
+            using=connection.alias,
+        )
+    finally:
+        del instance.skip_history_when_saving
+
+
+def _save_sql(instance, update_fields) -> tuple[str, list]:
+    meta = instance._meta
     qn = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     if update_fields is not None:
@@ -41,27 +106,53 @@ def save_with_history(instance, *, update_fields: list[str] | None = None) -> No
         value = field.pre_save(instance, False)  # auto_now fields take the time here, as save() does
         assignments.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
-    history_model = model.history.model
-    tracked = [field.attname for field in history_model.tracked_fields]
-    target_columns = [qn(history_model._meta.get_field(name).column) for name in (*tracked, *HISTORY_COLUMNS)]
-    source_columns = [qn(meta.get_field(name).column) for name in tracked]
+    tracked = [qn(meta.get_field(name).column) for name in _tracked(instance)]
+    sql = (
+        f"UPDATE {qn(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608 (quoted model metadata)
+        f"WHERE {qn(meta.pk.column)} = %s RETURNING {', '.join(tracked)}"
+    )
+    return sql, [*params, instance.pk]
+
+
+def _tracked(instance) -> list[str]:
+    return [field.attname for field in type(instance).history.model.tracked_fields]
+
+
+def _history_sql(instance) -> tuple[str, list]:
+    history_meta = type(instance).history.model._meta
+    qn = connection.ops.quote_name
+    tracked = _tracked(instance)
+    target = ", ".join(qn(history_meta.get_field(name).column) for name in (*tracked, *HISTORY_COLUMNS))
+    source = ", ".join(qn(instance._meta.get_field(name).column) for name in tracked)
     user = history_user_for(instance=instance)
     reason = getattr(instance, "_change_reason", None) or current_reason() or "Changed without a stated reason"
-    params += [
-        instance.pk,
-        connection.ops.adapt_datetimefield_value(getattr(instance, "_history_date", None) or timezone.now()),
+    when = getattr(instance, "_history_date", None) or timezone.now()
+    sql = f"INSERT INTO {qn(history_meta.db_table)} ({target}) SELECT {source}, %s, %s, %s, %s, %s FROM changed"  # noqa: S608
+    params = [
+        connection.ops.adapt_datetimefield_value(when),
         reason,
         "~",
         getattr(user, "pk", None),
         get_correlation_id() or new_correlation_id(),
     ]
+    return sql, params
+
+
+def _update_sql(write: Update) -> tuple[str, list]:
+    query = write.queryset.query.chain(UpdateQuery)
+    query.add_update_values(write.values)
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
+
+
+def _insert_sql(new) -> tuple[str, list]:
+    meta = new._meta
+    qn = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    params = [field.get_db_prep_save(field.pre_save(new, True), connection) for field in fields]
+    columns = ", ".join(qn(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
     sql = (
-        f"WITH changed AS (UPDATE {qn(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608 (quoted model metadata)
-        f"WHERE {qn(meta.pk.column)} = %s RETURNING {', '.join(source_columns)}) "
-        f"INSERT INTO {qn(history_model._meta.db_table)} ({', '.join(target_columns)}) "
-        f"SELECT {', '.join(source_columns)}, %s, %s, %s, %s, %s FROM changed"
+        f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({placeholders}) RETURNING {qn(meta.pk.column)} AS new_pk"  # noqa: S608
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if cursor.rowcount != 1:
-            raise model.DoesNotExist(f"{meta.object_name} {instance.pk} was not found to be saved.")
+    return sql, params
