@@ -24,7 +24,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.context import audit_context, system_context
@@ -33,6 +33,7 @@ from apps.inbound.models import InboundEvent
 
 from . import intake
 from .groups import exception_file
+from .locks import lock_step, lock_step_and_next
 from .models import Step, StepAttempt, Transaction
 from .queue import enqueue_step, schedule_retry, send_with_commit
 from .registry import workflow_for
@@ -75,44 +76,12 @@ def _is_due(step: Step, now) -> bool:
     return False
 
 
-def _locking(queryset, *, skip_locked: bool = False):
-    if connection.features.has_select_for_update:
-        queryset = queryset.select_for_update(
-            skip_locked=skip_locked and connection.features.has_select_for_update_skip_locked, of=("self",)
-        )
-    return queryset
-
-
-def _lock_step(step_id: int, *, skip_locked: bool) -> Step | None:
-    """The step (with its transaction and target), locked, and whether an earlier step is still open, in one query."""
-    earlier_open = Step.objects.filter(transaction_id=OuterRef("transaction_id"), sequence__lt=OuterRef("sequence"))
-    earlier_open = earlier_open.exclude(status__in=[Step.Status.SUCCEEDED, Step.Status.SKIPPED])
-    queryset = Step.objects.select_related("transaction", "target_system").annotate(earlier_open=Exists(earlier_open))
-    return _locking(queryset, skip_locked=skip_locked).filter(pk=step_id).first()
-
-
-def _lock_step_and_next(claim: "Claim") -> tuple[Step | None, Step | None]:
-    """The claimed step and the step after it in its transaction (if any), both locked, in sequence order: one query."""
-    if claim.step is None:
-        return _lock_step(claim.step_id, skip_locked=False), None
-    queryset = Step.objects.select_related("transaction", "target_system").filter(
-        transaction_id=claim.step.transaction_id, sequence__gte=claim.step.sequence
-    )
-    rows = list(_locking(queryset).order_by("sequence")[:2])
-    if not rows or rows[0].pk != claim.step_id:
-        return None, None
-    step, following = rows[0], (rows[1] if len(rows) > 1 else None)
-    if following is not None:
-        following.transaction = step.transaction  # one object, so the next step sees this step's output in state
-    return step, following
-
-
 def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
     """Take a due step for this worker, or return None if it is not due or someone else holds it."""
     worker = worker or worker_name()
     now = timezone.now()
     with transaction.atomic():
-        step = _lock_step(step_id, skip_locked=True)
+        step = lock_step(step_id, skip_locked=True)
         if step is None or not _is_due(step, now):
             return None
         txn = step.transaction
@@ -205,7 +174,7 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
     now = timezone.now()
     next_claim = next_step_id = None
     with transaction.atomic():
-        step, following = _lock_step_and_next(claim)
+        step, following = lock_step_and_next(claim.step)
         if not _still_ours(step, claim):
             _supersede(claim, now)
             return None
@@ -274,7 +243,7 @@ def finish_failure(claim: Claim, error: BusinessError, calls: list[dict], *, ret
     now = timezone.now()
     retry_step_id = retry_at = None
     with transaction.atomic():
-        step = _lock_step(claim.step_id, skip_locked=False)
+        step = lock_step(claim.step_id, skip_locked=False)
         if not _still_ours(step, claim):
             _supersede(claim, now)
             return
