@@ -38,7 +38,7 @@ from .models import Step, StepAttempt, Transaction
 from .queue import enqueue_step, schedule_retry, send_with_commit
 from .registry import workflow_for
 from .steps import StepContext, StepResult
-from .writes import Insert, Update, save_with_history
+from .writes import Insert, Save, Update, save_with_history
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +119,11 @@ def _take(step: Step, worker: str, now, *, writes: tuple = ()) -> Claim:
         step.leased_by = worker
         step.started_at = now
         attempt = StepAttempt(step=step, number=step.attempts, worker=worker, started_at=now)
-        save_with_history(step, writes=(*writes, Insert(attempt)))
+        also = ()
         if txn.status != Transaction.Status.RUNNING:
             txn.status = Transaction.Status.RUNNING
-            save_with_history(txn, update_fields=["status", "updated_at"])
+            also = (Save(txn, ["status", "updated_at"]),)
+        save_with_history(step, writes=(*writes, Insert(attempt)), also=also)
     return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
 
 

@@ -45,18 +45,37 @@ def fast_path() -> bool:
     return connection.vendor == "postgresql" and getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
 
 
-def save_with_history(instance, *, update_fields: list[str] | None = None, writes: tuple = ()) -> None:
-    """Save an existing tracked row, write its history row and the companion writes (one statement on PostgreSQL)."""
-    if not fast_path() or instance.pk is None:
+@dataclass
+class Save:
+    """Another existing tracked row saved, with its history row, in the same statement."""
+
+    instance: Model
+    update_fields: list[str] | None = None
+
+
+def save_with_history(
+    instance, *, update_fields: list[str] | None = None, writes: tuple = (), also: tuple = ()
+) -> None:
+    """Save an existing tracked row (and `also` others), write their history rows and the companion writes: one
+    statement on PostgreSQL."""
+    saves = [Save(instance, update_fields), *also]
+    if not fast_path() or any(save.instance.pk is None for save in saves):
         for write in writes:
             if isinstance(write, Update):
                 write.queryset.update(**write.values)
             else:
                 write.instance.save()
-        instance.save(update_fields=update_fields)
+        for save in saves:
+            save.instance.save(update_fields=save.update_fields)
         return
-    model = type(instance)
-    pre_save.send(sender=model, instance=instance, raw=False, using=connection.alias, update_fields=update_fields)
+    for save in saves:
+        pre_save.send(
+            sender=type(save.instance),
+            instance=save.instance,
+            raw=False,
+            using=connection.alias,
+            update_fields=save.update_fields,
+        )
     ctes, params, inserted = [], [], []
     for number, write in enumerate(writes):
         sql, write_params = _update_sql(write) if isinstance(write, Update) else _insert_sql(write.instance)
@@ -64,29 +83,39 @@ def save_with_history(instance, *, update_fields: list[str] | None = None, write
         params += write_params
         if isinstance(write, Insert):
             inserted.append((number, write.instance))
-    sql, update_params = _save_sql(instance, update_fields)
-    ctes.append(f"changed AS ({sql})")
-    params += update_params
-    history_sql, history_params = _history_sql(instance)
-    params += history_params
-    returning = ", ".join(f"(SELECT new_pk FROM w{number})" for number, _ in inserted) or "1"
+    for number, save in enumerate(saves):
+        sql, save_params = _save_sql(save.instance, save.update_fields)
+        history_sql, history_params = _history_sql(save.instance, source=f"c{number}")
+        ctes += [f"c{number} AS ({sql})", f"h{number} AS ({history_sql} RETURNING 1)"]
+        params += save_params + history_params
+    counts = [f"(SELECT count(*) FROM h{number})" for number in range(len(saves))]
+    new_pks = [f"(SELECT new_pk FROM w{number})" for number, _ in inserted]
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} {history_sql} RETURNING {returning}", params)
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(counts + new_pks)}", params)
         row = cursor.fetchone()
-    if row is None:
-        raise model.DoesNotExist(f"{model._meta.object_name} {instance.pk} was not found to be saved.")
-    for (_, new), pk in zip(inserted, row, strict=False):
+    for save, count in zip(saves, row[: len(saves)], strict=True):
+        if count != 1:  # the statement is rolled back with the caller's transaction
+            meta = save.instance._meta
+            raise save.instance.DoesNotExist(f"{meta.object_name} {save.instance.pk} was not found to be saved.")
+    for (_, new), pk in zip(inserted, row[len(saves) :], strict=True):
         new.pk = pk
         new._state.adding = False
         new._state.db = connection.alias
+    for save in saves:
+        _saved(save)
+
+
+def _saved(save: Save) -> None:
+    """post_save for the other receivers; simple-history's own skips (the history row is already written)."""
+    instance = save.instance
     instance._state.db = connection.alias
-    instance.skip_history_when_saving = True  # simple-history's receiver: the history row is already written
+    instance.skip_history_when_saving = True
     try:
         post_save.send(
-            sender=model,
+            sender=type(instance),
             instance=instance,
             created=False,
-            update_fields=update_fields,
+            update_fields=save.update_fields,
             raw=False,
             using=connection.alias,
         )
@@ -118,16 +147,16 @@ def _tracked(instance) -> list[str]:
     return [field.attname for field in type(instance).history.model.tracked_fields]
 
 
-def _history_sql(instance) -> tuple[str, list]:
+def _history_sql(instance, *, source: str) -> tuple[str, list]:
     history_meta = type(instance).history.model._meta
     qn = connection.ops.quote_name
     tracked = _tracked(instance)
     target = ", ".join(qn(history_meta.get_field(name).column) for name in (*tracked, *HISTORY_COLUMNS))
-    source = ", ".join(qn(instance._meta.get_field(name).column) for name in tracked)
+    columns = ", ".join(qn(instance._meta.get_field(name).column) for name in tracked)
     user = history_user_for(instance=instance)
     reason = getattr(instance, "_change_reason", None) or current_reason() or "Changed without a stated reason"
     when = getattr(instance, "_history_date", None) or timezone.now()
-    sql = f"INSERT INTO {qn(history_meta.db_table)} ({target}) SELECT {source}, %s, %s, %s, %s, %s FROM changed"  # noqa: S608
+    sql = f"INSERT INTO {qn(history_meta.db_table)} ({target}) SELECT {columns}, %s, %s, %s, %s, %s FROM {source}"  # noqa: S608
     params = [
         connection.ops.adapt_datetimefield_value(when),
         reason,
