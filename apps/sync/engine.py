@@ -33,10 +33,12 @@ from apps.inbound.models import InboundEvent
 
 from . import intake
 from .groups import exception_file
+from .locks import lock_step, lock_step_and_next
 from .models import Step, StepAttempt, Transaction
 from .queue import enqueue_step, schedule_retry, send_with_commit
 from .registry import workflow_for
 from .steps import StepContext, StepResult
+from .writes import Insert, Save, Update, save_with_history
 
 logger = logging.getLogger(__name__)
 
@@ -74,47 +76,44 @@ def _is_due(step: Step, now) -> bool:
     return False
 
 
-def _lock_step(step_id: int, *, skip_locked: bool) -> Step | None:
-    queryset = Step.objects.select_related("transaction", "target_system")
-    if connection.features.has_select_for_update:
-        queryset = queryset.select_for_update(
-            skip_locked=skip_locked and connection.features.has_select_for_update_skip_locked, of=("self",)
-        )
-    return queryset.filter(pk=step_id).first()
-
-
 def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
     """Take a due step for this worker, or return None if it is not due or someone else holds it."""
     worker = worker or worker_name()
     now = timezone.now()
     with transaction.atomic():
-        step = _lock_step(step_id, skip_locked=True)
+        step = lock_step(step_id, skip_locked=True)
         if step is None or not _is_due(step, now):
             return None
         txn = step.transaction
-        if txn.status not in Transaction.OPEN_STATUSES:
-            return None
-        earlier_open = txn.steps.filter(sequence__lt=step.sequence).exclude(
-            status__in=[Step.Status.SUCCEEDED, Step.Status.SKIPPED]
-        )
-        if earlier_open.exists():
+        if txn.status not in Transaction.OPEN_STATUSES or step.earlier_open:
             return None
         if step.status == Step.Status.RUNNING:
             _abandon_running_attempt(step, now)
             if step.attempts >= step.max_attempts:
                 _fail_for_good(step, _stopped_error(step), error_class=ErrorClass.PERMANENT, now=now)
                 return None
-        with audit_context(reason=f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"):
-            step.status = Step.Status.RUNNING
-            step.attempts += 1
-            step.lease_expires_at = now + timedelta(seconds=lease_seconds())
-            step.leased_by = worker
-            step.started_at = now
-            step.save()
-            attempt = StepAttempt.objects.create(step=step, number=step.attempts, worker=worker, started_at=now)
-            if txn.status != Transaction.Status.RUNNING:
-                txn.status = Transaction.Status.RUNNING
-                txn.save(update_fields=["status", "updated_at"])
+        return _take(step, worker, now)
+
+
+def _take(step: Step, worker: str, now, *, writes: tuple = ()) -> Claim:
+    """Mark a due (or lease-expired) step running for this worker, with a lease and an attempt row.
+
+    `writes` go out with the step's own (one statement on PostgreSQL, apps/sync/writes.py).
+    """
+    txn = step.transaction
+    reason = f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"
+    with audit_context(reason=reason, correlation_id=txn.correlation_id):
+        step.status = Step.Status.RUNNING
+        step.attempts += 1
+        step.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        step.leased_by = worker
+        step.started_at = now
+        attempt = StepAttempt(step=step, number=step.attempts, worker=worker, started_at=now)
+        also = ()
+        if txn.status != Transaction.Status.RUNNING:
+            txn.status = Transaction.Status.RUNNING
+            also = (Save(txn, ["status", "updated_at"]),)
+        save_with_history(step, writes=(*writes, Insert(attempt)), also=also)
     return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
 
 
@@ -177,24 +176,26 @@ def follow_seconds() -> float:
     return _setting("SYNC_FOLLOW_SECONDS", settings.Q_TIMEOUT / 4)
 
 
-def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follow_until: float = 0) -> int | None:
+def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follow_until: float = 0) -> Claim | None:
     """Record a successful attempt and make the next step due, atomically with the step's writes.
 
-    Before `follow_until` (a monotonic time) the next step is left for this worker to run at once and its id
-    is returned; otherwise it is queued. Either way it is due and marked queued, so if this worker stops the
-    sweep re-queues it.
+    Before `follow_until` (a monotonic time) the next step is claimed for this worker in the same database
+    transaction (running, with a lease and an attempt row, as `claim_step` would) and its claim is returned, so
+    the worker runs it at once; if the worker stops first, the lease runs out and the sweep hands the step to
+    another worker. Otherwise the next step is due and queued.
     """
     now = timezone.now()
-    next_step_id = None
+    next_claim = next_step_id = None
     with transaction.atomic():
-        step = _lock_step(claim.step_id, skip_locked=False)
+        step, following = lock_step_and_next(claim.step)
         if not _still_ours(step, claim):
             _supersede(claim, now)
             return None
         txn = step.transaction
         applied = result.apply() if callable(result.apply) else None
         output = {**result.output, **(applied or {})}
-        for name, value in output.pop("_transaction", {}).items():
+        refined = output.pop("_transaction", {})
+        for name, value in refined.items():
             setattr(txn, name, value)  # a step may refine what the transaction is about (subject, amount)
         duration = int((time.monotonic() - claim.started) * 1000)
         step.status = Step.Status.SKIPPED if result.skipped else Step.Status.SUCCEEDED
@@ -205,30 +206,38 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
         step.error_class = step.error_message = step.error_fix = step.error_technical = ""
         if calls:
             step.request, step.response = _split_call(calls[-1])
-        step.save()
-        StepAttempt.objects.filter(pk=claim.attempt_id).update(
-            outcome=StepAttempt.Outcome.SUCCEEDED, finished_at=now, duration_ms=duration, http_calls=calls
-        )
+        attempt = StepAttempt.objects.filter(pk=claim.attempt_id)
+        outcome = {"outcome": StepAttempt.Outcome.SUCCEEDED, "finished_at": now, "duration_ms": duration}
+        save_with_history(step, writes=(Update(attempt, {**outcome, "http_calls": calls}),))
         txn.state = {**txn.state, **output}
+        had_error = any((txn.error_class, txn.error_message, txn.error_fix, txn.error_technical))
         txn.error_class = txn.error_message = txn.error_fix = txn.error_technical = ""
-        following = txn.steps.filter(sequence__gt=step.sequence).order_by("sequence").first()
         if following is None:
             workflow_for(txn.workflow).on_complete(txn)
             _mark_event_processed(txn)
             txn.status = Transaction.Status.COMPLETED
             txn.completed_at = now
+            save_with_history(txn)  # post_save still runs: a closed transaction settles its exception group
+            return None
+        following.next_attempt_at = now
+        following.enqueued_at = now
+        if time.monotonic() < follow_until and following.status in Step.DUE_STATUSES:
+            # The transaction stays running; only its state (kept out of its history) changes, unless the step
+            # refined a tracked field or cleared an error.
+            writes = ()
+            if refined or had_error or txn.status != Transaction.Status.RUNNING:
+                txn.status = Transaction.Status.RUNNING
+                save_with_history(txn)
+            else:  # history-ok: state only, which its history leaves out
+                writes = (Update(Transaction.objects.filter(pk=txn.pk), {"state": txn.state, "updated_at": now}),)
+            next_claim = _take(following, claim.worker, now, writes=writes)
         else:
             txn.status = Transaction.Status.PENDING
-            following.next_attempt_at = now
-            following.enqueued_at = now
             following.save(update_fields=["next_attempt_at", "enqueued_at", "updated_at"])
+            txn.save()
             next_step_id = following.pk
-        txn.save()
-        if next_step_id is not None:
-            if time.monotonic() < follow_until:
-                return next_step_id
             send_with_commit(lambda: enqueue_step(next_step_id))
-    return None
+    return next_claim
 
 
 def _mark_event_processed(txn: Transaction) -> None:
@@ -247,7 +256,7 @@ def finish_failure(claim: Claim, error: BusinessError, calls: list[dict], *, ret
     now = timezone.now()
     retry_step_id = retry_at = None
     with transaction.atomic():
-        step = _lock_step(claim.step_id, skip_locked=False)
+        step = lock_step(claim.step_id, skip_locked=False)
         if not _still_ours(step, claim):
             _supersede(claim, now)
             return
@@ -376,19 +385,21 @@ def run_step(step_id: int, *, worker: str | None = None, follow: bool = False) -
     """Claim a step, run it, record the outcome. Returns what happened (for logs and tests).
 
     With `follow` (the task entry point), a step that succeeds is followed at once by the next step of its
-    transaction in this worker, for up to `follow_seconds()`, instead of a round trip through the queue.
+    transaction in this worker, for up to `follow_seconds()`, instead of a round trip through the queue: the
+    finishing transaction claims the next step too.
     """
     follow_until = time.monotonic() + follow_seconds() if follow else 0
-    outcome, next_step_id = _run_one(step_id, worker=worker, follow_until=follow_until)
-    while next_step_id is not None:
-        _, next_step_id = _run_one(next_step_id, worker=worker, follow_until=follow_until)
+    claim = claim_step(step_id, worker=worker)
+    if claim is None:
+        return "not-claimed"
+    outcome, next_claim = _run_claimed(claim, follow_until=follow_until)
+    while next_claim is not None:
+        _, next_claim = _run_claimed(next_claim, follow_until=follow_until)
     return outcome
 
 
-def _run_one(step_id: int, *, worker: str | None, follow_until: float) -> tuple[str, int | None]:
-    claim = claim_step(step_id, worker=worker)
-    if claim is None:
-        return "not-claimed", None
+def _run_claimed(claim: Claim, *, follow_until: float) -> tuple[str, Claim | None]:
+    step_id = claim.step_id
     calls: list[dict] = []
     correlation_id = None
     label = f"Step #{step_id}"
@@ -401,8 +412,8 @@ def _run_one(step_id: int, *, worker: str | None, follow_until: float) -> tuple[
             f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
         ):
             result = workflow_for(txn.workflow).run(step.name, StepContext(transaction=txn, step=step, calls=calls))
-            next_step_id = _with_reconnect(finish_success, claim, result, calls, follow_until=follow_until)
-        return "succeeded", next_step_id
+            next_claim = _with_reconnect(finish_success, claim, result, calls, follow_until=follow_until)
+        return "succeeded", next_claim
     except Exception as exc:  # every failure is recorded on the step, never lost in a worker log
         error, retryable = classify(exc)
         logger.warning("Step %s failed: %s", step_id, error.message)

@@ -9,6 +9,7 @@ from apps.core import approvals
 from apps.core.approvals import approval_request, needs_second_person
 from apps.core.context import audit_context, get_correlation_id, new_correlation_id
 from apps.core.errors import BusinessError
+from apps.core.history import bulk_create_tracked
 from apps.core.models import ChangeRequest
 
 from .models import Step, Transaction
@@ -66,9 +67,8 @@ def transaction_start(
             currency=subject.currency,
             owner_role=definition.owner_role,
         )
-        first = None
-        for sequence, spec in enumerate(definition.plan(data), start=1):
-            step = Step.objects.create(
+        steps = [
+            Step(
                 transaction=txn,
                 sequence=sequence,
                 name=spec.name,
@@ -79,9 +79,12 @@ def transaction_start(
                 next_attempt_at=now if sequence == 1 else None,
                 enqueued_at=now if sequence == 1 else None,
             )
-            first = first or step
-        if first is not None:
-            first_id = first.pk
+            for sequence, spec in enumerate(definition.plan(data), start=1)
+        ]
+        # One INSERT for the steps and one INSERT … SELECT for their history rows (who/why/correlation as save()).
+        steps = bulk_create_tracked(Step, steps)
+        if steps:
+            first_id = steps[0].pk
             send_with_commit(lambda: enqueue_step(first_id))
         else:
             txn.status = Transaction.Status.COMPLETED

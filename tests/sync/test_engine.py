@@ -485,13 +485,52 @@ def test_the_task_runs_the_next_step_itself_instead_of_queueing_it():
     assert not OrmQ.objects.exists()  # no queue round trip for the second step
 
 
-def test_a_followed_step_left_by_a_stopped_worker_is_found_by_the_sweep(settings):
-    settings.SYNC_REQUEUE_AFTER_SECONDS = 0
+def test_a_followed_step_left_by_a_stopped_worker_is_found_by_the_sweep_once_its_lease_runs_out():
     txn = transaction_start(workflow="ledger_test", data={"code": "T-STOP"}, reason="test")
     first, second = txn.steps.order_by("sequence")
     claim = claim_step(first.pk, worker="w")
-    assert engine.finish_success(claim, StepResult(output={}), [], follow_until=float("inf")) == second.pk
+    following = engine.finish_success(claim, StepResult(output={}), [], follow_until=float("inf"))
+    assert following.step_id == second.pk  # claimed for this worker in the transaction that finished the first
+    second.refresh_from_db()
+    assert (second.status, second.leased_by, second.attempts) == (Step.Status.RUNNING, "w", 1)
+    assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.RUNNING
     OrmQ.objects.all().delete()  # the worker stops here, before running the second step
 
-    assert sweep(now=timezone.now() + datetime.timedelta(seconds=1)) == 1
-    assert run_step(second.pk) == "succeeded"
+    assert sweep() == 0  # its lease still runs: nobody else may take it
+    Step.objects.filter(pk=second.pk).update(lease_expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert sweep() == 1
+    assert run_step(second.pk, worker="other") == "succeeded"
+    outcomes = dict(StepAttempt.objects.filter(step=second).values_list("number", "outcome"))
+    assert outcomes == {1: "abandoned", 2: "succeeded"}
+    assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.COMPLETED
+
+
+def test_every_step_change_of_a_followed_transaction_has_its_history_row_with_who_why_and_correlation_id():
+    # On PostgreSQL the engine writes a step's update and its history row in one statement (apps/sync/writes.py);
+    # on SQLite through save(). Both must record the same rows.
+    txn = transaction_start(workflow="ledger_test", data={"code": "T-HIST"}, reason="test")
+    first, second = txn.steps.order_by("sequence")
+    assert tasks.run_step(first.pk) == "succeeded"  # the task follows into the second step
+
+    for step in (first, second):
+        step.refresh_from_db()
+        rows = list(step.history.order_by("history_id"))
+        assert [row.status for row in rows] == ["pending", "running", "succeeded"]
+        assert [row.history_type for row in rows] == ["+", "~", "~"]
+        for row in rows[1:]:
+            assert row.history_user.username == "integration-system"
+            assert row.history_correlation_id == txn.correlation_id
+        assert rows[1].history_change_reason.startswith(f"Step {step.name} attempt 1 claimed by ")
+        assert (rows[1].attempts, rows[1].leased_by) == (1, step.leased_by)
+        assert rows[1].lease_expires_at is not None
+        assert step.title in rows[2].history_change_reason
+        assert (rows[2].finished_at, rows[2].duration_ms, rows[2].updated_at) == (
+            step.finished_at,
+            step.duration_ms,
+            step.updated_at,
+        )
+    txn.refresh_from_db()
+    txn_rows = list(txn.history.order_by("history_id"))
+    assert [row.status for row in txn_rows] == ["pending", "running", "completed"]  # running once, not per step
+    assert txn_rows[-1].history_correlation_id == txn.correlation_id
+    assert txn.state == {"first": True, "entity_code": "T-HIST", "second": "T-HIST"}

@@ -1,0 +1,187 @@
+"""The ledger's hot writes: a row update, its history row and the writes that go with it in one statement.
+
+`save_with_history(instance, writes=[...])` is `instance.save()` for a tracked row that already exists (a step, a
+transaction), plus the given companion writes (`Update`: a queryset's UPDATE; `Insert`: a new row, e.g. an
+attempt). On PostgreSQL everything is one statement: the companion writes and an `UPDATE … RETURNING` as
+data-modifying CTEs, feeding the `INSERT … SELECT` of the history row, which carries exactly what
+django-simple-history writes: every tracked column as stored, when, who (`history_user_for`), why (the
+instance's `_change_reason`, else the current reason) and the correlation ID. Elsewhere (SQLite) each write is
+its ordinary ORM call and `save()` writes the history row. Either way `pre_save`/`post_save` are sent, so every
+other receiver runs (simple-history's own is told to skip: the row is already written).
+"""
+
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Model, QuerySet
+from django.db.models.signals import post_save, pre_save
+from django.db.models.sql import UpdateQuery
+from django.utils import timezone
+
+from apps.core.context import current_reason, get_correlation_id, new_correlation_id
+from apps.core.history import history_user_for
+
+HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id")
+
+
+@dataclass
+class Update:
+    """`queryset.update(**values)`, sent with the save."""
+
+    queryset: QuerySet
+    values: dict = dataclass_field(default_factory=dict)
+
+
+@dataclass
+class Insert:
+    """`instance.save()` of a new row without history (e.g. an attempt), sent with the save; sets its pk."""
+
+    instance: Model
+
+
+def fast_path() -> bool:
+    return connection.vendor == "postgresql" and getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
+
+
+@dataclass
+class Save:
+    """Another existing tracked row saved, with its history row, in the same statement."""
+
+    instance: Model
+    update_fields: list[str] | None = None
+
+
+def save_with_history(
+    instance, *, update_fields: list[str] | None = None, writes: tuple = (), also: tuple = ()
+) -> None:
+    """Save an existing tracked row (and `also` others), write their history rows and the companion writes: one
+    statement on PostgreSQL."""
+    saves = [Save(instance, update_fields), *also]
+    if not fast_path() or any(save.instance.pk is None for save in saves):
+        for write in writes:
+            if isinstance(write, Update):
+                write.queryset.update(**write.values)
+            else:
+                write.instance.save()
+        for save in saves:
+            save.instance.save(update_fields=save.update_fields)
+        return
+    for save in saves:
+        pre_save.send(
+            sender=type(save.instance),
+            instance=save.instance,
+            raw=False,
+            using=connection.alias,
+            update_fields=save.update_fields,
+        )
+    ctes, params, inserted = [], [], []
+    for number, write in enumerate(writes):
+        sql, write_params = _update_sql(write) if isinstance(write, Update) else _insert_sql(write.instance)
+        ctes.append(f"w{number} AS ({sql})")
+        params += write_params
+        if isinstance(write, Insert):
+            inserted.append((number, write.instance))
+    for number, save in enumerate(saves):
+        sql, save_params = _save_sql(save.instance, save.update_fields)
+        history_sql, history_params = _history_sql(save.instance, source=f"c{number}")
+        ctes += [f"c{number} AS ({sql})", f"h{number} AS ({history_sql} RETURNING 1)"]
+        params += save_params + history_params
+    counts = [f"(SELECT count(*) FROM h{number})" for number in range(len(saves))]
+    new_pks = [f"(SELECT new_pk FROM w{number})" for number, _ in inserted]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(counts + new_pks)}", params)
+        row = cursor.fetchone()
+    for save, count in zip(saves, row[: len(saves)], strict=True):
+        if count != 1:  # the statement is rolled back with the caller's transaction
+            meta = save.instance._meta
+            raise save.instance.DoesNotExist(f"{meta.object_name} {save.instance.pk} was not found to be saved.")
+    for (_, new), pk in zip(inserted, row[len(saves) :], strict=True):
+        new.pk = pk
+        new._state.adding = False
+        new._state.db = connection.alias
+    for save in saves:
+        _saved(save)
+
+
+def _saved(save: Save) -> None:
+    """post_save for the other receivers; simple-history's own skips (the history row is already written)."""
+    instance = save.instance
+    instance._state.db = connection.alias
+    instance.skip_history_when_saving = True
+    try:
+        post_save.send(
+            sender=type(instance),
+            instance=instance,
+            created=False,
+            update_fields=save.update_fields,
+            raw=False,
+            using=connection.alias,
+        )
+    finally:
+        del instance.skip_history_when_saving
+
+
+def _save_sql(instance, update_fields) -> tuple[str, list]:
+    meta = instance._meta
+    qn = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    if update_fields is not None:
+        wanted = set(update_fields)
+        fields = [field for field in fields if field.name in wanted or field.attname in wanted]
+    assignments, params = [], []
+    for field in fields:
+        value = field.pre_save(instance, False)  # auto_now fields take the time here, as save() does
+        assignments.append(f"{qn(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    tracked = [qn(meta.get_field(name).column) for name in _tracked(instance)]
+    sql = (
+        f"UPDATE {qn(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608 (quoted model metadata)
+        f"WHERE {qn(meta.pk.column)} = %s RETURNING {', '.join(tracked)}"
+    )
+    return sql, [*params, instance.pk]
+
+
+def _tracked(instance) -> list[str]:
+    return [field.attname for field in type(instance).history.model.tracked_fields]
+
+
+def _history_sql(instance, *, source: str) -> tuple[str, list]:
+    history_meta = type(instance).history.model._meta
+    qn = connection.ops.quote_name
+    tracked = _tracked(instance)
+    target = ", ".join(qn(history_meta.get_field(name).column) for name in (*tracked, *HISTORY_COLUMNS))
+    columns = ", ".join(qn(instance._meta.get_field(name).column) for name in tracked)
+    user = history_user_for(instance=instance)
+    reason = getattr(instance, "_change_reason", None) or current_reason() or "Changed without a stated reason"
+    when = getattr(instance, "_history_date", None) or timezone.now()
+    sql = f"INSERT INTO {qn(history_meta.db_table)} ({target}) SELECT {columns}, %s, %s, %s, %s, %s FROM {source}"  # noqa: S608
+    params = [
+        connection.ops.adapt_datetimefield_value(when),
+        reason,
+        "~",
+        getattr(user, "pk", None),
+        get_correlation_id() or new_correlation_id(),
+    ]
+    return sql, params
+
+
+def _update_sql(write: Update) -> tuple[str, list]:
+    query = write.queryset.query.chain(UpdateQuery)
+    query.add_update_values(write.values)
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
+
+
+def _insert_sql(new) -> tuple[str, list]:
+    meta = new._meta
+    qn = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    params = [field.get_db_prep_save(field.pre_save(new, True), connection) for field in fields]
+    columns = ", ".join(qn(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({placeholders}) RETURNING {qn(meta.pk.column)} AS new_pk"  # noqa: S608
+    )
+    return sql, params
