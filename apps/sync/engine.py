@@ -17,12 +17,10 @@ import os
 import random
 import socket
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -32,6 +30,7 @@ from apps.core.errors import BusinessError, ErrorClass
 from apps.inbound.models import InboundEvent
 
 from . import intake
+from .failures import classify
 from .groups import exception_file
 from .locks import lock_step, lock_step_and_next
 from .models import Step, StepAttempt, Transaction
@@ -346,39 +345,6 @@ def _split_call(call: dict) -> tuple[dict, dict]:
     request = {key: call.get(key) for key in ("method", "url", "request_headers", "request_body", "idempotency_key")}
     response = {key: call.get(key) for key in ("status", "response_headers", "response_body", "duration_ms", "error")}
     return request, response
-
-
-def classify(exc: Exception) -> tuple[BusinessError, bool]:
-    """Turn anything a step raised into a business-readable error and whether to retry it."""
-    if isinstance(exc, BusinessError):
-        return exc, exc.error_class == ErrorClass.TRANSIENT
-    if isinstance(exc, DjangoValidationError):
-        problems = "; ".join(
-            f"{field}: {' '.join(messages)}" if field != "__all__" else " ".join(messages)
-            for field, messages in getattr(exc, "message_dict", {"__all__": exc.messages}).items()
-        )
-        error = BusinessError(
-            f"The data could not be recorded: {problems}",
-            fix="Correct the source data or the mapping that produced it, then re-run.",
-            technical=repr(exc),
-        )
-        return error, False
-    if isinstance(exc, OperationalError | InterfaceError):
-        return (
-            BusinessError(
-                "The console's database was unavailable while this step ran; it will be retried.",
-                technical=f"{type(exc).__name__}: {exc}",
-            ),
-            True,
-        )
-    technical = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-5000:]
-    error = BusinessError(
-        "The step failed with an unexpected error in the console.",
-        fix="Send the correlation ID to the integration team; re-run after the fix.",
-        technical=technical,
-    )
-    error.error_class = ErrorClass.PERMANENT
-    return error, False
 
 
 def run_step(step_id: int, *, worker: str | None = None, follow: bool = False) -> str:
