@@ -314,6 +314,8 @@ SYNC_BACKOFF_CAP_SECONDS = float(os.environ.get("SYNC_BACKOFF_CAP_SECONDS") or 9
 SYNC_REQUEUE_AFTER_SECONDS = env_int("SYNC_REQUEUE_AFTER_SECONDS", 120)  # a queued step not started is re-sent
 # How long a worker goes on with the next steps of the same transaction before handing them to the queue.
 SYNC_FOLLOW_SECONDS = float(os.environ.get("SYNC_FOLLOW_SECONDS") or Q_TIMEOUT / 4)
+# Waiting for a vendor's rate limit spends no attempt; this caps how many attempts such waits can add to a step.
+SYNC_MAX_ATTEMPTS_WITH_WAITS = env_int("SYNC_MAX_ATTEMPTS_WITH_WAITS", 50)
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {
