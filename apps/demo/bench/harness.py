@@ -309,6 +309,7 @@ class Bench:
                 b1_context = self.b1_context() if self.wants("B1") else None
                 for round_no in range(1, self.sizes.rounds + 1 if self.wants("B1") or self.wants("L1") else 1):
                     self.say(f"== Round {round_no}: B1 and L1 on the task cluster")
+                    self.analyze()
                     if self.wants("B1"):
                         self.b1_round(round_no, b1_context)
                     if self.wants("L1"):
