@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from apps.core.approval_actions import RATE_CARD_VERSION
+from apps.core.approval_actions import register as register_approval
+
 
 class CanonicalConfig(AppConfig):
     name = "apps.canonical"
@@ -7,14 +10,9 @@ class CanonicalConfig(AppConfig):
     verbose_name = "Canonical business records"
 
     def ready(self):
-        # Registered here because the approval action lives with the other services, which need the models.
-        from apps.core import approvals
-
-        from .services import rate_card_version_apply_approval
-
-        approvals.register(
-            approvals.RATE_CARD_VERSION,
+        register_approval(
+            RATE_CARD_VERSION,
             label="Rate card version approval",
             permission="canonical.change_ratecardversion",
-            apply=rate_card_version_apply_approval,
+            apply="apps.canonical.services.rate_card_version_apply_approval",
         )

@@ -9,8 +9,6 @@ reason. Which kinds are guarded is the `FOUR_EYES` setting (`docs/four-eyes.md`)
 """
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.apps import apps
 from django.conf import settings
@@ -19,15 +17,19 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .approval_actions import (  # noqa: F401  (re-exported: callers use approvals.<kind>)
+    _REGISTRY,
+    OWNERSHIP_RULE,
+    RATE_CARD_VERSION,
+    SOURCE_PROFILE,
+    TRANSACTION_REPLAY_AMOUNT,
+    ApprovalAction,
+    registered_kinds,
+)
 from .context import audit_context, get_correlation_id
 from .errors import BusinessError
 from .masking import MASK, can_see_sensitive, sensitive_fields
 from .models import ChangeRequest
-
-RATE_CARD_VERSION = "rate_card_version"
-OWNERSHIP_RULE = "ownership_rule"
-SOURCE_PROFILE = "source_profile"
-TRANSACTION_REPLAY_AMOUNT = "transaction_replay_amount"
 
 # On by default for what sets prices and ownership; FOUR_EYES in settings overrides per kind.
 DEFAULTS = {RATE_CARD_VERSION: True, OWNERSHIP_RULE: True, SOURCE_PROFILE: False, TRANSACTION_REPLAY_AMOUNT: False}
@@ -39,24 +41,6 @@ class ApprovalRefused(BusinessError):
     code = "approval_refused"
 
 
-@dataclass(frozen=True)
-class ApprovalAction:
-    """What a kind of change request does when approved, and who may approve it."""
-
-    kind: str
-    label: str
-    permission: str  # "app_label.codename" the checker needs
-    apply: Callable  # apply(change_request, *, actor, reason) -> the applied record
-
-
-_REGISTRY: dict[str, ApprovalAction] = {}
-
-
-def register(kind: str, *, label: str, permission: str, apply: Callable) -> None:
-    """Register the action a kind of change request applies on approval (call from AppConfig.ready)."""
-    _REGISTRY[kind] = ApprovalAction(kind=kind, label=label, permission=permission, apply=apply)
-
-
 def action_for(kind: str) -> ApprovalAction:
     try:
         return _REGISTRY[kind]
@@ -65,10 +49,6 @@ def action_for(kind: str) -> ApprovalAction:
             f"No action is registered for change requests of kind '{kind}'.",
             fix="Check that the app that guards this kind is installed.",
         ) from None
-
-
-def registered_kinds() -> dict[str, ApprovalAction]:
-    return dict(_REGISTRY)
 
 
 def four_eyes_on(kind: str) -> bool:

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from apps.core.approval_actions import TRANSACTION_REPLAY_AMOUNT
+from apps.core.approval_actions import register as register_approval
 from apps.inbound.signals import events_stored, pick_up_message
 
 
@@ -10,19 +12,14 @@ class SyncConfig(AppConfig):
 
     def ready(self):
         # Imported here, not at the top: these modules import models, which do not exist before ready().
-        from apps.core import approvals
-
         from . import groups, intake, registry  # noqa: F401  (groups connects the signal that resolves a group)
 
         registry.discover_workflows()
         events_stored.connect(intake.hand_over_on_commit, dispatch_uid="sync.intake")
         pick_up_message.connect(intake.pick_up_row, dispatch_uid="sync.intake.row")
-
-        from .services import transaction_replay_apply_approval
-
-        approvals.register(
-            approvals.TRANSACTION_REPLAY_AMOUNT,
+        register_approval(
+            TRANSACTION_REPLAY_AMOUNT,
             label="Re-run with edited amounts",
             permission="sync.change_transaction",
-            apply=transaction_replay_apply_approval,
+            apply="apps.sync.services.transaction_replay_apply_approval",
         )

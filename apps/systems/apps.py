@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from apps.core.approval_actions import OWNERSHIP_RULE
+from apps.core.approval_actions import register as register_approval
+
 
 class SystemsConfig(AppConfig):
     name = "apps.systems"
@@ -7,14 +10,9 @@ class SystemsConfig(AppConfig):
     verbose_name = "Connected systems and ownership"
 
     def ready(self):
-        # Registered here because the approval action lives with the other services, which need the models.
-        from apps.core import approvals
-
-        from .services import ownership_rule_apply_approval
-
-        approvals.register(
-            approvals.OWNERSHIP_RULE,
+        register_approval(
+            OWNERSHIP_RULE,
             label="Ownership rule change",
             permission="systems.change_ownershiprule",
-            apply=ownership_rule_apply_approval,
+            apply="apps.systems.services.ownership_rule_apply_approval",
         )
