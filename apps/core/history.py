@@ -46,7 +46,7 @@ def history(**kwargs) -> HistoricalRecords:
     return HistoricalRecords(**kwargs)
 
 
-def _default_reason(request) -> str:
+def default_reason(request) -> str:
     if request is not None:
         return f"{request.method} {request.path}"
     return "Changed without a stated reason"
@@ -59,7 +59,7 @@ def stamp_history_row(sender, instance, history_instance, **kwargs):
         history_instance.history_correlation_id = get_correlation_id() or new_correlation_id()
     if not history_instance.history_change_reason:
         request = getattr(HistoricalRecords.context, "request", None)
-        history_instance.history_change_reason = current_reason() or _default_reason(request)
+        history_instance.history_change_reason = current_reason() or default_reason(request)
 
 
 def _bulk_history_kwargs() -> dict:
@@ -193,23 +193,44 @@ def _copy_value(field, real_connection):
     return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), real_connection)
 
 
+# What every history row carries besides the tracked columns (stamp_history_row fills them for a save).
+HISTORY_STAMP = ("history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id")
+
+
+def tracked_attnames(model) -> list[str]:
+    return [field.attname for field in model.history.model.tracked_fields]
+
+
+def history_copy_columns(model) -> tuple[str, str, list[str]]:
+    """For `INSERT INTO <history> (<columns>) SELECT <source columns>, <stamp> FROM …`, quoted: the history
+    table, its column list (tracked columns, then HISTORY_STAMP), and the model's tracked columns."""
+    history_meta = model.history.model._meta
+    qn = connection.ops.quote_name
+    tracked = tracked_attnames(model)
+    columns = ", ".join(qn(history_meta.get_field(name).column) for name in (*tracked, *HISTORY_STAMP))
+    return qn(history_meta.db_table), columns, [qn(model._meta.get_field(name).column) for name in tracked]
+
+
+def history_stamp(history_type: str, *, user, reason: str, when=None) -> list:
+    """The HISTORY_STAMP values of rows written set-based in the current audit context."""
+    return [
+        connection.ops.adapt_datetimefield_value(when or timezone.now()),
+        reason,
+        history_type,
+        getattr(user, "pk", None),
+        get_correlation_id() or new_correlation_id(),
+    ]
+
+
 def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000) -> None:
     """INSERT INTO <history> SELECT <tracked columns>, when, why, who, correlation FROM <table> WHERE pk IN …"""
-    history_model = model.history.model
-    tracked = [field.attname for field in history_model.tracked_fields]
+    table, columns, source_columns = history_copy_columns(model)
     qn = connection.ops.quote_name
-    kwargs = _bulk_history_kwargs()
-    user = kwargs["default_user"]
-    extra_columns = [
-        "history_date",
-        "history_change_reason",
-        "history_type",
-        "history_user_id",
-        "history_correlation_id",
-    ]
-    columns = ", ".join(qn(history_model._meta.get_field(name).column) for name in tracked + extra_columns)
-    source_columns = ", ".join(qn(model._meta.get_field(name).column) for name in tracked)
-    now = timezone.now()
+    stamp = history_stamp(
+        history_type,
+        user=history_user_for(),
+        reason=current_reason() or "Bulk write without a stated reason",
+    )
     with connection.cursor() as cursor:
         for start in range(0, len(pks), chunk):
             part = list(pks[start : start + chunk])
@@ -218,17 +239,10 @@ def copy_history_rows(model, pks, *, history_type: str = "+", chunk: int = 5000)
             else:
                 placeholders = ", ".join(["%s"] * len(part))
             cursor.execute(
-                f"INSERT INTO {qn(history_model._meta.db_table)} ({columns}) "  # noqa: S608 (identifiers are quoted model metadata)
-                f"SELECT {source_columns}, %s, %s, %s, %s, %s FROM {qn(model._meta.db_table)} "
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608 (identifiers are quoted model metadata)
+                f"SELECT {', '.join(source_columns)}, %s, %s, %s, %s, %s FROM {qn(model._meta.db_table)} "
                 f"WHERE {qn(model._meta.pk.column)} IN ({placeholders})",
-                [
-                    connection.ops.adapt_datetimefield_value(now),
-                    kwargs["default_change_reason"],
-                    history_type,
-                    getattr(user, "pk", None),
-                    kwargs["custom_historical_attrs"]["history_correlation_id"],
-                    *part,
-                ],
+                [*stamp, *part],
             )
 
 

@@ -31,8 +31,9 @@ from django.utils import timezone
 from psycopg.adapt import Transformer
 from simple_history.models import HistoricalRecords
 
-from apps.core.context import current_reason, get_correlation_id, new_correlation_id
-from apps.core.history import history_user_for
+from apps.core.context import current_reason
+from apps.core.history import HISTORY_STAMP, default_reason, history_copy_columns, history_user_for
+from apps.core.history import history_stamp as core_history_stamp
 
 from .envelopes import DeliveredEvent
 from .models import Delivery, InboundEvent
@@ -49,15 +50,8 @@ def history_stamp(now) -> list:
     request = getattr(HistoricalRecords.context, "request", None)
     user = getattr(request, "user", None)
     authenticated = request if user is not None and user.is_authenticated else None
-    reason = current_reason() or (f"{request.method} {request.path}" if request is not None else None)
     actor = history_user_for(request=authenticated)
-    return [
-        now,
-        reason or "Changed without a stated reason",
-        "+",
-        getattr(actor, "pk", None),
-        get_correlation_id() or new_correlation_id(),
-    ]
+    return core_history_stamp("+", user=actor, reason=current_reason() or default_reason(request), when=now)
 
 
 def _values(model: type[Model], obj: Model, connection, skip: frozenset) -> list:
@@ -87,19 +81,13 @@ def _returned(model: type[Model], alias: str, also: tuple[str, ...]) -> str:
     return ", ".join(qn(model._meta.get_field(name).column) for name in names)
 
 
-@functools.cache
-def _history_columns(model: type[Model], alias: str) -> tuple[str, str, str]:
-    """The history table, its columns, and the matching select list over a CTE named {source} (as
-    `apps.core.history.copy_history_rows` maps them), the stamp last."""
-    qn = connections[alias].ops.quote_name
-    history_model = model.history.model
-    tracked = [field.attname for field in history_model.tracked_fields]
-    columns = ", ".join(qn(history_model._meta.get_field(attname).column) for attname in tracked + STAMP)
-    selected = ", ".join("{source}." + qn(model._meta.get_field(attname).column) for attname in tracked)
-    return qn(history_model._meta.db_table), columns, selected + ", " + ", ".join(f"stamp.{name}" for name in STAMP)
+def _history_columns(model: type[Model]) -> tuple[str, str, str]:
+    """The history table, its columns, and the matching select list over a CTE named {source}, the stamp last."""
+    table, columns, tracked = history_copy_columns(model)
+    selected = ", ".join(["{source}." + column for column in tracked] + [f"stamp.{name}" for name in HISTORY_STAMP])
+    return table, columns, selected
 
 
-STAMP = ["history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id"]
 NO_PK = frozenset()
 NOT_DELIVERY = frozenset({"delivery_id"})
 COMPUTED = frozenset({"duplicate_count", "status"})
@@ -126,7 +114,7 @@ def _template(alias: str, events: int, messages: tuple, with_history: bool) -> l
     key, position, system_column = qn("idempotency_key"), qn("position"), qn("system_id")
     history_model = Delivery.history.model
     stamp = ", ".join(
-        f"CAST(%s AS {history_model._meta.get_field(name).db_type(connection)}) AS {name}" for name in STAMP
+        f"CAST(%s AS {history_model._meta.get_field(name).db_type(connection)}) AS {name}" for name in HISTORY_STAMP
     )
     event_columns = _columns(InboundEvent, alias, NOT_DELIVERY)
     event_row = "((SELECT id FROM new_delivery), " + ", ".join(["%s"] * len(event_columns)) + ")"
@@ -146,7 +134,7 @@ def _template(alias: str, events: int, messages: tuple, with_history: bool) -> l
     ]
     if with_history:
         for name, model, source in (("ev_history", InboundEvent, "ev"), ("d_history", Delivery, "d")):
-            table, columns, selected = _history_columns(model, alias)
+            table, columns, selected = _history_columns(model)
             ctes.append(
                 f"{name} AS (INSERT INTO {table} ({columns}) "  # noqa: S608 (quoted model metadata)
                 f"SELECT {selected.format(source=source)} FROM {source}, stamp)"

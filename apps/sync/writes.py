@@ -18,12 +18,9 @@ from django.db import connection
 from django.db.models import Model, QuerySet
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import UpdateQuery
-from django.utils import timezone
 
-from apps.core.context import current_reason, get_correlation_id, new_correlation_id
-from apps.core.history import history_user_for
-
-HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id")
+from apps.core.context import current_reason
+from apps.core.history import history_copy_columns, history_stamp, history_user_for
 
 
 @dataclass
@@ -135,7 +132,7 @@ def _save_sql(instance, update_fields) -> tuple[str, list]:
         value = field.pre_save(instance, False)  # auto_now fields take the time here, as save() does
         assignments.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
-    tracked = [qn(meta.get_field(name).column) for name in _tracked(instance)]
+    tracked = history_copy_columns(type(instance))[2]
     sql = (
         f"UPDATE {qn(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608 (quoted model metadata)
         f"WHERE {qn(meta.pk.column)} = %s RETURNING {', '.join(tracked)}"
@@ -143,28 +140,15 @@ def _save_sql(instance, update_fields) -> tuple[str, list]:
     return sql, [*params, instance.pk]
 
 
-def _tracked(instance) -> list[str]:
-    return [field.attname for field in type(instance).history.model.tracked_fields]
-
-
 def _history_sql(instance, *, source: str) -> tuple[str, list]:
-    history_meta = type(instance).history.model._meta
-    qn = connection.ops.quote_name
-    tracked = _tracked(instance)
-    target = ", ".join(qn(history_meta.get_field(name).column) for name in (*tracked, *HISTORY_COLUMNS))
-    columns = ", ".join(qn(instance._meta.get_field(name).column) for name in tracked)
-    user = history_user_for(instance=instance)
-    reason = getattr(instance, "_change_reason", None) or current_reason() or "Changed without a stated reason"
-    when = getattr(instance, "_history_date", None) or timezone.now()
-    sql = f"INSERT INTO {qn(history_meta.db_table)} ({target}) SELECT {columns}, %s, %s, %s, %s, %s FROM {source}"  # noqa: S608
-    params = [
-        connection.ops.adapt_datetimefield_value(when),
-        reason,
+    table, columns, tracked = history_copy_columns(type(instance))
+    stamp = history_stamp(
         "~",
-        getattr(user, "pk", None),
-        get_correlation_id() or new_correlation_id(),
-    ]
-    return sql, params
+        user=history_user_for(instance=instance),
+        reason=getattr(instance, "_change_reason", None) or current_reason() or "Changed without a stated reason",
+        when=getattr(instance, "_history_date", None),
+    )
+    return f"INSERT INTO {table} ({columns}) SELECT {', '.join(tracked)}, %s, %s, %s, %s, %s FROM {source}", stamp  # noqa: S608
 
 
 def _update_sql(write: Update) -> tuple[str, list]:
