@@ -60,6 +60,26 @@ def page(browser, site_url):
 
 
 @pytest.fixture
+def console_page(browser, site_url):
+    """A tab on the console at 1400×900 (the size its pages are checked at)."""
+    context = browser.new_context(base_url=site_url, viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def sign_in(page, username: str) -> None:
+    """Sign in through the console's own login page (a fresh session each time)."""
+    page.context.clear_cookies()
+    page.goto("/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("header.top .who")
+
+
+@pytest.fixture
 def log_in(page):
     """Log a user in through the admin login form (a fresh session each time)."""
 

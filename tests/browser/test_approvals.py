@@ -8,27 +8,9 @@ import pytest
 from apps.canonical.models import RateCardVersion
 from apps.core.models import ChangeRequest
 from tests import factories
-from tests.browser.conftest import PASSWORD, SCREENSHOTS
+from tests.browser.conftest import SCREENSHOTS, sign_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def console_page(browser, site_url):
-    context = browser.new_context(base_url=site_url, viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
-
-
-def sign_in(page, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_selector("header.top .who")
 
 
 def test_a_second_steward_approves_a_rate_card_version_on_the_approvals_page(console_page, make_user):

@@ -8,7 +8,7 @@ from apps.core.context import audit_context
 from apps.mapping.models import ValueMap, ValueMapEntry
 from tests import factories
 
-from .conftest import PASSWORD, SCREENSHOTS
+from .conftest import SCREENSHOTS, sign_in
 
 pytestmark = pytest.mark.browser
 CSV = (
@@ -18,30 +18,13 @@ CSV = (
 )
 
 
-@pytest.fixture
-def console(browser, site_url):
-    context = browser.new_context(base_url=site_url, viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
-
-
-def sign_in(tab, username):
-    tab.context.clear_cookies()
-    tab.goto("/login/")
-    tab.fill("#id_username", username)
-    tab.fill("#id_password", PASSWORD)
-    tab.click("main button[type=submit]")
-    tab.wait_for_selector("header .who .user")
-
-
 def shot(tab, name):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def test_an_auditor_finds_a_stewards_change_by_its_request_id_and_its_author(console, steward, auditor, tmp_path):
+def test_an_auditor_finds_a_stewards_change_by_its_request_id_and_its_author(console_page, steward, auditor, tmp_path):
+    console = console_page
     with audit_context(actor=steward, reason="Regions as agreed with finance"):
         value_map = ValueMap.objects.create(name="region-subsidiary", source_label="region", target_label="subsidiary")
         ValueMapEntry.objects.create(

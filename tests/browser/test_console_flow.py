@@ -7,28 +7,10 @@ import pytest
 from apps.sync.batches import rerun_batch_process
 from apps.sync.engine import run_due_steps
 from apps.sync.models import ExceptionGroup, RerunBatch, Transaction
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import sign_in
 from tests.console.conftest import RegionFlow, failing_deal, region_map  # noqa: F401  (workflow and fixtures)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def console_page(browser, site_url):
-    context = browser.new_context(base_url=site_url, viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
-
-
-def sign_in(page, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("form.card button[type=submit]")
-    page.wait_for_selector("header.top .who")
 
 
 def test_finance_sees_money_stuck_and_the_steward_fixes_the_whole_group(
