@@ -105,11 +105,8 @@ def pull_billing(run: ReconciliationRun, system) -> dict:
     """
     adapter = adapter_for(system, correlation_id=run.correlation_id)
     counts = {"invoices": 0, "lines": 0, "payments": 0, "schedules": 0}
-    as_rows = _stripe_invoice_as_row if system.vendor == "stripe" else None
     try:
         listing = adapter.list_invoices(page_size=settings.RECONCILIATION_PAGE_SIZE)
-        if as_rows is not None:
-            listing = map(as_rows, listing)
         for chunk in batches(listing, settings.RECONCILIATION_BATCH_SIZE):
             _billing_batch(run, system, chunk, counts)
         if not hasattr(adapter, "list_billing_schedules"):
@@ -133,52 +130,6 @@ def pull_billing(run: ReconciliationRun, system) -> dict:
     except ConnectorError as exc:
         raise PullIncomplete(BILLING, f"{exc.message} {exc.fix}".strip()) from exc
     return counts
-
-
-# Stripe invoice statuses as the billing side's (Chargebee's) statuses: open is due, draft not yet posted.
-STRIPE_STATUS = {
-    "draft": "pending",
-    "open": "payment_due",
-    "paid": "paid",
-    "void": "voided",
-    "uncollectible": "not_paid",
-}
-
-
-def _stripe_invoice_as_row(item: dict) -> dict:
-    """A Stripe invoice in the shape the billing snapshot reads (amounts stay in the smallest unit).
-
-    Stripe records a payment made elsewhere by paying the whole invoice out of band: the amount paid,
-    on the day it was marked paid, stands for the payment applied to it.
-    """
-    transitions = item.get("status_transitions") or {}
-    lines = (item.get("lines") or {}).get("data") or []
-    paid = int(item.get("amount_paid") or 0)
-    return {
-        "id": item.get("id", ""),
-        "customer_id": item.get("customer", ""),
-        "currency_code": item.get("currency", ""),
-        "date": transitions.get("finalized_at") or item.get("created"),
-        "status": STRIPE_STATUS.get(str(item.get("status") or ""), str(item.get("status") or "")),
-        "sub_total": item.get("subtotal"),
-        "tax": item.get("tax") or 0,
-        "total": item.get("total"),
-        "amount_paid": paid,
-        "amount_due": item.get("amount_remaining", item.get("amount_due")),
-        "line_items": [
-            {"amount": line.get("amount"), "tax_amount": 0, "reference": (line.get("metadata") or {}).get("reference")}
-            for line in lines
-        ],
-        "linked_payments": [
-            {
-                "txn_id": item.get("payment_intent") or f"{item.get('id')}:paid",
-                "applied_amount": paid,
-                "txn_date": transitions.get("paid_at"),
-            }
-        ]
-        if paid
-        else [],
-    }
 
 
 def _billing_batch(run, system, chunk: list[dict], counts: dict) -> None:

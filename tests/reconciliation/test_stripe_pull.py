@@ -1,6 +1,7 @@
 """A Stripe invoice, as its API lists it, read as a billing-side row of the reconciliation snapshot."""
 
-from apps.reconciliation.pulls import BILLING_NOT_POSTED, BILLING_OPEN, _stripe_invoice_as_row
+from apps.connectors.adapters.stripe import invoice_as_billing_row as _stripe_invoice_as_row
+from apps.reconciliation.pulls import BILLING_NOT_POSTED, BILLING_OPEN
 
 
 def stripe_invoice(**fields):

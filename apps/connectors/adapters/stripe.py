@@ -212,12 +212,13 @@ class StripeBilling(Adapter):
         return ExternalRecord(id=invoice_id, data=body, created=not again)
 
     def list_invoices(self, *, page_size: int = 100) -> Iterator[dict]:
-        """Every invoice, newest first, page after page (`starting_after` the last one seen)."""
+        """Every invoice, newest first, page after page (`starting_after` the last one seen), in the shape every
+        billing connector lists invoices in (`invoice_as_billing_row`)."""
         params = {"limit": min(page_size, PAGE_LIMIT)}
         while True:
             body = self._get("invoices", "list invoices", params=params)
             items = body.get("data", [])
-            yield from items
+            yield from map(invoice_as_billing_row, items)
             if not body.get("has_more") or not items:
                 return
             params = {"limit": min(page_size, PAGE_LIMIT), "starting_after": items[-1]["id"]}
@@ -304,3 +305,49 @@ class StripeBilling(Adapter):
                 **details,
             )
         return error
+
+
+# Stripe invoice statuses in the billing interface's words (Chargebee's): open is due, draft not yet posted.
+STRIPE_STATUS = {
+    "draft": "pending",
+    "open": "payment_due",
+    "paid": "paid",
+    "void": "voided",
+    "uncollectible": "not_paid",
+}
+
+
+def invoice_as_billing_row(item: dict) -> dict:
+    """A Stripe invoice in the shape the billing snapshot reads (amounts stay in the smallest unit).
+
+    Stripe records a payment made elsewhere by paying the whole invoice out of band: the amount paid,
+    on the day it was marked paid, stands for the payment applied to it.
+    """
+    transitions = item.get("status_transitions") or {}
+    lines = (item.get("lines") or {}).get("data") or []
+    paid = int(item.get("amount_paid") or 0)
+    return {
+        "id": item.get("id", ""),
+        "customer_id": item.get("customer", ""),
+        "currency_code": item.get("currency", ""),
+        "date": transitions.get("finalized_at") or item.get("created"),
+        "status": STRIPE_STATUS.get(str(item.get("status") or ""), str(item.get("status") or "")),
+        "sub_total": item.get("subtotal"),
+        "tax": item.get("tax") or 0,
+        "total": item.get("total"),
+        "amount_paid": paid,
+        "amount_due": item.get("amount_remaining", item.get("amount_due")),
+        "line_items": [
+            {"amount": line.get("amount"), "tax_amount": 0, "reference": (line.get("metadata") or {}).get("reference")}
+            for line in lines
+        ],
+        "linked_payments": [
+            {
+                "txn_id": item.get("payment_intent") or f"{item.get('id')}:paid",
+                "applied_amount": paid,
+                "txn_date": transitions.get("paid_at"),
+            }
+        ]
+        if paid
+        else [],
+    }
