@@ -377,8 +377,16 @@ def _run_claimed(claim: Claim, *, follow_until: float) -> tuple[str, Claim | Non
         with system_context(
             f"{txn.get_workflow_display()}: {step.title or step.name}", correlation_id=txn.correlation_id
         ):
-            result = workflow_for(txn.workflow).run(step.name, StepContext(transaction=txn, step=step, calls=calls))
-            next_claim = _with_reconnect(finish_success, claim, result, calls, follow_until=follow_until)
+            workflow = workflow_for(txn.workflow)
+
+            def work_and_finish():
+                # A finish retried after a lost connection runs the step's work again, with the same idempotency
+                # key, instead of re-applying the first try's result: that try's `apply()` may have changed objects
+                # in memory that its rolled-back transaction never stored, and would then find nothing to save.
+                result = workflow.run(step.name, StepContext(transaction=txn, step=step, calls=calls))
+                return finish_success(claim, result, calls, follow_until=follow_until)
+
+            next_claim = _with_reconnect(work_and_finish)
         return "succeeded", next_claim
     except Exception as exc:  # every failure is recorded on the step, never lost in a worker log
         error, retryable = classify(exc)
@@ -399,8 +407,8 @@ def _run_claimed(claim: Claim, *, follow_until: float) -> tuple[str, Claim | Non
 
 
 def _with_reconnect(finish, *args, attempts: int = 4, **kwargs):
-    """Record an outcome even across a database restart: the outbound call already happened, so keep trying
-    for a few seconds before giving up (then the lease runs out and the step reruns idempotently)."""
+    """Record an outcome even across a database restart: keep trying for a few seconds before giving up (then the
+    lease runs out and the step reruns idempotently). `finish` is called again from the start on each try."""
     for attempt in range(1, attempts + 1):
         try:
             return finish(*args, **kwargs)

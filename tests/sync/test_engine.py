@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.db import OperationalError, connection
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
@@ -302,6 +303,38 @@ def test_a_failing_write_in_apply_rolls_back_with_the_step():
     run_due_steps()
     assert not LegalEntity.objects.filter(code="HALF").exists()
     assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.EXCEPTION
+
+
+def test_a_finish_retried_after_a_lost_connection_runs_the_work_again_instead_of_trusting_memory(monkeypatch):
+    """The first finish changes an object in memory, then loses its connection: its transaction is gone. The retry
+    must store the change, so it reruns the step's work (same idempotency key), which reads the object afresh."""
+    LegalEntity.objects.create(code="RE", name="Before", country="US", currency="USD")
+    tries = []
+
+    def flaky(ctx):
+        entity = LegalEntity.objects.get(code="RE")  # read by the work, outside apply(), as real steps do
+
+        def apply():
+            if entity.name != "After":  # an apply that saves only what it sees changing
+                entity.name = "After"
+                entity.save()
+            tries.append(ctx.idempotency_key)
+            if len(tries) == 1:
+                raise OperationalError("server closed the connection unexpectedly")
+            return {}
+
+        return StepResult(apply=apply)
+
+    monkeypatch.setattr(engine.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(connection, "close", lambda: None)  # the test's own transaction must stay open
+    BEHAVIOUR["first"] = flaky
+    txn = start()
+    run_due_steps()
+    assert LegalEntity.objects.get(code="RE").name == "After"
+    assert len(BEHAVIOUR["keys"]) == 2 and len(set(BEHAVIOUR["keys"])) == 1  # the work ran again, same key
+    step = txn.steps.get(name="first")
+    assert step.status == Step.Status.SUCCEEDED and step.attempts == 1
+    assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.COMPLETED
 
 
 def test_a_claimed_step_cannot_be_claimed_again_while_its_lease_runs():
