@@ -115,7 +115,11 @@ def run(client, slug: str) -> dict:
 
 
 @on_postgresql
-def test_one_statement_writes_exactly_the_rows_and_answers_of_the_orm_path(client, senders, monkeypatch):
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "client-side"])
+def test_one_statement_writes_exactly_the_rows_and_answers_of_the_orm_path(
+    client, senders, monkeypatch, settings, prepared
+):
+    settings.INBOUND_PREPARED_STATEMENTS = prepared
     one = run(client, "psa-one")
     with monkeypatch.context() as patched:
         patched.setattr(onestatement, "available", lambda using: False)
@@ -154,6 +158,35 @@ def test_one_statement_is_one_round_trip_and_its_message_picks_the_delivery_up(c
     OrmQ.objects.all().delete()
     assert deliver(client, "psa-one", [event("x")]).status_code == 200
     assert not OrmQ.objects.exists()  # nothing new, nothing to pick up
+
+
+def prepared_intake_statements() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["WITH new_delivery AS %"],
+        )
+        return cursor.fetchall()
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_is_prepared_once_per_connection_and_then_only_executed(client, senders):
+    for name in ("p1", "p2", "p3"):
+        assert deliver(client, "psa-one", [event(name)]).status_code == 202
+    assert deliver(client, "psa-one", [event("p1")]).status_code == 200  # a repeat runs the same statement
+    assert prepared_intake_statements() == [(4,)]  # one statement of that shape, planned for and run 4 times
+    assert InboundEvent.objects.filter(system__slug="psa-one").count() == 3
+    assert OrmQ.objects.count() == 3  # each new delivery's pick-up, none for the repeat
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_without_prepared_statements_nothing_is_left_prepared(client, senders, settings):
+    settings.INBOUND_PREPARED_STATEMENTS = False  # e.g. behind a transaction-pooling proxy
+    assert deliver(client, "psa-one", [event("c1"), event("c2")]).status_code == 202
+    assert prepared_intake_statements() == []
+    assert InboundEvent.objects.filter(system__slug="psa-one").count() == 2
 
 
 def test_a_pick_up_by_event_keys_starts_each_transaction_once(client, senders):
