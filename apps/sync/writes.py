@@ -44,10 +44,12 @@ def fast_path() -> bool:
 
 @dataclass
 class Save:
-    """Another existing tracked row saved, with its history row, in the same statement."""
+    """Another existing tracked row saved, with its history row, in the same statement. `reason`, when given, is
+    the history row's why (e.g. a finished step saved with the next step's claim keeps the finish's reason)."""
 
     instance: Model
     update_fields: list[str] | None = None
+    reason: str | None = None
 
 
 def save_with_history(
@@ -63,7 +65,14 @@ def save_with_history(
             else:
                 write.instance.save()
         for save in saves:
-            save.instance.save(update_fields=save.update_fields)
+            if save.reason is None:
+                save.instance.save(update_fields=save.update_fields)
+                continue
+            save.instance._change_reason = save.reason  # read by simple-history for this save's history row
+            try:
+                save.instance.save(update_fields=save.update_fields)
+            finally:
+                save.instance.__dict__.pop("_change_reason", None)
         return
     for save in saves:
         pre_save.send(
@@ -82,7 +91,7 @@ def save_with_history(
             inserted.append((number, write.instance))
     for number, save in enumerate(saves):
         sql, save_params = _save_sql(save.instance, save.update_fields)
-        history_sql, history_params = _history_sql(save.instance, source=f"c{number}")
+        history_sql, history_params = _history_sql(save.instance, source=f"c{number}", reason=save.reason)
         ctes += [f"c{number} AS ({sql})", f"h{number} AS ({history_sql} RETURNING 1)"]
         params += save_params + history_params
     counts = [f"(SELECT count(*) FROM h{number})" for number in range(len(saves))]
@@ -222,12 +231,12 @@ def _save_sql(instance, update_fields) -> tuple[str, list]:
     return sql, [*params, instance.pk]
 
 
-def _history_sql(instance, *, source: str) -> tuple[str, list]:
+def _history_sql(instance, *, source: str, reason: str | None = None) -> tuple[str, list]:
     table, columns, tracked = history_copy_columns(type(instance))
     stamp = history_stamp(
         "~",
         user=history_user_for(instance=instance),
-        reason=getattr(instance, "_change_reason", None) or current_reason() or "Changed without a stated reason",
+        reason=reason or getattr(instance, "_change_reason", None) or current_reason() or _NO_REASON,
         when=getattr(instance, "_history_date", None),
     )
     return f"INSERT INTO {table} ({columns}) SELECT {', '.join(tracked)}, %s, %s, %s, %s, %s FROM {source}", stamp  # noqa: S608
