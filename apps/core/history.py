@@ -197,6 +197,11 @@ def _copy_value(field, real_connection):
 HISTORY_STAMP = ("history_date", "history_change_reason", "history_type", "history_user_id", "history_correlation_id")
 
 
+# Remembered per model and backend: reading `model.history` builds a new manager class each time (django-simple-
+# history's descriptor), which cost the ledger's hot writes more than building their SQL.
+_COPY_COLUMNS: dict[tuple, tuple[str, str, list[str]]] = {}
+
+
 def tracked_attnames(model) -> list[str]:
     return [field.attname for field in model.history.model.tracked_fields]
 
@@ -204,11 +209,16 @@ def tracked_attnames(model) -> list[str]:
 def history_copy_columns(model) -> tuple[str, str, list[str]]:
     """For `INSERT INTO <history> (<columns>) SELECT <source columns>, <stamp> FROM …`, quoted: the history
     table, its column list (tracked columns, then HISTORY_STAMP), and the model's tracked columns."""
-    history_meta = model.history.model._meta
-    qn = connection.ops.quote_name
-    tracked = tracked_attnames(model)
-    columns = ", ".join(qn(history_meta.get_field(name).column) for name in (*tracked, *HISTORY_STAMP))
-    return qn(history_meta.db_table), columns, [qn(model._meta.get_field(name).column) for name in tracked]
+    key = (model, connection.vendor)
+    if key not in _COPY_COLUMNS:
+        history_meta = model.history.model._meta
+        qn = connection.ops.quote_name
+        tracked = tracked_attnames(model)
+        columns = ", ".join(qn(history_meta.get_field(name).column) for name in (*tracked, *HISTORY_STAMP))
+        quoted = [qn(model._meta.get_field(name).column) for name in tracked]
+        _COPY_COLUMNS[key] = (qn(history_meta.db_table), columns, quoted)
+    table, columns, quoted = _COPY_COLUMNS[key]
+    return table, columns, list(quoted)
 
 
 def history_stamp(history_type: str, *, user, reason: str, when=None) -> list:

@@ -25,7 +25,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.context import audit_context, system_context
+from apps.core.context import audit_context, current_reason, system_context
 from apps.core.errors import BusinessError, ErrorClass
 from apps.inbound.models import InboundEvent
 
@@ -94,10 +94,10 @@ def claim_step(step_id: int, *, worker: str | None = None) -> Claim | None:
         return _take(step, worker, now)
 
 
-def _take(step: Step, worker: str, now, *, writes: tuple = ()) -> Claim:
+def _take(step: Step, worker: str, now, *, writes: tuple = (), also: tuple = ()) -> Claim:
     """Mark a due (or lease-expired) step running for this worker, with a lease and an attempt row.
 
-    `writes` go out with the step's own (one statement on PostgreSQL, apps/sync/writes.py).
+    `writes` and the saves `also` go out with the step's own (one statement on PostgreSQL, apps/sync/writes.py).
     """
     txn = step.transaction
     reason = f"Step {step.name} attempt {step.attempts + 1} claimed by {worker}"
@@ -108,10 +108,9 @@ def _take(step: Step, worker: str, now, *, writes: tuple = ()) -> Claim:
         step.leased_by = worker
         step.started_at = now
         attempt = StepAttempt(step=step, number=step.attempts, worker=worker, started_at=now)
-        also = ()
         if txn.status != Transaction.Status.RUNNING:
             txn.status = Transaction.Status.RUNNING
-            also = (Save(txn, ["status", "updated_at"]),)
+            also = (Save(txn, ["status", "updated_at"]), *also)
         save_with_history(step, writes=(*writes, Insert(attempt)), also=also)
     return Claim(step.pk, attempt.pk, step.attempts, worker, time.monotonic(), step)
 
@@ -207,7 +206,10 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
             step.request, step.response = _split_call(calls[-1])
         attempt = StepAttempt.objects.filter(pk=claim.attempt_id)
         outcome = {"outcome": StepAttempt.Outcome.SUCCEEDED, "finished_at": now, "duration_ms": duration}
-        save_with_history(step, writes=(Update(attempt, {**outcome, "http_calls": calls}),))
+        # The step and its attempt are written with the transaction's completion or the next step's claim (one
+        # statement on PostgreSQL), its history row keeping this finish's reason.
+        finished = Save(step, reason=current_reason())
+        finished_writes = (Update(attempt, {**outcome, "http_calls": calls}),)
         txn.state = {**txn.state, **output}
         had_error = any((txn.error_class, txn.error_message, txn.error_fix, txn.error_technical))
         txn.error_class = txn.error_message = txn.error_fix = txn.error_technical = ""
@@ -216,7 +218,9 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
             _mark_event_processed(txn)
             txn.status = Transaction.Status.COMPLETED
             txn.completed_at = now
-            save_with_history(txn)  # post_save still runs: a closed transaction settles its exception group
+            # One statement for the step, its attempt and the transaction; post_save still runs for the transaction
+            # (a closed transaction settles its exception group).
+            save_with_history(step, writes=finished_writes, also=(Save(txn),))
             return None
         following.next_attempt_at = now
         following.enqueued_at = now
@@ -229,8 +233,9 @@ def finish_success(claim: Claim, result: StepResult, calls: list[dict], *, follo
                 save_with_history(txn)
             else:  # history-ok: state only, which its history leaves out
                 writes = (Update(Transaction.objects.filter(pk=txn.pk), {"state": txn.state, "updated_at": now}),)
-            next_claim = _take(following, claim.worker, now, writes=writes)
+            next_claim = _take(following, claim.worker, now, writes=(*finished_writes, *writes), also=(finished,))
         else:
+            save_with_history(step, writes=finished_writes)
             txn.status = Transaction.Status.PENDING
             following.save(update_fields=["next_attempt_at", "enqueued_at", "updated_at"])
             txn.save()

@@ -17,11 +17,20 @@ from django_q.tasks import async_task
 logger = logging.getLogger(__name__)
 
 
+# A step task that succeeds leaves no django-q2 result row: the ledger's own attempt log is the record (a failed
+# task, i.e. an error the engine could not record, is still kept). Storing it cost the cluster's one monitor
+# process a read of every kept result (up to Q_SAVE_LIMIT rows) per task to prune the oldest.
+STEP_TASK_OPTIONS = {"save": False}
+
+
 def enqueue_step(step_id: int) -> None:
     """Ask a worker to run the step now. Losing this message is harmless: the sweep finds due steps."""
     try:
         async_task(
-            "apps.sync.tasks.run_step", step_id, task_name=f"step-{step_id}", q_options={"timeout": settings.Q_TIMEOUT}
+            "apps.sync.tasks.run_step",
+            step_id,
+            task_name=f"step-{step_id}",
+            q_options={"timeout": settings.Q_TIMEOUT, **STEP_TASK_OPTIONS},
         )
     except Exception:  # the broker is the database; if it fails now the sweep will pick the step up
         logger.exception("Could not enqueue step %s; the sweep will pick it up", step_id)
@@ -94,17 +103,35 @@ def pickup_row(system_id: int, keys: list[str], *, using: str = DEFAULT_DB_ALIAS
     The delivery's id is not known before that statement, so the message names the events by their unique
     (system, idempotency key); the worker starts the transactions of the deliveries holding them.
     """
-    if not broker_is_database(using) or Conf.SYNC:
-        return None
-    captured = _Captured(Conf.CLUSTER_NAME)
-    async_task(
+    return _queue_row(
         "apps.sync.tasks.pick_up_events",
         system_id,
         list(keys),
         task_name=f"pick-up-events-{system_id}-{keys[0][:40] if keys else ''}",
         q_options={"timeout": settings.Q_TIMEOUT},
-        broker=captured,
+        using=using,
     )
+
+
+def step_message_row(steps: list, *, using: str = DEFAULT_DB_ALIAS) -> dict | None:
+    """The queue row of `enqueue_step(steps[0].pk)`, for a caller that inserts it in the same statement as the
+    steps (apps/sync/writes.py: create_with_history), or None when the broker is not this database."""
+    step_id = steps[0].pk
+    return _queue_row(
+        "apps.sync.tasks.run_step",
+        step_id,
+        task_name=f"step-{step_id}",
+        q_options={"timeout": settings.Q_TIMEOUT, **STEP_TASK_OPTIONS},
+        using=using,
+    )
+
+
+def _queue_row(func: str, *args, task_name: str, q_options: dict, using: str) -> dict | None:
+    """The django-q2 queue row `async_task` would insert (built and signed by django-q2 itself), or None."""
+    if not broker_is_database(using) or Conf.SYNC:
+        return None
+    captured = _Captured(Conf.CLUSTER_NAME)
+    async_task(func, *args, task_name=task_name, q_options=q_options, broker=captured)
     return {
         "model": OrmQ,
         "values": {"key": captured.list_key, "payload": captured.package, "lock": timezone.now()},

@@ -13,9 +13,10 @@ from apps.core.history import bulk_create_tracked
 from apps.core.models import ChangeRequest
 
 from .models import Step, Transaction
-from .queue import enqueue_step, send_with_commit
+from .queue import enqueue_step, send_with_commit, step_message_row
 from .registry import workflow_for
 from .targets import planned_system
+from .writes import create_with_history, fast_path
 
 REPLAY_ATTEMPTS = 6  # a re-run gets a fresh budget of automatic retries
 
@@ -50,46 +51,56 @@ def transaction_start(
     now = timezone.now()
     correlation_id = new_correlation_id()
     root = root_correlation_id or (parent.root_correlation_id if parent is not None else "")
-    with audit_context(actor=actor, reason=reason or f"Started {workflow}"), transaction.atomic():
-        txn = Transaction.objects.create(
-            workflow=workflow,
-            correlation_id=correlation_id,
-            root_correlation_id=(root or get_correlation_id() or correlation_id)[:64],
-            input=data,
-            inbound_event=inbound_event,
-            parent=parent,
-            command_index=command_index,
-            business_key=subject.business_key[:255],
-            subject=subject.label[:300],
-            subject_type=subject.object_type,
-            subject_id=subject.object_id,
-            value_at_risk=subject.value_at_risk,
-            currency=subject.currency,
-            owner_role=definition.owner_role,
+    txn = Transaction(
+        workflow=workflow,
+        correlation_id=correlation_id,
+        root_correlation_id=(root or get_correlation_id() or correlation_id)[:64],
+        input=data,
+        inbound_event=inbound_event,
+        parent=parent,
+        command_index=command_index,
+        business_key=subject.business_key[:255],
+        subject=subject.label[:300],
+        subject_type=subject.object_type,
+        subject_id=subject.object_id,
+        value_at_risk=subject.value_at_risk,
+        currency=subject.currency,
+        owner_role=definition.owner_role,
+    )
+    steps = [
+        Step(
+            sequence=sequence,
+            name=spec.name,
+            title=spec.title,
+            target_system=planned_system(workflow=workflow, kind=spec.target, data=data),
+            max_attempts=spec.max_attempts,
+            idempotency_key=f"{txn.correlation_id}.{sequence}",
+            next_attempt_at=now if sequence == 1 else None,
+            enqueued_at=now if sequence == 1 else None,
         )
-        steps = [
-            Step(
-                transaction=txn,
-                sequence=sequence,
-                name=spec.name,
-                title=spec.title,
-                target_system=planned_system(workflow=workflow, kind=spec.target, data=data),
-                max_attempts=spec.max_attempts,
-                idempotency_key=f"{txn.correlation_id}.{sequence}",
-                next_attempt_at=now if sequence == 1 else None,
-                enqueued_at=now if sequence == 1 else None,
-            )
-            for sequence, spec in enumerate(definition.plan(data), start=1)
-        ]
-        # One INSERT for the steps and one INSERT … SELECT for their history rows (who/why/correlation as save()).
-        steps = bulk_create_tracked(Step, steps)
-        if steps:
-            first_id = steps[0].pk
-            send_with_commit(lambda: enqueue_step(first_id))
-        else:
-            txn.status = Transaction.Status.COMPLETED
-            txn.completed_at = now
-            txn.save()
+        for sequence, spec in enumerate(definition.plan(data), start=1)
+    ]
+    with audit_context(actor=actor, reason=reason or f"Started {workflow}"):
+        if steps and fast_path():
+            # PostgreSQL: the transaction, its steps, every history row and, with the ORM broker, the first step's
+            # message in one statement (atomic by itself); another broker gets the message once committed.
+            if not create_with_history(txn, steps, link="transaction", message=step_message_row):
+                first_id = steps[0].pk
+                send_with_commit(lambda: enqueue_step(first_id))
+            return txn
+        with transaction.atomic():
+            txn.save(force_insert=True)
+            if steps:
+                for step in steps:
+                    step.transaction = txn
+                # One INSERT for the steps, one INSERT … SELECT for their history rows (who/why/correlation as save()).
+                steps = bulk_create_tracked(Step, steps)
+                first_id = steps[0].pk
+                send_with_commit(lambda: enqueue_step(first_id))
+            else:
+                txn.status = Transaction.Status.COMPLETED
+                txn.completed_at = now
+                txn.save()
     return txn
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Model, QuerySet
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import UpdateQuery
@@ -44,10 +44,12 @@ def fast_path() -> bool:
 
 @dataclass
 class Save:
-    """Another existing tracked row saved, with its history row, in the same statement."""
+    """Another existing tracked row saved, with its history row, in the same statement. `reason`, when given, is
+    the history row's why (e.g. a finished step saved with the next step's claim keeps the finish's reason)."""
 
     instance: Model
     update_fields: list[str] | None = None
+    reason: str | None = None
 
 
 def save_with_history(
@@ -63,7 +65,14 @@ def save_with_history(
             else:
                 write.instance.save()
         for save in saves:
-            save.instance.save(update_fields=save.update_fields)
+            if save.reason is None:
+                save.instance.save(update_fields=save.update_fields)
+                continue
+            save.instance._change_reason = save.reason  # read by simple-history for this save's history row
+            try:
+                save.instance.save(update_fields=save.update_fields)
+            finally:
+                save.instance.__dict__.pop("_change_reason", None)
         return
     for save in saves:
         pre_save.send(
@@ -82,7 +91,7 @@ def save_with_history(
             inserted.append((number, write.instance))
     for number, save in enumerate(saves):
         sql, save_params = _save_sql(save.instance, save.update_fields)
-        history_sql, history_params = _history_sql(save.instance, source=f"c{number}")
+        history_sql, history_params = _history_sql(save.instance, source=f"c{number}", reason=save.reason)
         ctes += [f"c{number} AS ({sql})", f"h{number} AS ({history_sql} RETURNING 1)"]
         params += save_params + history_params
     counts = [f"(SELECT count(*) FROM h{number})" for number in range(len(saves))]
@@ -100,6 +109,88 @@ def save_with_history(
         new._state.db = connection.alias
     for save in saves:
         _saved(save)
+
+
+def create_with_history(parent, children: list, *, link: str, message=None) -> bool:
+    """PostgreSQL: insert a new tracked row, its new tracked children (pointing at it through the foreign key
+    `link`), the history row of each ("+": who, why, correlation ID, as save() and bulk_create_tracked write
+    them) and, if given, a queue row, in two round trips (the keys, then one statement; atomic by itself).
+    `message(children)` returns the queue row ({"model", "values"}, e.g. `queue.step_message_row`) or None;
+    returns whether a queue row was written. As `objects.create`, the parent's pre_save/post_save are sent
+    (simple-history's own receiver skips); the children's are not, as with bulk_create."""
+    model, child_model = type(parent), type(children[0])
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)), "
+            "ARRAY(SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s))",
+            [
+                model._meta.db_table,
+                model._meta.pk.column,
+                child_model._meta.db_table,
+                child_model._meta.pk.column,
+                len(children),
+            ],
+        )
+        parent.pk, child_pks = cursor.fetchone()
+    for child, pk in zip(children, child_pks, strict=True):
+        child.pk = pk
+        setattr(child, link, parent)
+    pre_save.send(sender=model, instance=parent, raw=False, using=connection.alias, update_fields=None)
+    stamp = history_stamp("+", user=history_user_for(instance=parent), reason=current_reason() or _NO_REASON)
+    ctes, params = [], []
+    for name, rows in (("p", [parent]), ("c", children)):
+        sql, row_params = _insert_rows_sql(rows)
+        table, columns, tracked = history_copy_columns(type(rows[0]))
+        ctes.append(f"{name} AS ({sql})")
+        history = f"INSERT INTO {table} ({columns}) SELECT {', '.join(tracked)}, %s, %s, %s, %s, %s FROM {name}"  # noqa: S608
+        ctes.append(f"{name}h AS ({history} RETURNING 1)")
+        params += row_params + stamp
+    row = message(children) if message is not None else None
+    if row is not None:
+        meta = row["model"]._meta
+        columns = list(row["values"])
+        names = ", ".join(qn(meta.get_field(column).column) for column in columns)
+        ctes.append(f"q AS (INSERT INTO {qn(meta.db_table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))}))")  # noqa: S608
+        params += [meta.get_field(column).get_db_prep_save(row["values"][column], connection) for column in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM ph), (SELECT count(*) FROM ch)", params)
+        written = cursor.fetchone()
+    if tuple(written) != (1, len(children)):
+        raise DatabaseError(
+            f"{model._meta.object_name} {parent.pk}: {written} history rows written, not 1 and {len(children)}."
+        )
+    for instance in (parent, *children):
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    parent.skip_history_when_saving = True
+    try:
+        post_save.send(
+            sender=model, instance=parent, created=True, update_fields=None, raw=False, using=connection.alias
+        )
+    finally:
+        del parent.skip_history_when_saving
+    return row is not None
+
+
+_NO_REASON = "Changed without a stated reason"
+
+
+def _insert_rows_sql(rows: list) -> tuple[str, list]:
+    """INSERT of new rows with their keys already drawn, RETURNING their tracked columns (for the history rows)."""
+    meta = rows[0]._meta
+    qn = connection.ops.quote_name
+    fields = meta.concrete_fields
+    params = []
+    for row in rows:
+        params += [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+    values = ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(rows))
+    tracked = history_copy_columns(type(rows[0]))[2]
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES {values} RETURNING {', '.join(tracked)}"
+    )
+    return sql, params
 
 
 def _saved(save: Save) -> None:
@@ -140,12 +231,12 @@ def _save_sql(instance, update_fields) -> tuple[str, list]:
     return sql, [*params, instance.pk]
 
 
-def _history_sql(instance, *, source: str) -> tuple[str, list]:
+def _history_sql(instance, *, source: str, reason: str | None = None) -> tuple[str, list]:
     table, columns, tracked = history_copy_columns(type(instance))
     stamp = history_stamp(
         "~",
         user=history_user_for(instance=instance),
-        reason=getattr(instance, "_change_reason", None) or current_reason() or "Changed without a stated reason",
+        reason=reason or getattr(instance, "_change_reason", None) or current_reason() or _NO_REASON,
         when=getattr(instance, "_history_date", None),
     )
     return f"INSERT INTO {table} ({columns}) SELECT {', '.join(tracked)}, %s, %s, %s, %s, %s FROM {source}", stamp  # noqa: S608

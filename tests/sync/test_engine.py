@@ -567,3 +567,47 @@ def test_every_step_change_of_a_followed_transaction_has_its_history_row_with_wh
     assert [row.status for row in txn_rows] == ["pending", "running", "completed"]  # running once, not per step
     assert txn_rows[-1].history_correlation_id == txn.correlation_id
     assert txn.state == {"first": True, "entity_code": "T-HIST", "second": "T-HIST"}
+
+
+def test_a_started_transaction_has_its_steps_history_rows_and_first_message_at_once(admin_user):
+    # On PostgreSQL one statement after the keys are drawn (apps/sync/writes.py: create_with_history); on SQLite
+    # the ORM. Both must record the same rows.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django_q.signing import SignedPackage
+
+    from apps.core.context import system_context
+
+    OrmQ.objects.all().delete()
+    with system_context("Test: start", correlation_id="corr-start-1"), CaptureQueriesContext(connection) as queries:
+        txn = transaction_start(workflow="ledger_test", data={"n": 7}, actor=admin_user, reason="Because a test")
+    if connection.vendor == "postgresql":
+        assert len(queries) == 2, [query["sql"][:80] for query in queries]  # the keys, then everything else
+    stored = Transaction.objects.get(pk=txn.pk)
+    assert (stored.status, stored.business_key, stored.input) == ("pending", "test:7", {"n": 7})
+    assert stored.created_at == txn.created_at and stored.updated_at == txn.updated_at
+    steps = list(stored.steps.order_by("sequence"))
+    assert [(step.name, step.status, step.idempotency_key) for step in steps] == [
+        ("first", "pending", f"{txn.correlation_id}.1"),
+        ("second", "pending", f"{txn.correlation_id}.2"),
+    ]
+    assert steps[0].next_attempt_at is not None and steps[1].next_attempt_at is None
+    for row in [*stored.history.all(), *steps[0].history.all(), *steps[1].history.all()]:
+        assert (row.history_type, row.history_user, row.history_change_reason) == ("+", admin_user, "Because a test")
+        assert row.history_correlation_id == "corr-start-1"
+    assert stored.history.get().status == "pending" and steps[1].history.get().sequence == 2
+    # The first step's message, written with the transaction; a step task that succeeds stores no result row
+    # (the ledger's attempt log is its record).
+    (message,) = OrmQ.objects.all()
+    task = SignedPackage.loads(message.payload)
+    assert (task["func"], task["args"], task["save"]) == ("apps.sync.tasks.run_step", (steps[0].pk,), False)
+    assert run_step(steps[0].pk) == "succeeded"
+
+
+def test_a_child_transaction_started_twice_for_the_same_command_is_one_transaction():
+    parent = start(n=8)
+    first = transaction_start(workflow="ledger_test", data={"n": 9}, parent=parent, command_index=0, reason="test")
+    again = transaction_start(workflow="ledger_test", data={"n": 9}, parent=parent, command_index=0, reason="test")
+    assert first.pk == again.pk
+    assert Transaction.objects.filter(parent=parent).count() == 1
+    assert first.steps.count() == 2
