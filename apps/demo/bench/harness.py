@@ -36,6 +36,7 @@ from apps.inbound.models import InboundEvent
 from apps.mapping.models import CrossReference
 from apps.mapping.services import cross_reference_record, external_id_for
 from apps.sync.models import Step, Transaction
+from apps.sync.queue import STEP_TASK_OPTIONS
 from apps.sync.services import transaction_start
 from apps.systems.models import ConnectedSystem, SigningSecret
 
@@ -485,7 +486,12 @@ class Bench:
         self._wait_cluster_idle()
         started = time.perf_counter()
         for task_id in range(1, steps + 1):
-            async_task("apps.demo.bench.floor.floor_task", task_id, q_options={"timeout": settings.Q_TIMEOUT})
+            # The same task options as the ledger's step messages (no result row kept): the floor is the least work.
+            async_task(
+                "apps.demo.bench.floor.floor_task",
+                task_id,
+                q_options={"timeout": settings.Q_TIMEOUT, **STEP_TASK_OPTIONS},
+            )
         self._wait(lambda: floor.tasks_done() >= steps, "floor tasks")
         floor_seconds = time.perf_counter() - started
 
@@ -723,10 +729,10 @@ class Bench:
             "  as NDJSON to `/api/v1/inbound/kantata/bulk?record_type=time_entry` with the cluster running; the clock",
             "  stops when every entry is a canonical time entry (billing events are written in the same step). The web",
             "  worker's peak RSS is the largest `VmHWM` of gunicorn's workers at the end of the run.",
-            "- **L1**: 2 × N bare tasks (`apps.demo.bench.floor.floor_task`, one UPDATE each) are queued and timed",
-            "  until all ran; then N transactions of the two-step `bench_steps` workflow",
-            "  (`apps/demo/bench/workflow.py`) are started and timed until every step succeeded — claim with a",
-            "  lease, attempt row, history, finish, next step due, all as in production.",
+            "- **L1**: 2 × N bare tasks (`apps.demo.bench.floor.floor_task`, one UPDATE each, sent with the step",
+            "  messages' options: no result row kept) are queued and timed until all ran; then N transactions of",
+            "  the two-step `bench_steps` workflow (`apps/demo/bench/workflow.py`) are started and timed until every",
+            "  step succeeded — claim with a lease, attempt row, history, finish, next step due, all as in production.",
             "- **A1**: after the other rows, the bench database's ledger is filled set-based (`INSERT … SELECT",
             "  generate_series`) to each size in turn, and every list page is requested through Django's test client",
             "  as a superuser, 7 timed requests per round (`apps/demo/benchmarks/lists.py`); the floor is the same",
