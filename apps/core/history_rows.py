@@ -68,7 +68,6 @@ def _parts(wanted: dict[type, list[int]], connection) -> list[_Part]:
         table = history_model._meta.db_table
         object_column = history_model._meta.get_field(history_model.instance_type._meta.pk.attname).column
         marks = ", ".join(["%s"] * len(ids))
-        previous = _previous_sql(table, object_column, "h", qn)
         author = history_model._meta.get_field("history_user").column
         user_key = user_model._meta.pk.column
         parts.append(
@@ -80,7 +79,8 @@ def _parts(wanted: dict[type, list[int]], connection) -> list[_Part]:
                 list(ids),
             )
         )
-        earlier_ids = f"SELECT {previous} FROM {qn(table)} h WHERE h.{qn('history_id')} IN ({marks})"
+        previous = _previous_sql(table, object_column, "c", qn)  # c: a row asked for
+        earlier_ids = f"SELECT {previous} FROM {qn(table)} c WHERE c.{qn('history_id')} IN ({marks})"
         parts.append(
             _Part(
                 history_model,
