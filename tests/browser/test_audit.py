@@ -57,6 +57,11 @@ def test_an_auditor_finds_a_stewards_change_by_its_request_id_and_its_author(con
 
     sign_in(console, auditor.username)
     console.goto("/audit/")
+    everything = console.inner_text("table.audit")  # every kind of record on one page: rules, systems, value maps
+    assert "Ownership rule" in everything and "Connected system" in everything and "Value map entry" in everything
+    assert "Irish entity live from July (FIN-311)" in everything and "effective_to: — → June 30, 2026" in everything
+    assert "may_update: [] → [" in everything and "may_create: [] → [" in everything  # the grants of each rule
+    shot(console, "audit-all")
     console.fill("input[name=correlation_id]", request_id)
     console.click("form.filters button[type=submit]")
     console.wait_for_selector("table.audit tbody tr")

@@ -6,8 +6,11 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.canonical.models import RateCardLine, RateCardVersion
+from apps.console.selectors.audit_log import AuditFilter, audit_page
 from apps.core.approvals import approval_approve
 from apps.core.context import audit_context
 from apps.core.models import ChangeRequest
@@ -200,6 +203,57 @@ def test_a_page_of_the_audit_browser_costs_a_few_queries_whatever_its_length(
         page = client.get("/audit/").content.decode()
     assert page.count("new record") == 50
     assert "Older →" in page
+
+
+def _statements(client, url: str) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured), response.content.decode()
+
+
+def test_a_page_of_the_audit_browser_costs_the_same_statements_whichever_models_it_holds(
+    client, auditor, steward, systems, region_map
+):
+    for n in range(60):
+        with audit_context(actor=steward, reason=f"Customer {n}"):
+            factories.customer(name=f"Customer {n}")
+    client.force_login(auditor)
+    client.get("/audit/")  # warm the permission cache of the session user
+    one_model, _page = _statements(client, "/audit/")
+    rule = factories.ownership_rule("customer", systems["crm"])
+    with audit_context(actor=steward, reason="NetSuite keeps the AR status", correlation_id="req-grant-7"):
+        rule.may_update.add(systems["erp"])
+        rule.save()
+    _change_entry(region_map, steward, "ACME-IE", correlation_id="req-42")
+    with audit_context(actor=steward, reason="Renamed by the CRM", correlation_id="req-43"):
+        region_map.value_map.source_label = "sales region"
+        region_map.value_map.save()
+    many_models, page = _statements(client, "/audit/")
+    assert many_models == one_model
+    # Who, why, which request and the diff of each kind of record, the many-to-many grants included.
+    assert "NetSuite keeps the AR status" in page and "req-grant-7" in page
+    assert f"<b>may_update</b>: <del>[]</del> → <ins>[{systems['erp'].pk}]</ins>" in page
+    assert "<b>target_value</b>: <del>ACME-UK</del> → <ins>ACME-IE</ins>" in page
+    assert "<b>source_label</b>: <del>region</del> → <ins>sales region</ins>" in page
+    assert page.count('href="?user=') == 50  # every row names its author (the steward, or the system user)
+    assert page.count(f'href="?user={steward.username}"') >= 45
+
+
+def test_the_audit_detail_shows_the_membership_a_change_granted(client, auditor, steward, systems):
+    rule = factories.ownership_rule("customer", systems["crm"])
+    with audit_context(actor=steward, reason="NetSuite keeps the AR status"):
+        rule.may_update.add(systems["erp"])
+        rule.save()
+    entries = audit_page(auditor, AuditFilter(model="systems.ownershiprule")).entries
+    granted = [entry for entry in entries if entry.changes]
+    assert len(granted) == 1
+    entry = granted[0]
+    assert entry.user == steward.username and entry.row.history_change_reason == "NetSuite keeps the AR status"
+    assert [(c.field, c.old, c.new) for c in entry.changes] == [("may_update", [], [systems["erp"].pk])]
+    client.force_login(auditor)
+    response = client.get(f"/audit/systems.ownershiprule/{entry.row.history_id}/")
+    assert response.status_code == 200 and steward.username in response.content.decode()
 
 
 def test_a_steward_reverts_a_source_profile_version_to_its_earlier_description(client, steward):

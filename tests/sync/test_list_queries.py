@@ -4,6 +4,8 @@ and a date drill-down without a DISTINCT over the list."""
 import datetime
 
 import pytest
+from django.contrib import admin
+from django.core.paginator import Paginator
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -11,7 +13,7 @@ from django.utils import timezone
 
 from apps.core.paginators import CappedPaginator
 from apps.sync import selectors
-from apps.sync.models import Transaction
+from apps.sync.models import Step, StepAttempt, Transaction
 from tests.factories import ledger
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +105,58 @@ def test_the_date_drill_down_offers_the_months_between_the_first_and_last_row_wi
         or f"created_at__year={year}&amp;created_at__month=1" in html
     )
     assert "January" in html
+
+
+def _page_ids(paginator, number: int) -> list[int]:
+    return [row.pk for row in paginator.page(number).object_list]
+
+
+def test_a_page_past_the_first_is_read_by_its_keys_in_one_statement_with_the_rows_a_plain_offset_gives():
+    ledger(23)
+    listed = selectors.transaction_list().select_related("owner").order_by("-problem_since", "-pk")
+    deferred, plain = CappedPaginator(listed, 5), Paginator(listed, 5)
+    for number in range(1, deferred.num_pages + 1):
+        assert _page_ids(deferred, number) == _page_ids(plain, number), number
+    assert deferred.count == 23  # counted: what follows is the page alone
+    with CaptureQueriesContext(connection) as captured:
+        rows = list(deferred.page(3).object_list)
+    assert len(rows) == 5 and len(captured) == 1
+    outer, inner = captured.captured_queries[0]["sql"].upper().split(" IN (SELECT", 1)
+    assert "OFFSET" not in outer and "OFFSET 10" in inner  # only the keys are skipped, the join reads 5 rows
+    assert "OWNER" not in inner.split("ORDER BY")[0].replace("OWNER_ROLE", "")  # no join in the subquery
+
+
+def test_a_distinct_list_pages_with_a_plain_offset():
+    ledger(12)
+    listed = Transaction.objects.filter(steps__isnull=True).distinct().order_by("-pk")
+    paginator = CappedPaginator(listed, 3)
+    assert _page_ids(paginator, 2) == _page_ids(Paginator(listed, 3), 2)
+    with CaptureQueriesContext(connection) as captured:
+        list(paginator.page(2).object_list)
+    assert " IN (SELECT" not in captured.captured_queries[0]["sql"].upper()
+
+
+def test_the_attempts_list_pages_filters_and_sorts_deep_pages_like_the_first(admin_client, monkeypatch):
+    monkeypatch.setattr(admin.site._registry[StepAttempt], "list_per_page", 4)
+    for txn in ledger(7):
+        step = Step.objects.create(transaction=txn, sequence=1, name="post", idempotency_key=f"deep-{txn.pk}")
+        for number in (1, 2):
+            outcome = "failed" if number == 1 else "succeeded"
+            StepAttempt.objects.create(step=step, number=number, worker="w", outcome=outcome, started_at=timezone.now())
+    everything = list(StepAttempt.objects.order_by("-step_id", "-number"))
+    url = reverse("admin:sync_stepattempt_changelist")
+
+    def listed(query: str) -> list[int]:
+        response = admin_client.get(f"{url}?{query}")
+        assert response.status_code == 200, query
+        return [row.pk for row in response.context["cl"].result_list]
+
+    assert listed("p=2") == [attempt.pk for attempt in everything[4:8]]
+    assert listed("p=4") == [attempt.pk for attempt in everything[12:14]]
+    failed = [attempt.pk for attempt in everything if attempt.outcome == "failed"]
+    assert listed("outcome=failed&p=2") == failed[4:7]
+    sorted_list = admin_client.get(f"{url}?o=0&p=2").context["cl"]  # sorted by the "Attempt" column
+    assert "number" in str(sorted_list.queryset.query).split("ORDER BY")[1]
+    assert [row.pk for row in sorted_list.result_list] == [row.pk for row in sorted_list.queryset[4:8]]
+    html = admin_client.get(f"{url}?p=2").content.decode()
+    assert "?p=1" in html and "?p=3" in html and "?p=4" in html  # the page links are Django's own

@@ -1,12 +1,13 @@
 """The audit browser's reads: every history row of every model, filtered, newest first, with diffs.
 
-One page is one UNION ALL over the history tables the reader may see (each part the same small shape:
-model, history id, date), then the rows of the page are loaded per model with their authors and the
-rows before them (for the diffs) — a handful of queries per model on the page, never one per row.
-No COUNT over the union: a page knows only whether another follows.
+One page is two statements whatever models it holds: one UNION ALL over the history tables the reader may see
+(each part the same small shape: model, history id, date) picks the page, then one more UNION ALL reads the
+page's rows with their authors, the rows before them (for the diffs) and their many-to-many membership
+(`apps/core/history_rows.py`). No COUNT over the union: a page knows only whether another follows.
 """
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 
 from django.apps import apps
@@ -15,14 +16,8 @@ from django.db.models import CharField, Value
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from apps.core.history_diff import (
-    HISTORY_TYPES,
-    FieldChange,
-    field_changes,
-    m2m_prefetches,
-    previous_rows,
-    visible_value,
-)
+from apps.core.history_diff import HISTORY_TYPES, FieldChange, field_changes, visible_value
+from apps.core.history_rows import load_history_rows
 from apps.core.masking import masked_fields_for
 
 PAGE_SIZE = 50
@@ -54,6 +49,7 @@ class AuditEntry:
     row: object
     changes: list[FieldChange] = field(default_factory=list)
     masked: frozenset = frozenset()
+    username: str = ""  # the author's, read with the row
 
     @property
     def verbose_name(self) -> str:
@@ -77,7 +73,7 @@ class AuditEntry:
 
     @property
     def user(self) -> str:
-        return self.row.history_user.get_username() if self.row.history_user_id else ""
+        return self.username
 
 
 @dataclass
@@ -91,20 +87,27 @@ class AuditPage:
         return self.number > 1
 
 
+@functools.cache
+def history_model_of(model) -> type:
+    """The history model of `model`, remembered: `model.history` builds a new manager class on every access
+    (simple-history's descriptor), about 1 ms each, and a page asks for ~100 of them."""
+    return model.history.model
+
+
 def history_models(user) -> dict[str, type]:
     """{"app_label.modelname": model} of every model with history whose history this user may read."""
     found = {}
     for model in apps.get_models():
         if getattr(model._meta, "simple_history_manager_attribute", None) is None:
             continue
-        history_opts = model.history.model._meta
+        history_opts = history_model_of(model)._meta
         if user.has_perm(f"{history_opts.app_label}.view_{history_opts.model_name}"):
             found[model._meta.label_lower] = model
     return dict(sorted(found.items(), key=lambda item: str(item[1]._meta.verbose_name)))
 
 
 def _filtered(model, wanted: AuditFilter):
-    rows = model.history.model.objects.all()
+    rows = history_model_of(model).objects.all()
     if wanted.object_id is not None:
         rows = rows.filter(**{model._meta.pk.attname: wanted.object_id})
     if wanted.user:
@@ -165,23 +168,21 @@ def audit_entry(user, label: str, history_id: int) -> AuditEntry | None:
 
 
 def _entries(user, readable: dict[str, type], keys: list[dict]) -> list[AuditEntry]:
-    by_model: dict[str, list[int]] = {}
+    by_model: dict[type, list[int]] = {}
+    labels: dict[type, str] = {}
     for key in keys:
-        by_model.setdefault(key["audit_model"], []).append(key["history_id"])
+        history_model = history_model_of(readable[key["audit_model"]])
+        labels[history_model] = key["audit_model"]
+        by_model.setdefault(history_model, []).append(key["history_id"])
     loaded: dict[tuple[str, int], AuditEntry] = {}
-    for label, ids in by_model.items():
+    for history_model, found in load_history_rows(by_model).items():
+        label = labels[history_model]
         model = readable[label]
-        history_model = model.history.model
-        rows = list(
-            history_model.objects.filter(history_id__in=ids)
-            .select_related("history_user")
-            .prefetch_related(*m2m_prefetches(history_model))
-        )
-        before = previous_rows(history_model, rows)
         hidden = masked_fields_for(user, model)
-        for row in rows:
-            changes = field_changes(row, before.get(row.history_id), hidden, user=user)
-            loaded[(label, row.history_id)] = AuditEntry(label, model, row, changes, hidden)
+        for row in found.rows:
+            changes = field_changes(row, found.previous.get(row.history_id), hidden, user=user)
+            username = found.usernames.get(row.history_id, "")
+            loaded[(label, row.history_id)] = AuditEntry(label, model, row, changes, hidden, username)
     return [loaded[key] for key in ((k["audit_model"], k["history_id"]) for k in keys) if key in loaded]
 
 
