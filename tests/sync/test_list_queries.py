@@ -7,12 +7,13 @@ import pytest
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Count, Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.paginators import CappedPaginator
-from apps.sync import selectors
+from apps.sync import batches, selectors
 from apps.sync.models import Step, StepAttempt, Transaction
 from tests.factories import ledger
 
@@ -160,3 +161,30 @@ def test_the_attempts_list_pages_filters_and_sorts_deep_pages_like_the_first(adm
     assert [row.pk for row in sorted_list.result_list] == [row.pk for row in sorted_list.queryset[4:8]]
     html = admin_client.get(f"{url}?p=2").content.decode()
     assert "?p=1" in html and "?p=3" in html and "?p=4" in html  # the page links are Django's own
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan")
+def test_a_team_filters_rerun_plan_summary_is_read_from_the_open_problems_index_alone():
+    """The transaction list's plan summary (re-runnable ones per currency for a workflow and owner role) can be
+    answered from `sync_txn_rerunnable` without reading the table, so its plan does not hang on ANALYZE's sample."""
+    created = ledger(40)
+    rerunnable = Transaction.objects.filter(
+        workflow="time_to_bill", owner_role="finance_ops", status__in=("exception", "waiting_retry")
+    )
+    expected = [
+        t
+        for t in created
+        if t.workflow == "time_to_bill" and t.owner_role == "finance_ops" and t.status in ("exception", "waiting_retry")
+    ]
+    summary = batches.plan_summary(rerunnable)
+    assert expected and summary["count"] == len(expected)
+    assert dict(summary["money"]) == {"USD": sum(t.value_at_risk for t in expected)}
+    totals = rerunnable.order_by().values("currency").annotate(n=Count("pk"), amount=Sum("value_at_risk"))
+    sql, params = totals.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE sync_transaction")  # the estimates of these 40 rows, not of an earlier test's table
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using sync_txn_rerunnable" in plan, plan
