@@ -204,23 +204,49 @@ def open_member_counts() -> dict[int, int]:
     )
 
 
-def live_groups():
-    """Groups still needing attention, with their open count (two queries: the counts, then the groups).
+def open_member_figures(groups=None) -> tuple[dict[int, int], dict[int, list[tuple[str, object]]]]:
+    """Open members per group and their value at risk per currency, in one pass over the members' join.
 
-    The counts are read first in one pass and set on each group as a value: counting per group (a subquery, or a
-    LEFT JOIN of every member with its transaction) reads every member's transaction, the whole ledger's worth.
+    `groups` (a queryset) limits it to those groups, a filtered list's, else every group. A list that shows both
+    reads them together: the join of the members with the unsettled transactions grows with the ledger, once is
+    enough. Counts include members without a value; money leaves a currency out when none of its members has one.
     """
-    counts = open_member_counts()
+    members = ExceptionGroupMember.objects.filter(transaction__status__in=UNSETTLED_STATUSES)
+    if groups is not None:
+        members = members.filter(group__in=groups.order_by().values("pk"))
+    rows = (
+        members.order_by()
+        .values_list("group_id", "transaction__currency")
+        .annotate(n=Count("pk"), amount=Sum("transaction__value_at_risk"))
+    )
+    counts: dict[int, int] = {}
+    money: dict[int, list] = {}
+    for group_id, currency, n, amount in sorted(rows, key=lambda row: (row[0], row[1])):
+        counts[group_id] = counts.get(group_id, 0) + n
+        if amount is not None:
+            money.setdefault(group_id, []).append((currency, amount))
+    return counts, money
+
+
+def with_open_counts(queryset, counts: dict[int, int]):
+    """`queryset`'s groups with `open_count` set from `counts` (read first, in one pass) as a value.
+
+    Counting per group (a subquery, or a LEFT JOIN of every member with its transaction) would read every member's
+    transaction, the whole ledger's worth.
+    """
     open_count = Case(
         *[When(pk=group_id, then=Value(n)) for group_id, n in sorted(counts.items())],
         default=Value(0),
         output_field=IntegerField(),
     )
-    return (
-        ExceptionGroup.objects.select_related("target_system", "assignee")
-        .annotate(open_count=open_count if counts else Value(0, output_field=IntegerField()))
-        .order_by("-last_seen")
+    return queryset.select_related("target_system", "assignee").annotate(
+        open_count=open_count if counts else Value(0, output_field=IntegerField())
     )
+
+
+def live_groups():
+    """Groups still needing attention, with their open count (two queries: the counts, then the groups)."""
+    return with_open_counts(ExceptionGroup.objects.all(), open_member_counts()).order_by("-last_seen")
 
 
 def money_by_group(group_ids) -> dict[int, list[tuple[str, object]]]:

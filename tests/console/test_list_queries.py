@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.core.paginators import CappedPaginator
+from apps.sync.groups import money_by_group, open_member_counts
 from tests.factories import ledger
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +59,23 @@ def test_the_exception_group_list_counts_only_open_members(client, admin_user):
     ledger(14)  # 4 exceptions and 2 resolved, filed under two groups; 2 retrying and 2 pending are in no group
     rows = client.get(GROUPS).context["rows"]
     assert sorted(row["group"].open_count for row in rows) == [2, 2]
+
+
+def test_the_exception_group_list_reads_open_counts_and_money_in_one_pass_matching_the_per_group_figures(
+    client, admin_user
+):
+    client.force_login(admin_user)
+    created = ledger(40)
+    open_ones = [t for t in created if t.status == "exception"]  # the groups hold exceptions and resolved ones
+    with CaptureQueriesContext(connection) as captured:
+        rows = client.get(GROUPS).context["rows"]
+    assert sum("sync_exceptiongroupmember" in query["sql"] for query in captured) == 1
+    assert sum(row["group"].open_count for row in rows) == len(open_ones)
+    for row in rows:
+        group = row["group"]
+        assert group.open_count == open_member_counts().get(group.pk, 0)
+        assert row["money"] == sorted(money_by_group([group.pk]).get(group.pk, []))
+    money = {currency: amount for row in rows for currency, amount in row["money"]}
+    assert sum(money.values()) == sum(t.value_at_risk for t in open_ones)
+    # Filtered to a role that owns no group: no rows.
+    assert client.get(f"{GROUPS}?owner_role=delivery_ops").context["rows"] == []
