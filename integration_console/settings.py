@@ -268,9 +268,10 @@ INBOUND_MAX_BODY_BYTES = env_int("INBOUND_MAX_BODY_BYTES", 1024 * 1024)
 INBOUND_BULK_MAX_BODY_BYTES = env_int("INBOUND_BULK_MAX_BODY_BYTES", 64 * 1024 * 1024)
 INBOUND_BULK_MAX_RECORDS = env_int("INBOUND_BULK_MAX_RECORDS", 100_000)
 INBOUND_BULK_CHUNK = env_int("INBOUND_BULK_CHUNK", 1000)  # records per chunk transaction of a bulk upload
-# PostgreSQL: the webhook intake's one statement is a server-side prepared statement (parsed and planned once per
-# connection). Turn off behind a transaction-pooling proxy that cannot keep prepared statements (pgbouncer < 1.21).
-INBOUND_PREPARED_STATEMENTS = env_bool("INBOUND_PREPARED_STATEMENTS", True)
+# PostgreSQL: the webhook intake's one statement and the ledger's one-statement saves are server-side prepared
+# statements (parsed and planned once per connection, apps/core/prepared.py). Turn off behind a transaction-pooling
+# proxy that cannot keep prepared statements (pgbouncer < 1.21).
+PREPARED_STATEMENTS = env_bool("PREPARED_STATEMENTS", True)
 
 # --- Business metrics and alerts ----------------------------------------------------------------
 # How many months before the running one the scheduled computation refreshes (late invoices change them).

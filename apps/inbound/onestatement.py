@@ -14,7 +14,7 @@ the same rows are written by one statement of data-modifying CTEs, so the 202 co
     SELECT        each event's new row, or the row that already held its key (one index probe per event)
 
 Its text depends only on the number of events (it is built once per shape and kept); every request only
-makes its parameters. It is a server-side prepared statement (`_PreparedCursor`): PostgreSQL parses and plans the
+makes its parameters. It is a server-side prepared statement (`apps/core/prepared.py`): PostgreSQL parses and plans the
 ~6 kB text once per connection and shape, not on every request, and the parameters travel apart from the text
 instead of being quoted into it. The rows are exactly those of the ORM path: every column goes through the model
 field's `pre_save` and `get_db_prep_save`, and each history row carries the user, reason and correlation
@@ -26,7 +26,6 @@ by key.
 
 import functools
 
-import psycopg
 from django.conf import settings
 from django.db import connections
 from django.db.models import Model
@@ -36,6 +35,7 @@ from simple_history.models import HistoricalRecords
 from apps.core.context import current_reason
 from apps.core.history import HISTORY_STAMP, default_reason, history_copy_columns, history_user_for
 from apps.core.history import history_stamp as core_history_stamp
+from apps.core.prepared import prepared_cursor, statement_for
 
 from .envelopes import DeliveredEvent
 from .models import Delivery, InboundEvent
@@ -95,42 +95,6 @@ NOT_DELIVERY = frozenset({"delivery_id"})
 COMPUTED = frozenset({"duplicate_count", "status"})
 
 
-# Django opens psycopg connections with `prepare_threshold=None` (nothing is ever prepared, for the sake of
-# transaction-pooling proxies). Any other value lets `prepare=True` prepare a statement; this one is too high
-# for psycopg to prepare anything else by itself (Django's own cursors bind client-side and never prepare).
-ONLY_WHEN_ASKED = 2**62
-
-
-class _PreparedCursor(psycopg.RawCursor):
-    """A psycopg cursor on Django's connection that runs its statement as a server-side prepared statement with
-    `$n` placeholders, so PostgreSQL parses and plans the long text once per connection, not on every request.
-    psycopg keeps the prepared statements per connection, by text and parameter types (and forgets them after a
-    rollback)."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-    def _send_query_prepared(self, name, pgq, *, binary=None):
-        self._query = pgq  # what Django's query log reads (`last_executed_query`); psycopg sets it only unprepared
-        super()._send_query_prepared(name, pgq, binary=binary)
-
-
-def _cursor(connection):
-    """A cursor for the statement, wrapped like `connection.cursor()`: the health check, Django's error classes,
-    query logging (`CaptureQueriesContext`) and execute wrappers apply, and the transaction is the connection's
-    own (autocommit outside `atomic()`). A plain client-side cursor when `INBOUND_PREPARED_STATEMENTS` is off
-    (a transaction-pooling proxy that cannot keep prepared statements)."""
-    if not getattr(settings, "INBOUND_PREPARED_STATEMENTS", True):
-        return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        raw.prepare_threshold = ONLY_WHEN_ASKED
-    with connection.wrap_database_errors:
-        return connection._prepare_cursor(_PreparedCursor(raw))
-
-
 @functools.cache
 def _template(alias: str, events: int, messages: tuple, with_history: bool) -> str:
     """The statement for a delivery of `events` events and these message models (the same text every time, so
@@ -188,16 +152,6 @@ def _template(alias: str, events: int, messages: tuple, with_history: bool) -> s
     return sql
 
 
-@functools.cache
-def _numbered(sql: str) -> bytes:
-    """The statement with PostgreSQL's own `$1, $2, …` placeholders for `%s` (no other % in it: quoted metadata
-    only), as `_PreparedCursor` sends it: psycopg need not scan the long text for placeholders every time."""
-    parts = sql.split("%s")
-    return "".join(
-        part + (f"${number}" if number < len(parts) else "") for number, part in enumerate(parts, 1)
-    ).encode()
-
-
 def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlation_id: str, using: str) -> list[dict]:
     """Write `delivery` (unsaved; counts filled here), its events, their history and the pick-up message in
     one statement. Returns the answer for each event (see `services.Received`); `delivery` gets its id."""
@@ -229,8 +183,8 @@ def store(*, system, delivery: Delivery, events: list[DeliveredEvent], correlati
         params += [event.position, event_key]
     params.append(system.pk)
     sql = _template(using, len(events), tuple(message["model"] for message in messages), with_history)
-    with _cursor(connection) as cursor:
-        cursor.execute(_numbered(sql) if isinstance(cursor.cursor, _PreparedCursor) else sql, params)
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(statement_for(cursor, sql), params)
         found = cursor.fetchall()
 
     delivery.pk, delivery.status, delivery.duplicate_count = found[0][7], found[0][8], found[0][9]

@@ -2,12 +2,13 @@
 
 `save_with_history(instance, writes=[...])` is `instance.save()` for a tracked row that already exists (a step, a
 transaction), plus the given companion writes (`Update`: a queryset's UPDATE; `Insert`: a new row, e.g. an
-attempt). On PostgreSQL everything is one statement: the companion writes and an `UPDATE … RETURNING` as
-data-modifying CTEs, feeding the `INSERT … SELECT` of the history row, which carries exactly what
-django-simple-history writes: every tracked column as stored, when, who (`history_user_for`), why (the
-instance's `_change_reason`, else the current reason) and the correlation ID. Elsewhere (SQLite) each write is
-its ordinary ORM call and `save()` writes the history row. Either way `pre_save`/`post_save` are sent, so every
-other receiver runs (simple-history's own is told to skip: the row is already written).
+attempt). On PostgreSQL everything is one statement, prepared on the server (`apps/core/prepared.py`): the
+companion writes and an `UPDATE … RETURNING` as data-modifying CTEs, feeding the `INSERT … SELECT` of the history
+row, which carries exactly what django-simple-history writes: every tracked column as stored, when, who
+(`history_user_for`), why (the instance's `_change_reason`, else the current reason) and the correlation ID.
+Elsewhere (SQLite) each write is its ordinary ORM call and `save()` writes the history row. Either way
+`pre_save`/`post_save` are sent, so every other receiver runs (simple-history's own is told to skip: the row is
+already written).
 """
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from django.db.models.sql import UpdateQuery
 
 from apps.core.context import current_reason
 from apps.core.history import history_copy_columns, history_stamp, history_user_for
+from apps.core.prepared import prepared_cursor, statement_for
 
 
 @dataclass
@@ -96,8 +98,8 @@ def save_with_history(
         params += save_params + history_params
     counts = [f"(SELECT count(*) FROM h{number})" for number in range(len(saves))]
     new_pks = [f"(SELECT new_pk FROM w{number})" for number, _ in inserted]
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(counts + new_pks)}", params)
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(statement_for(cursor, f"WITH {', '.join(ctes)} SELECT {', '.join(counts + new_pks)}"), params)
         row = cursor.fetchone()
     for save, count in zip(saves, row[: len(saves)], strict=True):
         if count != 1:  # the statement is rolled back with the caller's transaction
@@ -153,8 +155,9 @@ def create_with_history(parent, children: list, *, link: str, message=None) -> b
         names = ", ".join(qn(meta.get_field(column).column) for column in columns)
         ctes.append(f"q AS (INSERT INTO {qn(meta.db_table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))}))")  # noqa: S608
         params += [meta.get_field(column).get_db_prep_save(row["values"][column], connection) for column in columns]
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM ph), (SELECT count(*) FROM ch)", params)
+    with prepared_cursor(connection) as cursor:
+        sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM ph), (SELECT count(*) FROM ch)"
+        cursor.execute(statement_for(cursor, sql), params)
         written = cursor.fetchone()
     if tuple(written) != (1, len(children)):
         raise DatabaseError(

@@ -119,7 +119,7 @@ def run(client, slug: str) -> dict:
 def test_one_statement_writes_exactly_the_rows_and_answers_of_the_orm_path(
     client, senders, monkeypatch, settings, prepared
 ):
-    settings.INBOUND_PREPARED_STATEMENTS = prepared
+    settings.PREPARED_STATEMENTS = prepared
     one = run(client, "psa-one")
     with monkeypatch.context() as patched:
         patched.setattr(onestatement, "available", lambda using: False)
@@ -183,7 +183,7 @@ def test_the_statement_is_prepared_once_per_connection_and_then_only_executed(cl
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_without_prepared_statements_nothing_is_left_prepared(client, senders, settings):
-    settings.INBOUND_PREPARED_STATEMENTS = False  # e.g. behind a transaction-pooling proxy
+    settings.PREPARED_STATEMENTS = False  # e.g. behind a transaction-pooling proxy
     assert deliver(client, "psa-one", [event("c1"), event("c2")]).status_code == 202
     assert prepared_intake_statements() == []
     assert InboundEvent.objects.filter(system__slug="psa-one").count() == 2

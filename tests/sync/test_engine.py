@@ -611,3 +611,27 @@ def test_a_child_transaction_started_twice_for_the_same_command_is_one_transacti
     assert first.pk == again.pk
     assert Transaction.objects.filter(parent=parent).count() == 1
     assert first.steps.count() == 2
+
+
+def ledger_statements_prepared() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s AND statement LIKE %s",
+            ["WITH %", "%sync_step%"],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_ledgers_one_statement_saves_are_prepared_on_postgresql_unless_turned_off(settings, prepared):
+    settings.PREPARED_STATEMENTS = prepared  # off: e.g. behind a transaction-pooling proxy
+    before = ledger_statements_prepared()
+    for n in range(3):
+        txn = start(n=n, code=f"P-{n}")
+        run_due_steps()
+        assert Transaction.objects.get(pk=txn.pk).status == Transaction.Status.COMPLETED
+    if prepared:
+        assert ledger_statements_prepared() > before  # the claim and finish statements, planned once and reused
+    else:
+        assert ledger_statements_prepared() == before
