@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from apps.sync.groups import live_groups, money_by_group
+from apps.sync.groups import open_member_figures, with_open_counts
 from apps.sync.models import ExceptionGroup
 from apps.sync.routing import user_roles
 
@@ -30,12 +30,12 @@ def _order_for(roles: set[str]) -> list[str]:
 
 def _top_groups(roles: set[str], *, limit: int = 6) -> tuple[list[dict], bool]:
     """The live groups with most open exceptions: the team's own when it has any, else everyone's."""
-    live = live_groups().filter(status__in=[ExceptionGroup.Status.OPEN, ExceptionGroup.Status.ACKNOWLEDGED])
-    live = live.filter(open_count__gt=0)
+    counts, money = open_member_figures()  # counts and money in one pass over the open members
+    live = with_open_counts(ExceptionGroup.objects.all(), counts)
+    live = live.filter(status__in=[ExceptionGroup.Status.OPEN, ExceptionGroup.Status.ACKNOWLEDGED], open_count__gt=0)
     own = live.filter(owner_role__in=roles) if roles else live.none()
     mine = own.exists()
     rows = list((own if mine else live).order_by("-open_count", "-last_seen")[:limit])
-    money = money_by_group(group.pk for group in rows)
     return [{"group": group, "money": money.get(group.pk, [])} for group in rows], mine
 
 

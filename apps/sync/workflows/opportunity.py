@@ -324,11 +324,10 @@ class OpportunityToProject(WorkflowDefinition):
             },
         )
 
-        def apply():  # read again: a finish retried after a lost connection must not trust an in-memory change
-            current = Project.objects.select_for_update().get(pk=project.pk)
-            if current.status == Project.Status.PLANNED:
-                current.status = Project.Status.ACTIVE
-                current.save()
+        def apply():
+            if project.status == Project.Status.PLANNED:
+                project.status = Project.Status.ACTIVE
+                project.save()
             return {}
 
         return StepResult(apply=apply)
